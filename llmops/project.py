@@ -1,0 +1,196 @@
+"""The project: ``llmops.yaml`` loaded into typed models, and where the project lives."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from llmops._yaml import load_yaml, pydantic_error
+from llmops.errors import ConfigError
+
+CONFIG_NAME = "llmops.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProviderConfig(_Strict):
+    """A model endpoint: the model under test, or the judge."""
+
+    kind: Literal["local", "openai"] = "local"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    model: str | None = None
+    model_path: str | None = None  # local only: a GGUF file; default: the bundled SmolLM2
+    max_concurrency: int = Field(8, ge=1, le=1024)
+    timeout_s: float = Field(60, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class EmbedderConfig(_Strict):
+    """The embedding model used by the similarity scorer and RAG indexes."""
+
+    model: str = "all-MiniLM-L6-v2"
+    kind: Literal["local", "openai"] = "local"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    batch_size: int = Field(64, ge=1)
+
+
+class GateConfig(_Strict):
+    """When a suite's run fails."""
+
+    min_mean: dict[str, float] = Field(default_factory=dict)
+    min_pass_rate: float | None = Field(None, ge=0, le=1)
+    max_regression: float | None = Field(None, ge=0)
+
+
+class SuiteConfig(_Strict):
+    """One prompt evaluated on one eval set with a list of scorers."""
+
+    prompt: str
+    evalset: str
+    scorers: list[dict[str, Any]] = Field(default_factory=list)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    query: str | None = None  # RAG: template of the retrieval query; default the question
+
+    @field_validator("scorers", mode="before")
+    @classmethod
+    def _scorer_entries(cls, value: Any) -> Any:
+        # Accept `- exact` as shorthand for `- exact: {}`.
+        if isinstance(value, list):
+            return [{item: {}} if isinstance(item, str) else item for item in value]
+        return value
+
+    @field_validator("scorers")
+    @classmethod
+    def _one_key_each(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for item in value:
+            if len(item) != 1:
+                raise ValueError("each scorer is one {name: options} mapping")
+            options = next(iter(item.values()))
+            if options is not None and not isinstance(options, dict):
+                raise ValueError("scorer options must be a mapping")
+        return value
+
+
+class PolicyConfig(_Strict):
+    """User-defined banned terms and patterns for the policy detector."""
+
+    banned_terms: list[str] = Field(default_factory=list)
+    banned_patterns: list[str] = Field(default_factory=list)
+    severity: Literal["low", "medium", "high"] = "medium"
+
+
+class GuardConfig(_Strict):
+    """The ``guard:`` section: detector settings shared by scan and the guardrail scorer."""
+
+    checks: list[str] | None = None
+    fail_on: Literal["low", "medium", "high"] = "low"
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    roles: dict[str, list[str]] | None = None  # detector category -> roles it scans
+    json_schema: dict[str, Any] | None = None
+
+
+class ProjectConfig(_Strict):
+    """Everything in ``llmops.yaml``."""
+
+    provider: ProviderConfig = Field(default_factory=ProviderConfig)
+    judge: ProviderConfig | None = None
+    embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+    store: str = ".llmops/results.db"
+    prompts_dir: str = "prompts"
+    reports_dir: str = "reports"
+    plugins: list[str] = Field(default_factory=list)
+    suites: dict[str, SuiteConfig] = Field(default_factory=dict)
+    guard: GuardConfig = Field(default_factory=GuardConfig)
+
+
+class Project:
+    """A loaded project: its root directory and its config."""
+
+    def __init__(self, root: Path, config: ProjectConfig, config_path: Path | None) -> None:
+        self.root = root
+        self.config = config
+        self.config_path = config_path
+
+    @property
+    def judge(self) -> ProviderConfig:
+        """The rubric judge's endpoint; the provider under test when not set."""
+        return self.config.judge or self.config.provider
+
+    @property
+    def prompts_dir(self) -> Path:
+        return self.root / self.config.prompts_dir
+
+    @property
+    def store_path(self) -> Path:
+        return self.path(self.config.store)
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.path(self.config.reports_dir)
+
+    @property
+    def state_dir(self) -> Path:
+        """Where caches, the Chroma store and manifests live (``.llmops/``)."""
+        return self.root / ".llmops"
+
+    def path(self, relative: str | Path) -> Path:
+        """Resolve a path from the config against the project root."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.root / p
+
+    def suite(self, name: str) -> SuiteConfig:
+        try:
+            return self.config.suites[name]
+        except KeyError:
+            known = ", ".join(sorted(self.config.suites)) or "none"
+            raise ConfigError(
+                f"unknown suite {name!r}", file=self.config_path, hint=f"known suites: {known}"
+            ) from None
+
+
+def find_root(start: Path | None = None) -> Path | None:
+    """The nearest directory at or above ``start`` holding ``llmops.yaml``."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate
+    return None
+
+
+def load_project(path: str | Path | None = None) -> Project:
+    """Load the project at ``path`` (a directory or a config file), else cwd or a parent.
+
+    ``LLMOPS_PROJECT`` in the environment stands in for ``path`` when it is not given.
+    """
+    if path is None and os.environ.get("LLMOPS_PROJECT"):
+        path = os.environ["LLMOPS_PROJECT"]
+    if path is not None:
+        p = Path(path)
+        config_path = p if p.suffix in (".yaml", ".yml") else p / CONFIG_NAME
+        if not config_path.is_file():
+            raise ConfigError("no llmops.yaml here", file=config_path, hint="run `llmops init`")
+    else:
+        root = find_root()
+        if root is None:
+            raise ConfigError(
+                f"no {CONFIG_NAME} in {Path.cwd()} or its parents",
+                hint="run `llmops init` or pass --project DIR",
+            )
+        config_path = root / CONFIG_NAME
+    doc = load_yaml(config_path, ConfigError)
+    data = doc.data if doc.data is not None else {}
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping at the top level", file=config_path, line=1)
+    try:
+        config = ProjectConfig.model_validate(data)
+    except ValidationError as exc:
+        raise pydantic_error(doc, exc, ConfigError) from None
+    return Project(config_path.parent.resolve(), config, config_path)

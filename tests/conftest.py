@@ -1,0 +1,5 @@
+"""Shared fixtures. Each area keeps its fixtures in a ``fixtures_*.py`` plugin listed here."""
+
+from __future__ import annotations
+
+pytest_plugins: list[str] = []
