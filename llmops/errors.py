@@ -47,7 +47,7 @@ class LlmopsError(Exception):
     def __str__(self) -> str:
         where = ""
         if self.file:
-            where = self.file
+            where = _display(self.file)
             if self.line is not None:
                 where += f":{self.line}"
             where += ": "
@@ -59,6 +59,17 @@ class LlmopsError(Exception):
         if self.hint:
             what += f" ({self.hint})"
         return (where + what).replace("\n", " ")
+
+
+def _display(file: str) -> str:
+    """A path under the working directory is shown relative to it."""
+    path = Path(file)
+    if path.is_absolute():
+        try:
+            return str(path.relative_to(Path.cwd()))
+        except ValueError:
+            pass
+    return file
 
 
 class UserError(LlmopsError):

@@ -7,9 +7,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
+
+try:  # typer >= 0.16 carries its own copy of click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException  # type: ignore[assignment]
 
 from llmops.errors import EXIT_RUNTIME, LlmopsError
 
@@ -27,7 +31,7 @@ state = State()
 class RootGroup(TyperGroup):
     """Maps llmops errors to one stderr line and the contract's exit codes."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except LlmopsError as exc:
@@ -35,7 +39,7 @@ class RootGroup(TyperGroup):
                 raise
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
-        except (click.exceptions.Exit, click.ClickException, click.Abort):
+        except (ClickException, typer.Exit, typer.Abort):
             raise
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
@@ -44,7 +48,8 @@ class RootGroup(TyperGroup):
             if state.debug:
                 raise
             typer.echo(
-                f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
+                f"internal error: {type(exc).__name__}: {exc} "
+                "(rerun with --debug for the traceback)",
                 err=True,
             )
             raise typer.Exit(EXIT_RUNTIME) from None

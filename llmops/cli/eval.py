@@ -1,9 +1,210 @@
-"""`llmops eval`."""
+"""`llmops eval`: parse options, call :func:`llmops.evaluate.evaluate_suites`, render."""
 
 from __future__ import annotations
 
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from llmops.cli._app import load, write_json
+
+if TYPE_CHECKING:
+    from llmops.eval_result import EvalResult
+
+
+class _PlainProgress:
+    """Progress as occasional plain lines on stderr (CI logs, pipes)."""
+
+    every_s = 5.0
+
+    def __init__(self) -> None:
+        self.total = self.done = self.errors = self.cached = 0
+        self.suite = ""
+        self._last = 0.0
+        self._next_pct = 10
+
+    def start(self, suite: str, run_id: str, total: int, done: int) -> None:
+        self.suite, self.total, self.done = suite, total, done
+        self.errors = self.cached = 0
+        self._last = time.monotonic()
+        resumed = f", {done} already done" if done else ""
+        typer.echo(f"{suite}: run {run_id}, {total} calls{resumed}", err=True)
+
+    def advance(self, variant: str, ok: bool, cached: bool) -> None:
+        self.done += 1
+        self.errors += not ok
+        self.cached += cached
+        pct = 100 * self.done // max(self.total, 1)
+        now = time.monotonic()
+        if pct >= self._next_pct or now - self._last >= self.every_s:
+            self._next_pct = pct - pct % 10 + 10
+            self._last = now
+            self.line()
+
+    def line(self) -> None:
+        typer.echo(
+            f"{self.suite}: {self.done}/{self.total} done, {self.errors} errors, "
+            f"{self.cached} cached",
+            err=True,
+        )
+
+    def finish(self) -> None:
+        pass
+
+    def warn(self, message: str) -> None:
+        typer.echo(f"warning: {message}", err=True)
+
+
+class _RichProgress(_PlainProgress):
+    """A live progress bar on a terminal."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress(
+            "[bold]{task.description}", BarColumn(), MofNCompleteColumn(),
+            "{task.fields[errors]} errors", "{task.fields[cached]} cached", TimeRemainingColumn(),
+            console=Console(stderr=True), transient=True,
+        )
+        self.task: Any = None
+
+    def start(self, suite: str, run_id: str, total: int, done: int) -> None:
+        super().start(suite, run_id, total, done)
+        self.bar.start()
+        self.task = self.bar.add_task(suite, total=total, completed=done, errors=0, cached=0)
+
+    def advance(self, variant: str, ok: bool, cached: bool) -> None:
+        self.done += 1
+        self.errors += not ok
+        self.cached += cached
+        self.bar.update(self.task, advance=1, errors=self.errors, cached=self.cached)
+
+    def finish(self) -> None:
+        self.bar.stop()
+        self.line()
+
+
+def _summary_lines(result: EvalResult) -> list[list[str]]:
+    keys = list(result.variants[0].summary.scores) if result.variants else []
+    rows = [["variant", "role", *keys, "pass rate", "errors", "tokens in/out", "p50/p95 ms"]]
+    for v in result.variants:
+        s = v.summary
+
+        def ms(x: float | None) -> str:
+            return "-" if x is None else f"{x:.0f}"
+
+        rows.append([
+            v.label, v.role,
+            *("n/a" if s.scores[k].mean is None else f"{s.scores[k].mean:.3f}" for k in keys),
+            "n/a" if s.pass_rate is None else f"{100 * s.pass_rate:.1f}%",
+            f"{s.n_errors}/{s.n_cases}", f"{s.prompt_tokens}/{s.completion_tokens}",
+            f"{ms(s.latency_p50_ms)}/{ms(s.latency_p95_ms)}",
+        ])
+    return rows
+
+
+def render(result: EvalResult, err: bool) -> None:
+    """The summary table, errors, comparisons and gate verdict of one suite."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(stderr=err, highlight=False, soft_wrap=True)
+    rows = _summary_lines(result)
+    table = Table(title=f"{result.suite} · run {result.run_id}", title_justify="left")
+    for head in rows[0]:
+        table.add_column(head, justify="left" if head in ("variant", "role") else "right")
+    for row in rows[1:]:
+        table.add_row(*row)
+    console.print(table)
+    for v in result.variants:
+        errored = [c for c in v.cases if c.error]
+        for c in errored[:5]:
+            console.print(f"  error {v.label} case {c.id}: {c.error}", markup=False)
+        if len(errored) > 5:
+            console.print(f"  ... and {len(errored) - 5} more errored cases in {v.label}")
+    for comp in result.comparisons:
+        console.print(f"  {comp.candidate} vs {comp.baseline}: {comp.description}", markup=False)
+    for w in result.warnings:
+        console.print(f"  warning: {w}", markup=False)
+    if result.report_dir:
+        console.print(f"  reports: {result.report_dir}", markup=False)
+    if result.exit_code == 3:
+        first = next((v.summary.first_error for v in result.variants if v.summary.first_error), "")
+        console.print(f"FAILED: every model call failed ({first})", markup=False)
+    elif result.gate.passed:
+        console.print("gate passed")
+    else:
+        console.print("gate FAILED: " + "; ".join(result.gate.reasons), markup=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add the command to the root app."""
+
+    @app.command("eval")
+    def eval_command(
+        suite: Annotated[str | None, typer.Argument(help="Suite to run (default: all).")] = None,
+        prompt: Annotated[
+            list[str] | None,
+            typer.Option("--prompt", "-p", help="Candidate version NAME@REF (repeatable)."),
+        ] = None,
+        baseline: Annotated[
+            str | None, typer.Option(help="Version compared with (default: production).")
+        ] = None,
+        repeat: Annotated[int, typer.Option(min=1, help="Calls per case and variant.")] = 1,
+        concurrency: Annotated[
+            int | None, typer.Option(min=1, help="Calls in flight at once.")
+        ] = None,
+        no_cache: Annotated[
+            bool, typer.Option("--no-cache", help="Ignore cached answers.")
+        ] = False,
+        resume: Annotated[
+            str | None, typer.Option(help="Finish an interrupted run (RUN_ID).")
+        ] = None,
+        json_path: Annotated[
+            str | None, typer.Option("--json", help="Write the result as JSON ('-' = stdout).")
+        ] = None,
+        report_dir: Annotated[
+            Path | None, typer.Option(help="Directory for <run_id>/ reports.")
+        ] = None,
+        format: Annotated[
+            str, typer.Option("--format", help="Report formats: md,html,junit,json (or none).")
+        ] = "md,json,junit",
+        require_fresh: Annotated[
+            bool, typer.Option("--require-fresh", help="Fail (exit 1) on a stale RAG index.")
+        ] = False,
+    ) -> None:
+        """Run suites: every variant on every case, scored, compared and gated."""
+        from llmops.evaluate import evaluate, evaluate_suites
+
+        project = load()
+        formats = [] if format.strip().lower() == "none" else format.split(",")
+        progress = _RichProgress() if sys.stderr.isatty() else _PlainProgress()
+        options: dict[str, Any] = dict(
+            baseline=baseline, repeat=repeat, concurrency=concurrency, no_cache=no_cache,
+            report_dir=report_dir, formats=formats, require_fresh=require_fresh,
+            progress=progress,
+        )
+        if resume:
+            results = [evaluate(project, None, prompts=prompt or [], resume=resume, **options)]
+        else:
+            results = evaluate_suites(project, [suite] if suite else [], prompt or [], **options)
+        to_stdout = json_path == "-"
+        for r in results:
+            render(r, err=to_stdout)
+        if json_path:
+            data: Any = [r.to_json() for r in results]
+            write_json(data[0] if len(data) == 1 else data, json_path)
+        code = max(r.exit_code for r in results)
+        if code == 3:
+            failed = next(r for r in results if r.exit_code == 3)
+            first = next(
+                (v.summary.first_error for v in failed.variants if v.summary.first_error), ""
+            )
+            typer.echo(f"error: {failed.suite}: every model call failed ({first})", err=True)
+        if code:
+            raise typer.Exit(code)

@@ -1,9 +1,26 @@
-"""`llmops init`."""
+"""`llmops init`: scaffold a working project."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
+def init(
+    directory: Annotated[
+        Path, typer.Argument(help="Where to create the project (default: here).")
+    ] = Path("."),
+) -> None:
+    """Create llmops.yaml, a prompt with two versions and labels, and an eval set."""
+    from llmops.scaffold import scaffold
+
+    for path in scaffold(directory):
+        typer.echo(f"created {path}")
+    typer.echo("next: llmops prompts list && llmops eval")
+
+
 def register(app: typer.Typer) -> None:
     """Add the command to the root app."""
+    app.command("init")(init)

@@ -1,7 +1,127 @@
-"""`llmops runs`."""
+"""`llmops runs list|show|export`: what the results store holds."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
 
-app = typer.Typer(help="runs", no_args_is_help=True)
+from llmops.cli._app import load, write_json
+
+app = typer.Typer(help="Runs in the results store.", no_args_is_help=True)
+
+
+def _store() -> Any:
+    from llmops.store import Store
+
+    return Store(load().store_path)
+
+
+@app.command("list")
+def list_runs(
+    limit: Annotated[int, typer.Option(min=1, help="Show at most this many runs.")] = 50,
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Write JSON ('-' = stdout).")
+    ] = None,
+) -> None:
+    """Runs, newest first, with their status (running, finished, interrupted)."""
+    with _store() as store:
+        runs = store.runs(limit)
+    rows = [
+        {"run_id": r.run_id, "suite": r.suite, "status": r.status, "started_at": r.started_at,
+         "finished_at": r.finished_at, "n_cases_done": r.n_done,
+         "git_commit": r.meta.get("git_commit")}
+        for r in runs
+    ]
+    if json_path:
+        write_json(rows, json_path)
+        return
+    if not rows:
+        typer.echo("no runs yet")
+        return
+    typer.echo(f"{'RUN':24} {'SUITE':16} {'STATUS':12} {'STARTED':24} DONE")
+    for r in rows:
+        typer.echo(f"{r['run_id']:24} {r['suite']:16} {r['status']:12} {r['started_at']:24} "
+                   f"{r['n_cases_done']}")
+
+
+def run_details(store: Any, run_id: str) -> dict[str, Any]:
+    """A run with per-variant counts and scorer means, from the store alone."""
+    from llmops.store.summary import flat, variant_figures
+
+    run = store.run(run_id)
+    keys = [k for (k,) in store.db.execute(
+        "select distinct s.scorer from scores s join results r on r.result_id = s.result_id"
+        " where r.run_id = ? order by s.scorer", (run_id,))]
+    variants = []
+    for v in store.variants(run_id):
+        f = variant_figures(store, v["variant_id"], keys)
+        means = {}
+        for k in keys:
+            vals = flat(f.values[k])
+            means[k] = sum(vals) / len(vals) if vals else None
+        variants.append({
+            "prompt": v["prompt"], "version": v["version"], "digest": v["digest"],
+            "role": v["role"], "model": v["model"], "params": v["params"],
+            "n_cases": f.n_cases, "n_errors": f.n_errors,
+            "pass_rate": f.n_passed / f.n_cases if f.n_cases else None, "means": means,
+            "prompt_tokens": f.prompt_tokens, "completion_tokens": f.completion_tokens,
+            "latency_p50_ms": f.latency_p50_ms, "latency_p95_ms": f.latency_p95_ms,
+            "first_error": f.first_error,
+        })
+    meta = {k: v for k, v in run.meta.items() if k not in ("proc_start",)}
+    return {"run_id": run.run_id, "suite": run.suite, "status": run.status,
+            "started_at": run.started_at, "finished_at": run.finished_at,
+            "n_cases_done": run.n_done, **meta, "variants": variants}
+
+
+@app.command("show")
+def show(
+    run_id: Annotated[str, typer.Argument(help="The run's id (see `runs list`).")],
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Write JSON ('-' = stdout).")
+    ] = None,
+) -> None:
+    """One run: its provenance and a summary per variant."""
+    with _store() as store:
+        d = run_details(store, run_id)
+    if json_path:
+        write_json(d, json_path)
+        return
+    dirty = " (dirty)" if d.get("git_dirty") else ""
+    typer.echo(f"run {d['run_id']}  suite {d['suite']}  {d['status']}")
+    typer.echo(f"  started {d['started_at']}  finished {d['finished_at'] or '-'}")
+    typer.echo(f"  commit {d.get('git_commit') or '-'}{dirty}  llmops {d.get('package_version')}")
+    typer.echo(f"  eval set {d.get('evalset_path')} ({d.get('n_cases')} cases, "
+               f"digest {str(d.get('evalset_digest'))[:12]}) × {d.get('repeat')}")
+    for v in d["variants"]:
+        rate = "n/a" if v["pass_rate"] is None else f"{100 * v['pass_rate']:.1f}%"
+        means = ", ".join(
+            f"{k} {'n/a' if m is None else f'{m:.3f}'}" for k, m in v["means"].items()
+        )
+        typer.echo(f"  {v['prompt']}@{v['version']} [{v['role']}] {v['digest'][:12]} "
+                   f"model {v['model'] or '-'}: {v['n_cases']} results, {v['n_errors']} errors, "
+                   f"pass rate {rate}" + (f"; {means}" if means else ""))
+        if v["first_error"]:
+            typer.echo(f"    first error: {v['first_error']}")
+
+
+@app.command("export")
+def export(
+    run_id: Annotated[str, typer.Argument(help="The run's id.")],
+    csv: Annotated[Path, typer.Option("--csv", help="CSV file to write.")],
+) -> None:
+    """Every result and score of a run as CSV (one row per result and scorer)."""
+    import pandas as pd
+
+    from llmops.store.summary import run_rows
+
+    with _store() as store:
+        store.run(run_id)
+        rows = run_rows(store, run_id)
+    csv.parent.mkdir(parents=True, exist_ok=True)
+    tmp = csv.with_name(csv.name + ".tmp")
+    pd.DataFrame(rows, columns=list(rows[0]) if rows else None).to_csv(tmp, index=False)
+    tmp.replace(csv)
+    typer.echo(f"{len(rows)} rows written to {csv}")

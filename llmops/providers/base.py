@@ -31,6 +31,7 @@ class Completion:
     finish_reason: str | None = None
     cached: bool = False
     logprobs: list[TokenLogprob] | None = None
+    attempts: int = 1  # calls made for this answer (retries + 1); 0 when served from cache
 
 
 class ProviderCallError(RuntimeFailure):

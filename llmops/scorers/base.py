@@ -1,14 +1,16 @@
 """The scorer protocol: batch-first, async, self-describing.
 
-A scorer factory is registered with :func:`scorer`; calling the factory with options
-returns a :class:`Scorer` that remembers its name, version and arguments, so every
-stored score says exactly which scorer made it and it can be rebuilt later.
+A scorer factory is registered with :func:`llmops.scorers.scorer`; calling the factory
+with options returns a :class:`Scorer` that remembers its name, version and arguments,
+so every stored score says exactly which scorer made it and it can be rebuilt later.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -36,8 +38,29 @@ class Score:
     details: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def failed(cls, error: str) -> Score:
-        return cls(value=None, passed=None, error=error)
+    def failed(cls, error: str, details: dict[str, Any] | None = None) -> Score:
+        return cls(value=None, passed=None, error=error, details=details or {})
+
+    @classmethod
+    def of(cls, value: float, threshold: float, details: dict[str, Any] | None = None) -> Score:
+        """A score whose pass/fail is ``value >= threshold``."""
+        return cls(value=value, passed=value >= threshold, details=details or {})
+
+    @classmethod
+    def boolean(cls, ok: bool, details: dict[str, Any] | None = None) -> Score:
+        """1.0 and passed when ``ok``, else 0.0 and failed."""
+        return cls(value=1.0 if ok else 0.0, passed=ok, details=details or {})
+
+
+def range_error(value: Any) -> str | None:
+    """Why ``value`` cannot be stored as a score, or None when it is a number in 0..1."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return f"score value must be a number in 0..1, got {type(value).__name__} {value!r}"
+    if math.isnan(value):
+        return "score value is NaN"
+    if not 0.0 <= value <= 1.0:
+        return f"score value {value!r} is outside 0..1"
+    return None
 
 
 @runtime_checkable
@@ -59,11 +82,27 @@ class Scorer(Protocol):
 
 @dataclass
 class ScorerContext:
-    """What a scorer factory may need from the project (judge, embedder, guard config)."""
+    """What a scorer factory may need from the project (judge, embedder, guard config).
+
+    ``evalset`` is the eval set's path, used to name the file in validation errors;
+    ``cache_dir`` overrides where the embedding and judge caches live (default: the
+    project's ``.llmops/``; no caches without a project).
+    """
 
     project: Project | None = None
     no_cache: bool = False
     extras: dict[str, Any] = field(default_factory=dict)
+    evalset: Path | None = None
+    cache_dir: Path | None = None
+
+    def cache_path(self, filename: str) -> Path | None:
+        """Where a cache file lives, or None when caching is off or there is no place for it."""
+        if self.no_cache:
+            return None
+        base = self.cache_dir
+        if base is None and self.project is not None:
+            base = self.project.state_dir
+        return base / filename if base is not None else None
 
 
 ScorerFactory = Callable[..., Scorer]

@@ -1,0 +1,99 @@
+"""How fast the everyday commands start.
+
+Median wall time over 10 runs of ``llmops --help`` and ``llmops prompts list`` on the
+example project, with ``python -c pass`` as the floor, and of ``llmops prompts check``
+over a generated project of 1,000 prompt versions. Prints the figures and appends them
+to bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LLMOPS = str(BIN / "llmops")
+RUNS = 10
+
+
+def median_wall(cmd: list[str], cwd: Path, runs: int = RUNS) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+VERSION = """\
+description: generated version {i}
+variables: [question, customer]
+params: {{temperature: 0, max_tokens: {tokens}}}
+messages:
+  - role: system
+    content: |
+      You are support agent number {i}. Be brief and polite.
+      {{% if customer %}}The customer is {{{{ customer }}}}.{{% endif %}}
+  - role: user
+    content: "{{{{ question }}}}"
+"""
+
+
+def generate(root: Path, n_prompts: int = 100, n_versions: int = 10) -> None:
+    """A project of n_prompts × n_versions versions, with labels, all locked."""
+    (root / "llmops.yaml").write_text("provider: {kind: local}\n", encoding="utf-8")
+    for p in range(n_prompts):
+        folder = root / "prompts" / f"prompt_{p:03d}"
+        folder.mkdir(parents=True)
+        for v in range(1, n_versions + 1):
+            text = VERSION.format(i=p * n_versions + v, tokens=32 + v)
+            (folder / f"v{v}.yaml").write_text(text, encoding="utf-8")
+        (folder / "labels.yaml").write_text(
+            f"production: v1\nstaging: v{n_versions}\n", encoding="utf-8"
+        )
+    subprocess.run([LLMOPS, "prompts", "lock"], cwd=root, check=True, stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    figures = {
+        "python -c pass": median_wall([sys.executable, "-c", "pass"], ROOT),
+        "llmops --help": median_wall([LLMOPS, "--help"], ROOT),
+        "llmops prompts list (example project)": median_wall([LLMOPS, "prompts", "list"], ROOT),
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        generate(Path(tmp))
+        figures["llmops prompts check (1,000 versions)"] = median_wall(
+            [LLMOPS, "prompts", "check"], Path(tmp)
+        )
+    lines = [f"| {name} | {seconds:.3f} s |" for name, seconds in figures.items()]
+    print("\n".join(lines))
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    section = [
+        "",
+        "## CLI start-up (bench/cli_speed.py)",
+        "",
+        f"Median wall time of {RUNS} runs; {stamp}; Python {platform.python_version()}, "
+        f"{platform.machine()}. Goal: `--help` and `prompts list` under 0.25 s, "
+        "`prompts check` over 1,000 versions under 1 s.",
+        "",
+        "| command | median |",
+        "|---|---|",
+        *lines,
+        "",
+    ]
+    results = ROOT / "bench" / "RESULTS.md"
+    if not results.exists():
+        results.write_text("# Benchmark results\n", encoding="utf-8")
+    with results.open("a", encoding="utf-8") as fh:
+        fh.write("\n".join(section))
+
+
+if __name__ == "__main__":
+    main()

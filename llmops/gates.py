@@ -1,0 +1,86 @@
+"""A suite's ``gate:``: when an evaluation fails the pull request.
+
+- ``min_mean: {scorer: floor}``: each gated variant's mean for that scorer is at least the floor;
+- ``min_pass_rate``: the share of cases passing every scorer (errors count as failures);
+- ``max_regression``: no scorer is measurably worse than the baseline by more than this
+  (the paired comparison's verdict is ``regressed`` and the drop exceeds the limit).
+
+A model call that failed for good is never a pass: a variant with errored cases fails
+the gate whatever its scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from llmops.project import GateConfig
+
+
+class GateResult(BaseModel):
+    """Whether the run passes, and each reason it does not."""
+
+    passed: bool = True
+    reasons: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list, description="notes that do not fail the gate")
+
+    def fail(self, reason: str) -> None:
+        self.passed = False
+        self.reasons.append(reason)
+
+
+class GatedVariant(BaseModel):
+    """What the gate needs from one variant's summary."""
+
+    label: str
+    n_cases: int
+    n_errors: int
+    pass_rate: float | None
+    means: dict[str, float | None]
+
+
+def check_gate(
+    gate: GateConfig,
+    variants: Sequence[GatedVariant],
+    comparisons: Sequence[Any] = (),
+    known_scorers: Sequence[str] = (),
+) -> GateResult:
+    """Apply ``gate`` to the gated variants (the candidates, or the only variant).
+
+    Args:
+        gate: the suite's gate config.
+        variants: summaries of the variants the gate applies to.
+        comparisons: ``llmops.stats.Comparison`` objects, candidate vs baseline.
+        known_scorers: the suite's scorer keys; a floor on any other name is an error.
+    """
+    result = GateResult()
+    for name in gate.min_mean:
+        if known_scorers and name not in known_scorers:
+            result.fail(f"gate.min_mean names scorer {name!r}, which the suite does not run")
+    for v in variants:
+        if v.n_errors:
+            result.fail(f"{v.label}: {v.n_errors} of {v.n_cases} cases errored")
+        for name, floor in gate.min_mean.items():
+            mean = v.means.get(name)
+            if name not in v.means:
+                continue
+            if mean is None:
+                result.fail(f"{v.label}: no {name} scores (floor {floor:g})")
+            elif mean < floor:
+                result.fail(f"{v.label}: mean {name} {mean:.3f} < min_mean {floor:g}")
+        if gate.min_pass_rate is not None:
+            rate = v.pass_rate
+            if rate is None or rate < gate.min_pass_rate:
+                shown = "n/a" if rate is None else f"{rate:.3f}"
+                result.fail(f"{v.label}: pass rate {shown} < min_pass_rate {gate.min_pass_rate:g}")
+    if gate.max_regression is not None and comparisons:
+        from llmops.stats import regression_gate
+
+        outcome = regression_gate(comparisons, gate.max_regression)
+        for reason in outcome.reasons:
+            result.fail(reason)
+        result.flags.extend(outcome.flags)
+    return result

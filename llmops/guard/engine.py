@@ -1,0 +1,257 @@
+"""The detection engine: which detectors run on which role, and one pass per text.
+
+A :class:`Guard` is built once per configuration. For every role it precomputes a
+trigger table: the detectors that always run, and for each trigger literal the
+detectors it enables. Scanning a text checks each distinct literal once (``in`` on the
+text or its lower-cased copy, both in C), then runs only the enabled detectors. Long
+texts are scanned in overlapping chunks so that time and memory stay bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmops.errors import ConfigError
+from llmops.guard.findings import Finding, fingerprint
+from llmops.guard.registry import Detector, Settings, TextView, known
+from llmops.project import GuardConfig
+
+CATEGORY_OF_CHECK = {
+    "pii": "pii",
+    "secret": "secret",
+    "secrets": "secret",
+    "injection": "injection",
+    "policy": "policy",
+    "format": "format",
+}
+DEFAULT_CHECKS = ("pii", "secrets", "injection", "policy")
+ROLES = ("system", "user", "assistant", "tool", "tool_call")
+DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
+    "pii": ("assistant", "tool_call"),
+    "secret": ("assistant", "tool_call"),
+    "injection": ("user", "tool"),
+    "policy": ("assistant",),
+    "format": ("assistant",),
+}
+ROLE_ALIASES = {"developer": "system", "function": "tool", "model": "assistant", "human": "user"}
+CHUNK = 1 << 20
+OVERLAP = 4096
+
+
+@dataclass
+class _Table:
+    """The detectors for one role, indexed by their prefilter."""
+
+    detectors: list[Detector]
+    always: frozenset[int] = frozenset()
+    triggers: tuple[tuple[str, frozenset[int]], ...] = ()
+    itriggers: tuple[tuple[str, frozenset[int]], ...] = ()
+    non_ascii: frozenset[int] = frozenset()
+
+
+def _table(detectors: list[Detector]) -> _Table:
+    always, non_ascii = set(), set()
+    trig: dict[str, set[int]] = {}
+    itrig: dict[str, set[int]] = {}
+    for i, d in enumerate(detectors):
+        if d.non_ascii:
+            non_ascii.add(i)
+        elif not d.triggers and not d.itriggers:
+            always.add(i)
+        for t in d.triggers:
+            trig.setdefault(t, set()).add(i)
+        for t in d.itriggers:
+            itrig.setdefault(t, set()).add(i)
+    return _Table(
+        detectors,
+        frozenset(always),
+        tuple((t, frozenset(ix)) for t, ix in trig.items()),
+        tuple((t, frozenset(ix)) for t, ix in itrig.items()),
+        frozenset(non_ascii),
+    )
+
+
+def resolve_checks(checks: Iterable[str] | None, config: GuardConfig) -> list[Detector]:
+    """The detectors named by ``checks`` (categories or detector names); defaults when None."""
+    names = list(checks) if checks is not None else list(config.checks or DEFAULT_CHECKS)
+    registry = {d.name: d for d in known()}
+    chosen: dict[str, Detector] = {}
+    for raw in names:
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if name == "all":
+            chosen.update(registry)
+        elif name in CATEGORY_OF_CHECK:
+            category = CATEGORY_OF_CHECK[name]
+            chosen.update({n: d for n, d in registry.items() if d.category == category})
+        elif name in registry:
+            chosen[name] = registry[name]
+        else:
+            options = ", ".join([*CATEGORY_OF_CHECK, *sorted(registry)])
+            raise ConfigError(f"unknown check {raw!r}", field="checks", hint=f"known: {options}")
+    return [chosen[n] for n in sorted(chosen)]
+
+
+def _settings(config: GuardConfig) -> Settings:
+    from llmops.guard.policy import compile_patterns, compile_terms
+
+    validator = None
+    if config.json_schema is not None:
+        import jsonschema
+
+        try:
+            cls = jsonschema.validators.validator_for(config.json_schema)
+            cls.check_schema(config.json_schema)
+        except jsonschema.SchemaError as exc:
+            raise ConfigError(f"invalid JSON schema: {exc.message}", field="guard.json_schema") from None
+        validator = cls(config.json_schema)
+    return Settings(
+        banned=compile_terms(config.policy.banned_terms),
+        banned_patterns=compile_patterns(config.policy.banned_patterns),
+        policy_severity=config.policy.severity,
+        json_validator=validator,
+        json_required=config.json_schema is not None,
+    )
+
+
+def _roles_for(category: str, config: GuardConfig) -> tuple[str, ...]:
+    roles = config.roles or {}
+    for key in (category, category + "s", "secrets" if category == "secret" else category):
+        if key in roles:
+            return tuple(ROLE_ALIASES.get(r, r) for r in roles[key])
+    return DEFAULT_ROLES[category]
+
+
+class Guard:
+    """A configured set of detectors: ``guard.detect(text, role)``."""
+
+    def __init__(self, checks: Iterable[str] | None = None, config: GuardConfig | None = None) -> None:
+        self.config = config or GuardConfig()
+        self.detectors = resolve_checks(checks, self.config)
+        self.settings = _settings(self.config)
+        self._all = _table(self.detectors)
+        self._by_role: dict[str, _Table] = {}
+        for role in ROLES:
+            chosen = [d for d in self.detectors if role in _roles_for(d.category, self.config)]
+            self._by_role[role] = _table(chosen)
+
+    @property
+    def checks(self) -> list[str]:
+        return [d.name for d in self.detectors]
+
+    def table(self, role: str | None) -> _Table:
+        if role is None:
+            return self._all
+        role = ROLE_ALIASES.get(role, role)
+        return self._by_role.get(role, self._all)
+
+    def detect(self, text: str, role: str | None = None, field: str = "") -> list[Finding]:
+        """Every finding in ``text`` from the detectors that apply to ``role``."""
+        if not text:
+            return []
+        table = self.table(role)
+        if not table.detectors:
+            return []
+        if len(text) <= CHUNK + OVERLAP:
+            return self._detect(text, table, 0, field, role)
+        out: list[Finding] = []
+        seen: set[tuple[str, int]] = set()
+        for offset in range(0, len(text), CHUNK):
+            for f in self._detect(text[offset : offset + CHUNK + OVERLAP], table, offset, field, role):
+                if f.start < offset + CHUNK and (f.detector, f.start) not in seen:
+                    seen.add((f.detector, f.start))
+                    out.append(f)
+        return out
+
+    def _detect(self, text: str, table: _Table, offset: int, field: str, role: str | None) -> list[Finding]:
+        active = set(table.always)
+        for literal, ix in table.triggers:
+            if literal in text:
+                active |= ix
+        view = TextView(text)
+        if table.itriggers:
+            lower = view.lower
+            for literal, ix in table.itriggers:
+                if literal in lower:
+                    active |= ix
+        if table.non_ascii and not text.isascii():
+            active |= table.non_ascii
+        if not active:
+            return []
+        out: list[Finding] = []
+        for i in sorted(active):
+            d = table.detectors[i]
+            for hit in d.find(view, self.settings):
+                out.append(
+                    Finding(
+                        detector=d.name,
+                        category=d.category,
+                        severity=hit.severity or d.severity,
+                        start=hit.start + offset,
+                        end=hit.end + offset,
+                        evidence=hit.evidence,
+                        fingerprint=fingerprint(d.name, hit.normalised),
+                        confidence=hit.confidence,
+                        field=field,
+                        role=role,
+                        detector_version=d.version,
+                    )
+                )
+        if len(out) > 1:
+            out = _drop_overlaps(out)
+        return out
+
+
+_PRIORITY = {
+    "secret.generic_assignment": 1,
+    "pii.ipv4": 2,
+    "pii.ipv6": 2,
+    "pii.phone": 3,
+    "pii.ssn": 4,
+    "pii.credit_card": 5,
+    "pii.email": 6,
+    "pii.iban": 7,
+}
+
+
+def _drop_overlaps(findings: list[Finding]) -> list[Finding]:
+    # The same span reported twice (a phone-like run inside an IBAN, a `password=` hit
+    # around a GitHub token) keeps only the more specific detector's finding.
+    def rank(f: Finding) -> int:
+        return _PRIORITY.get(f.detector, 10 if f.category == "secret" else 0)
+
+    leaky = [f for f in findings if f.category in ("pii", "secret")]
+    keep = []
+    for f in findings:
+        if f.category in ("pii", "secret") and any(
+            o is not f and o.start < f.end and f.start < o.end and rank(o) > rank(f) for o in leaky
+        ):
+            continue
+        keep.append(f)
+    keep.sort(key=lambda f: (f.start, f.detector))
+    return keep
+
+
+@dataclass
+class _Cache:
+    guards: dict[Any, Guard] = field(default_factory=dict)
+
+
+_CACHE = _Cache()
+
+
+def cached_guard(checks: Iterable[str] | None, config: GuardConfig | None) -> Guard:
+    """A Guard per (checks, config), built once per process."""
+    key = (
+        tuple(checks) if checks is not None else None,
+        config.model_dump_json() if config is not None else None,
+    )
+    guard = _CACHE.guards.get(key)
+    if guard is None:
+        if len(_CACHE.guards) > 32:
+            _CACHE.guards.clear()
+        guard = _CACHE.guards[key] = Guard(checks, config)
+    return guard

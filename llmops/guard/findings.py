@@ -1,0 +1,106 @@
+"""Findings: what a detector reports, with masked evidence and a stable fingerprint.
+
+The evidence of a finding never holds the matched secret or PII value: only a masked
+form such as ``4111********1111``. The fingerprint is a hash of the detector's name and
+the normalised value, so the same card number seen twice (formatted differently) gives
+the same fingerprint, and a baseline of fingerprints can suppress known findings
+without storing the values themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Any
+
+SEVERITIES = ("low", "medium", "high")
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+CATEGORIES = ("pii", "secret", "injection", "policy", "format")
+
+
+@dataclass(slots=True)
+class Hit:
+    """A raw match inside one text, before it becomes a :class:`Finding`."""
+
+    start: int
+    end: int
+    normalised: str  # hashed into the fingerprint, never shown
+    evidence: str  # already masked
+    confidence: float = 1.0
+    severity: str | None = None  # overrides the detector's severity when set
+
+
+@dataclass(slots=True)
+class Finding:
+    """One match of one detector in one field of one record.
+
+    ``start`` and ``end`` are character offsets into the field's text; ``line`` is the
+    1-based line of the record in its file and ``record`` the record's own id.
+    """
+
+    detector: str
+    category: str
+    severity: str
+    start: int
+    end: int
+    evidence: str
+    fingerprint: str
+    confidence: float = 1.0
+    field: str = ""
+    role: str | None = None
+    record: str | None = None
+    line: int | None = None
+    file: str | None = None
+    prompt_version: str | None = None
+    detector_version: str = "1"
+    suppressed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """The finding as the JSON contract's mapping (plus extra fields)."""
+        return asdict(self)
+
+
+def fingerprint(detector: str, normalised: str) -> str:
+    """A stable, non-reversible id of a detector's match: sha256 of name and value."""
+    return hashlib.sha256(f"{detector}\x00{normalised}".encode()).hexdigest()[:24]
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    if not value:
+        return 0.0
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+def mask(value: str, keep_start: int = 4, keep_end: int = 4) -> str:
+    """Star out the middle of ``value``; short values keep less so most stays hidden."""
+    n = len(value)
+    if n <= 8:
+        return value[:1] + "*" * (n - 1) if n > 4 else "*" * n
+    if keep_start + keep_end > n // 2:
+        keep_start = keep_end = max(1, n // 6)
+    stars = min(n - keep_start - keep_end, 24)
+    return value[:keep_start] + "*" * stars + value[n - keep_end :]
+
+
+def mask_digits(value: str, keep_end: int = 2) -> str:
+    """Star every digit except the last ``keep_end``, keeping the formatting."""
+    total = sum(ch.isdigit() for ch in value)
+    seen = 0
+    out = []
+    for ch in value:
+        if ch.isdigit():
+            seen += 1
+            out.append(ch if seen > total - keep_end else "*")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def clip(text: str, limit: int = 80) -> str:
+    """Shorten non-sensitive evidence (injection phrases) for display."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,358 @@
+"""PII detectors: email, phone, payment card, IBAN, US SSN, IPv4 and IPv6.
+
+The numeric detectors share one pass: a single possessive (non-backtracking) regex finds
+every run of digits and separators once per text, the run is split at spaces into
+groups, and windows of consecutive groups are classified (longest first) by checksum
+and format rules: Luhn and the issuer prefix for cards, SSA ranges for SSNs, numbering
+plans for phones, octet ranges for IPv4. Context words right before a number (order,
+invoice, tracking, ISBN, version ...) keep look-alikes from firing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from llmops.guard.findings import Hit, mask, mask_digits
+from llmops.guard.registry import Settings, TextView, detector
+
+# --- the shared numeric pass ---------------------------------------------------------
+
+_NUMBER = re.compile(r"(?<![\w@#$€£¥/\\:+\-.,=])\+?\(?\d[\d ().\-]*+")
+_NON_DIGIT = re.compile(r"\D")
+_MAX_GROUPS = 6
+_NEGATIVE_CONTEXT = re.compile(
+    r"(?:\b(?:order|orders|invoice|tracking|track|isbn|isbn-1[03]|ticket|ref|reference|sku|"
+    r"serial|version|ver|build|release|po|confirmation|account|acct|case|id|parcel|"
+    r"shipment|transaction|txn|receipt|item|part|model|patent|doi|issn|oid|fedex|ups|usps|"
+    r"dhl|awb|booking|reservation|policy|claim|customer|member|license|registration)"
+    r"[\s#:.\-]*(?:(?:no|nr|number|num|id|code)\b[\s#:.\-]*)?|#\s*|\bv)$"
+)
+_PHONE_CONTEXT = re.compile(
+    r"\b(?:phone|call|tel|telephone|mobile|cell|cellphone|whatsapp|sms|text|fax|contact|reach|"
+    r"dial|ring|landline)\b"
+)
+_SSN_CONTEXT = re.compile(r"\b(?:ssn|social security|social sec|ss#|ss #)")
+
+
+@dataclass(slots=True)
+class Number:
+    """A classified numeric candidate."""
+
+    kind: str
+    start: int
+    end: int
+    digits: str
+    raw: str
+    confidence: float
+
+
+def _numbers(view: TextView) -> list[Number]:
+    text = view.text
+    out: list[Number] = []
+    for m in _NUMBER.finditer(text):
+        raw = m.group().rstrip(" (.-")
+        while raw.endswith(")") and raw.count("(") < raw.count(")"):
+            raw = raw[:-1].rstrip(" (.-")
+        if not raw:
+            continue
+        start = m.start()
+        end = start + len(raw)
+        if end < len(text) and (text[end].isalnum() or text[end] in "_@"):
+            continue  # part of a token such as 123abc or a hex hash
+        out.extend(_windows(text, start, raw))
+    return out
+
+
+def _windows(text: str, start: int, raw: str) -> Iterator[Number]:
+    groups: list[tuple[int, int]] = []
+    pos = start
+    for part in raw.split(" "):
+        if part:
+            groups.append((pos, pos + len(part)))
+        pos += len(part) + 1
+    i = 0
+    while i < len(groups):
+        for j in range(min(len(groups), i + _MAX_GROUPS) - 1, i - 1, -1):
+            if j > i and groups[j][0] - groups[j - 1][1] != 1:
+                continue  # never join across a double space
+            found = _classify(text, groups[i][0], groups[j][1])
+            if found is not None:
+                yield found
+                i = j + 1
+                break
+        else:
+            i += 1
+
+
+def _classify(text: str, start: int, end: int) -> Number | None:
+    cand = text[start:end]
+    if cand.startswith("(") and ")" not in cand:
+        cand, start = cand[1:], start + 1
+    if not cand or not cand[0].isdigit() and cand[0] not in "+(":
+        return None
+    digits = _NON_DIGIT.sub("", cand)
+    nd = len(digits)
+    if nd < 4 or nd > 19:
+        return None
+    before = text[max(0, start - 40) : start].lower()
+    negative = _NEGATIVE_CONTEXT.search(before) is not None
+    if "." in cand and _ipv4(cand):
+        return None if negative else Number("ipv4", start, end, digits, cand, 0.9)
+    if nd < 9:
+        return None
+    kind = _ssn(cand, digits, before, negative)
+    if kind is None and 13 <= nd <= 19 and _card(cand, digits, negative):
+        kind = "card"
+    if kind is None and not negative:
+        kind = _phone(cand, digits, before)
+    if kind is None:
+        return None
+    return Number(kind, start, end, digits, cand, 0.95 if kind != "phone-context" else 0.7)
+
+
+_IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
+
+
+def _ipv4(cand: str) -> bool:
+    m = _IPV4.fullmatch(cand)
+    if m is None:
+        return False
+    return all(int(o) <= 255 and (o == "0" or not o.startswith("0")) for o in m.groups())
+
+
+_SSN = re.compile(r"(\d{3})([- ])(\d{2})\2(\d{4})")
+_SSN_DUMMIES = {"078051120", "219099999", "123456789"}
+
+
+def _ssn(cand: str, digits: str, before: str, negative: bool) -> str | None:
+    if len(digits) != 9 or negative:
+        return None
+    if _SSN.fullmatch(cand) is None and not (
+        cand.isdigit() and _SSN_CONTEXT.search(before) is not None
+    ):
+        return None
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return None
+    if digits in _SSN_DUMMIES or len(set(digits)) == 1:
+        return None
+    return "ssn"
+
+
+_CARD_LAYOUTS = {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 5), (4, 4, 4, 4, 2)}
+
+
+def _card(cand: str, digits: str, negative: bool) -> bool:
+    seps = {ch for ch in cand if not ch.isdigit()}
+    if seps:
+        if len(seps) > 1 or seps - {" ", "-"}:
+            return False
+        layout = tuple(len(g) for g in cand.split(seps.pop()))
+        if layout not in _CARD_LAYOUTS:
+            return False
+    elif negative:
+        return False
+    if not _issuer_ok(digits) or len(set(digits)) < 2:
+        return False
+    return luhn(digits)
+
+
+def _issuer_ok(d: str) -> bool:
+    n = len(d)
+    if d[0] == "4":
+        return n in (13, 16, 19)
+    two, four = int(d[:2]), int(d[:4])
+    if 51 <= two <= 55 or 2221 <= four <= 2720:
+        return n == 16
+    if two in (34, 37):
+        return n == 15
+    if two in (36, 38, 39) or 300 <= int(d[:3]) <= 305:
+        return 14 <= n <= 19
+    if two == 35:
+        return 16 <= n <= 19
+    if d.startswith("6011") or two in (62, 65) or 644 <= int(d[:3]) <= 649:
+        return 16 <= n <= 19
+    return False
+
+
+def luhn(digits: str) -> bool:
+    """True when ``digits`` passes the Luhn checksum."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        n = ord(ch) - 48
+        if i & 1:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+_NANP = re.compile(r"(?:\+?1[ .\-]?)?(?:\((\d{3})\)[ .\-]?|(\d{3})[ .\-])(\d{3})[ .\-](\d{4})")
+_GROUP_SPLIT = re.compile(r"[ .\-()]+")
+
+
+def _phone(cand: str, digits: str, before: str) -> str | None:
+    nd = len(digits)
+    m = _NANP.fullmatch(cand)
+    if m is not None:
+        area = m.group(1) or m.group(2)
+        return "phone" if area[0] in "23456789" and m.group(3)[0] in "23456789" else None
+    if cand[0] == "+" or cand.startswith("00") and not cand.isdigit():
+        if not 8 <= nd <= 15 or cand.startswith("+0"):
+            return None
+        groups = [g for g in _GROUP_SPLIT.split(cand.lstrip("+")) if g]
+        ok = all(len(g) >= 2 or g == "0" or k == 0 for k, g in enumerate(groups))
+        return "phone" if ok else None
+    if cand.isdigit():
+        if nd not in (10, 11) or _PHONE_CONTEXT.search(before) is None:
+            return None
+        if nd == 10 and (cand[0] in "23456789" and cand[3] in "23456789" or cand[0] == "0"):
+            return "phone-context"
+        if nd == 11 and cand[0] in "01":
+            return "phone-context"
+        return None
+    national = cand.replace("(", "").replace(")", "")
+    if national[0] != "0" or not 9 <= nd <= 12:
+        return None
+    groups = [g for g in _GROUP_SPLIT.split(national) if g]
+    if len(groups) < 2 or not 2 <= len(groups[0]) <= 5 or any(len(g) < 2 for g in groups):
+        return None
+    return "phone"
+
+
+def _numeric_hits(view: TextView, kinds: tuple[str, ...]) -> Iterator[Number]:
+    for number in view.numbers(_numbers):
+        if number.kind in kinds:
+            yield number
+
+
+@detector("pii.credit_card", category="pii", severity="high")
+def credit_card(view: TextView, settings: Settings) -> Iterator[Hit]:
+    """Payment card numbers (issuer prefix, layout and Luhn checksum)."""
+    for n in _numeric_hits(view, ("card",)):
+        evidence = n.digits[:4] + "*" * (len(n.digits) - 8) + n.digits[-4:]
+        yield Hit(n.start, n.end, n.digits, evidence, n.confidence)
+
+
+@detector("pii.ssn", category="pii", severity="high")
+def ssn(view: TextView, settings: Settings) -> Iterator[Hit]:
+    """US social security numbers, excluding the ranges never issued."""
+    for n in _numeric_hits(view, ("ssn",)):
+        yield Hit(n.start, n.end, n.digits, "***-**-" + n.digits[-4:], n.confidence)
+
+
+@detector("pii.phone", category="pii", severity="medium")
+def phone(view: TextView, settings: Settings) -> Iterator[Hit]:
+    """Phone numbers: international (+CC / 00CC), NANP and trunk-0 national formats."""
+    for n in _numeric_hits(view, ("phone", "phone-context")):
+        digits = n.digits[2:] if n.raw.startswith("00") else n.digits
+        yield Hit(n.start, n.end, digits, mask_digits(n.raw), n.confidence)
+
+
+@detector("pii.ipv4", category="pii", severity="low")
+def ipv4(view: TextView, settings: Settings) -> Iterator[Hit]:
+    """IPv4 addresses (valid octets; not after version/build words)."""
+    for n in _numeric_hits(view, ("ipv4",)):
+        a, b, _, _ = n.raw.split(".")
+        yield Hit(n.start, n.end, n.raw, f"{a}.{b}.*.*", n.confidence)
+
+
+# --- email ---------------------------------------------------------------------------
+
+_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}([A-Za-z]{2,24})\b")
+_FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff"})
+
+
+@detector("pii.email", category="pii", severity="medium", triggers=("@",))
+def email(view: TextView, settings: Settings) -> Iterator[Hit]:
+    """Email addresses (not image names such as icon@2x.png, not @handles)."""
+    text = view.text
+    at = text.find("@")
+    while at != -1:
+        nxt = text.find("@", at + 1)
+        start = at
+        while start > 0 and at - start < 64 and text[start - 1] in _LOCAL_CHARS:
+            start -= 1
+        while start < at and text[start] == ".":
+            start += 1
+        m = _DOMAIN.match(text, at + 1)
+        if start < at and m is not None and m.group(1).lower() not in _FILE_TLDS:
+            end = m.end()
+            if not (end < len(text) and text[end] in "-_@" or start > 0 and text[start - 1] in "/:"):
+                local, domain = text[start:at], text[at + 1 : end]
+                value = f"{local}@{domain}".lower()
+                yield Hit(start, end, value, f"{local[0]}***@{domain}")
+        at = nxt
+
+
+# --- IBAN ----------------------------------------------------------------------------
+
+_IBAN_LENGTHS = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
+    "BR": 29, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20,
+    "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18,
+    "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IS": 26, "IT": 27, "JO": 30,
+    "KW": 30, "KZ": 20, "LB": 28, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "MC": 27, "MD": 24,
+    "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15, "PK": 24, "PL": 28,
+    "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24, "SI": 19, "SK": 24,
+    "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
+}  # fmt: skip
+_IBAN_START = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})\d\d")
+
+
+def iban_valid(compact: str) -> bool:
+    """True when ``compact`` (no spaces) has its country's length and passes mod-97."""
+    if _IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum():
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+
+
+@detector("pii.iban", category="pii", severity="high")
+def iban(view: TextView, settings: Settings) -> Iterator[Hit]:
+    """International bank account numbers (country length and mod-97 checksum)."""
+    text = view.text
+    for m in _IBAN_START.finditer(text):
+        length = _IBAN_LENGTHS.get(m.group(1))
+        if length is None:
+            continue
+        chars: list[str] = []
+        pos = m.start()
+        while pos < len(text) and len(chars) < length:
+            ch = text[pos]
+            if ch.isascii() and ch.isalnum():
+                chars.append(ch)
+            elif not (ch == " " and chars and pos + 1 < len(text) and text[pos + 1] != " "):
+                break
+            pos += 1
+        compact = "".join(chars).upper()
+        if len(chars) != length or pos < len(text) and text[pos].isalnum():
+            continue
+        if iban_valid(compact):
+            yield Hit(m.start(), pos, compact, mask(compact, 4, 4))
+
+
+# --- IPv6 ----------------------------------------------------------------------------
+
+_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:]|\.\d)")
+
+
+@detector("pii.ipv6", category="pii", severity="low", triggers=(":",))
+def ipv6(view: TextView, settings: Settings) -> Iterator[Hit]:
+    """IPv6 addresses (validated; at least two non-empty groups)."""
+    text = view.text
+    if text.count(":") < 2:
+        return
+    for m in _IPV6.finditer(text):
+        raw = m.group()
+        if sum(1 for g in raw.split(":") if g) < 2:
+            continue
+        try:
+            addr = ipaddress.IPv6Address(raw)
+        except ValueError:
+            continue
+        compressed = addr.compressed
+        yield Hit(m.start(), m.end(), compressed, compressed.split(":")[0] + ":****")

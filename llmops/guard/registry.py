@@ -1,0 +1,115 @@
+"""Detectors as small registered units, and the text view they share.
+
+A detector is a function ``find(view, settings) -> Iterable[Hit]`` registered with a
+name, a version, a category, a severity and its prefilter: literal *triggers* that must
+occur in the text (case-sensitive) or in its lower-cased form (*itriggers*). The scan
+engine checks the triggers of every detector once per text and calls only the
+detectors whose triggers occur, so most texts run no regex at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmops.guard.findings import Hit
+
+FindFn = Callable[["TextView", "Settings"], Iterable[Hit]]
+
+
+class TextView:
+    """One text being scanned, with lazily computed forms shared by detectors."""
+
+    __slots__ = ("_lower", "_numbers", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._lower: str | None = None
+        self._numbers: list[Any] | None = None
+
+    @property
+    def lower(self) -> str:
+        if self._lower is None:
+            self._lower = self.text.lower()
+        return self._lower
+
+    def numbers(self, parse: Callable[[TextView], list[Any]]) -> list[Any]:
+        """Numeric candidates found once and shared by the numeric PII detectors."""
+        if self._numbers is None:
+            self._numbers = parse(self)
+        return self._numbers
+
+
+@dataclass
+class Settings:
+    """Per-configuration state compiled once (policy patterns, JSON schema validator)."""
+
+    banned: re.Pattern[str] | None = None
+    banned_patterns: list[tuple[str, re.Pattern[str]]] = field(default_factory=list)
+    policy_severity: str = "medium"
+    json_validator: Any = None
+    json_required: bool = False
+
+
+@dataclass(frozen=True)
+class Detector:
+    """A registered detector: identity, category, severity and its prefilter."""
+
+    name: str
+    version: str
+    category: str
+    severity: str
+    description: str
+    find: FindFn
+    triggers: tuple[str, ...] = ()
+    itriggers: tuple[str, ...] = ()
+    non_ascii: bool = False  # runs only on texts with a non-ASCII character
+    default: bool = True  # part of the category's default checks
+
+
+REGISTRY: dict[str, Detector] = {}
+
+
+def detector(
+    name: str,
+    *,
+    category: str,
+    severity: str,
+    version: str = "1",
+    triggers: Iterable[str] = (),
+    itriggers: Iterable[str] = (),
+    non_ascii: bool = False,
+    default: bool = True,
+) -> Callable[[FindFn], FindFn]:
+    """Register ``find`` as the detector ``name``; its docstring's first line describes it."""
+
+    def register(find: FindFn) -> FindFn:
+        doc = (find.__doc__ or "").strip().splitlines()
+        REGISTRY[name] = Detector(
+            name=name,
+            version=version,
+            category=category,
+            severity=severity,
+            description=doc[0] if doc else name,
+            find=find,
+            triggers=tuple(triggers),
+            itriggers=tuple(t.lower() for t in itriggers),
+            non_ascii=non_ascii,
+            default=default,
+        )
+        return find
+
+    return register
+
+
+def known() -> list[Detector]:
+    """Every registered detector, in name order."""
+    _load_builtin()
+    return [REGISTRY[name] for name in sorted(REGISTRY)]
+
+
+def _load_builtin() -> None:
+    # The detector modules register themselves on import.
+    from llmops.guard import formats, injection, pii, policy, secrets  # noqa: F401

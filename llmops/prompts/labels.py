@@ -1,0 +1,91 @@
+"""``prompts/<name>/labels.yaml``: label → version, edited in place by promotion."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import yaml
+
+from llmops.errors import PromptError
+from llmops.prompts.files import line_of, parse_yaml
+from llmops.prompts.model import NAME_RE
+
+LABELS_FILE = "labels.yaml"
+LABEL_FILES = ("labels.yaml", "labels.yml")
+
+
+def load_labels(path: Path, name: str, versions: set[str]) -> dict[str, str]:
+    """Read a labels file and check every label points at an existing version."""
+    data = parse_yaml(path)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise PromptError(
+            "expected a mapping of label to version", file=path, line=1, hint="e.g. `production: v1`"
+        )
+    labels: dict[str, str] = {}
+    for label, version in data.items():
+        label_s = str(label)
+        problem, hint = _label_problem(label_s, version, name, versions)
+        if problem:
+            raise PromptError(problem, file=path, line=line_of(path, [label_s]), hint=hint)
+        labels[label_s] = str(version)
+    return labels
+
+
+def _label_problem(
+    label: str, version: object, name: str, versions: set[str]
+) -> tuple[str | None, str | None]:
+    if not NAME_RE.match(label):
+        return f"{label!r} is not a valid label name", "use letters, digits, '.', '_', '-'"
+    if not isinstance(version, str | int) or isinstance(version, bool):
+        return f"label {label!r} must name a version, got {version!r}", None
+    if str(version) not in versions:
+        known = ", ".join(sorted(versions)) or "none"
+        return (
+            f"label {label!r} points to {name}@{version}, which does not exist",
+            f"versions: {known}",
+        )
+    if label in versions:
+        return f"label {label!r} has the same name as a version of {name}", "rename the label"
+    return None, None
+
+
+def labels_text(current: str, label: str, version: str) -> str:
+    """Set ``label: version`` in the text of a labels file, keeping everything else.
+
+    Other labels, their order and comments stay as they were; a label that is not yet
+    there is appended.
+    """
+    pattern = re.compile(
+        rf"^(['\"]?){re.escape(label)}\1[ \t]*:[ \t]*[^#\n]*?([ \t]+#[^\n]*)?$", re.MULTILINE
+    )
+    replacement = f"{label}: {version}"
+    match = pattern.search(current)
+    if match:
+        comment = match.group(2) or ""
+        text = current[: match.start()] + replacement + comment + current[match.end() :]
+    else:
+        if current and not current.endswith("\n"):
+            current += "\n"
+        text = current + replacement + "\n"
+    expected = yaml.safe_load(current) or {}
+    if not isinstance(expected, dict):
+        expected = {}
+    expected = {str(k): str(v) for k, v in expected.items()}
+    expected[label] = version
+    parsed = yaml.safe_load(text) or {}
+    if {str(k): str(v) for k, v in parsed.items()} != expected:
+        # An unusual layout (flow mapping, anchors): rewrite the file plainly instead.
+        text = yaml.safe_dump(expected, sort_keys=False)
+    return text
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)

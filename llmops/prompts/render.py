@@ -1,0 +1,220 @@
+"""Rendering messages with Jinja2, sandboxed and strict.
+
+Templates run in Jinja2's immutable sandbox with ``StrictUndefined``: a misspelt
+variable is an error, not an empty string. Before anything is rendered, every message
+is parsed once and checked statically: the variables it uses must match the version's
+``variables:`` (plus ``context`` when ``rag:`` is set), and it may not reach for
+underscore attributes such as ``__class__``. A template that fails these checks never
+runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmops.errors import PromptError, TemplateError
+
+if TYPE_CHECKING:
+    from jinja2 import Template, nodes
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    from llmops.prompts.model import PromptVersion
+
+RAG_VARIABLE = "context"
+
+
+@functools.cache
+def environment() -> ImmutableSandboxedEnvironment:
+    """The one Jinja2 environment every prompt is rendered with."""
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )
+
+
+def _content_line(path: Path, index: int, template_line: int) -> int | None:
+    """The file line of a template line inside ``messages[index].content``."""
+    import yaml
+
+    from llmops.prompts.files import document
+
+    try:
+        node = document(path).node
+    except PromptError:
+        return None
+    for part in ("messages", index, "content"):
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            node = node.value[part] if part < len(node.value) else None
+        else:
+            node = None
+        if node is None:
+            return None
+    assert node is not None
+    start = node.start_mark.line + 1
+    if getattr(node, "style", None) == "|":
+        return start + template_line  # a literal block starts on the line after `|`
+    return start if template_line == 1 else start + template_line - 1
+
+
+def _where(version: PromptVersion, index: int) -> str:
+    return f"messages[{index}] ({version.messages[index]['role']})"
+
+
+@functools.lru_cache(maxsize=1024)
+def _analyse(source: str) -> tuple[nodes.Template, frozenset[str], tuple[str, int] | None]:
+    """Parse a template once per distinct text: its tree, variables and unsafe access."""
+    from jinja2 import meta
+
+    tree = environment().parse(source)
+    return tree, frozenset(meta.find_undeclared_variables(tree)), _unsafe_access(tree)
+
+
+def _parse(version: PromptVersion, index: int) -> tuple[nodes.Template, frozenset[str]]:
+    from jinja2 import TemplateSyntaxError
+
+    try:
+        tree, used, unsafe = _analyse(version.messages[index]["content"])
+    except TemplateSyntaxError as exc:
+        line = exc.lineno or 1
+        raise TemplateError(
+            f"template syntax error in {_where(version, index)}, template line {line}: "
+            f"{exc.message}",
+            file=version.path,
+            line=_content_line(version.path, index, line),
+        ) from None
+    if unsafe is not None:
+        name, line = unsafe
+        raise TemplateError(
+            f"unsafe access to {name!r} in {_where(version, index)}, template line {line}",
+            file=version.path,
+            line=_content_line(version.path, index, line),
+            hint="templates may not use attributes that start with '_'",
+        )
+    return tree, used
+
+
+def _unsafe_access(tree: nodes.Template) -> tuple[str, int] | None:
+    """The first attribute or item starting with ``_`` the template reaches for."""
+    from jinja2 import nodes
+
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
+        name: Any = None
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            name = node.arg.value
+        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
+            arg = node.args[0]
+            name = arg.value if isinstance(arg, nodes.Const) else None
+        if isinstance(name, str) and name.startswith("_"):
+            return name, node.lineno
+    return None
+
+
+def _checked_trees(version: PromptVersion) -> list[nodes.Template]:
+    """Parse and check every message of a version; nothing is rendered."""
+    if version.kind != "prompt":
+        raise PromptError(
+            f"{version.ref} is a RAG config, not a prompt: it has no messages to render",
+            file=version.path,
+        )
+    parsed = [_parse(version, i) for i in range(len(version.messages))]
+    used = set().union(*(u for _, u in parsed)) - set(environment().globals)
+    _compare_variables(version, used)
+    return [tree for tree, _ in parsed]
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(version: PromptVersion) -> tuple[Template, ...]:
+    """The checked, compiled templates of a version, once per process."""
+    env = environment()
+    return tuple(env.from_string(tree) for tree in _checked_trees(version))
+
+
+def _compare_variables(version: PromptVersion, used: set[str]) -> None:
+    declared = set(version.variables)
+    if version.rag is not None:
+        declared.add(RAG_VARIABLE)
+    missing, unused = sorted(used - declared), sorted(declared - used)
+    if not missing and not unused:
+        return
+    problems = []
+    if missing:
+        problems.append("the template uses undeclared " + ", ".join(map(repr, missing)))
+    if unused:
+        problems.append("declared but unused " + ", ".join(map(repr, unused)))
+    from llmops.prompts.files import line_of
+
+    raise TemplateError(
+        "variables: " + "; ".join(problems),
+        file=version.path,
+        line=line_of(version.path, ["variables"]),
+        hint="make `variables:` list exactly what the messages use"
+        + ("; `context` comes from `rag:`" if version.rag else ""),
+    )
+
+
+def prompt_variables_check(version: PromptVersion) -> None:
+    """Check a prompt's templates statically without rendering anything.
+
+    Raises:
+        TemplateError: a syntax error, an unsafe access, or variables used but not
+            declared (or declared but not used).
+    """
+    _checked_trees(version)
+
+
+def render_messages(version: PromptVersion, variables: dict[str, Any]) -> list[dict[str, str]]:
+    """Render every message of a prompt version with the given variables.
+
+    Variables not declared by the version are ignored, so one eval-set row can feed
+    several versions. A prompt with ``rag:`` needs ``context``: the retrieved chunks.
+
+    Raises:
+        TemplateError: the template is invalid or unsafe, or a variable is missing.
+    """
+    templates = _compiled(version)
+    needed = list(version.variables) + ([RAG_VARIABLE] if version.rag is not None else [])
+    missing = [name for name in needed if name not in variables]
+    if missing:
+        hint = "pass a value for each; `context` is the list of retrieved chunks" if (
+            RAG_VARIABLE in missing
+        ) else "pass a value for each"
+        raise TemplateError(
+            f"{version.ref}: missing variable(s) " + ", ".join(map(repr, missing)),
+            file=version.path,
+            hint=hint,
+        )
+    rendered = []
+    for index, template in enumerate(templates):
+        try:
+            content = template.render(variables)
+        except Exception as exc:  # anything a template does wrong is the template's error
+            raise _render_error(version, index, exc) from None
+        rendered.append({"role": version.messages[index]["role"], "content": content})
+    return rendered
+
+
+def _render_error(version: PromptVersion, index: int, exc: Exception) -> TemplateError:
+    from jinja2.exceptions import SecurityError, UndefinedError
+
+    where = _where(version, index)
+    if isinstance(exc, SecurityError):
+        return TemplateError(
+            f"unsafe access blocked in {where}: {exc}",
+            file=version.path,
+            hint="templates run in a sandbox",
+        )
+    if isinstance(exc, UndefinedError):
+        return TemplateError(
+            f"undefined value in {where}: {exc.message}",
+            file=version.path,
+            hint="check the variable's fields",
+        )
+    return TemplateError(f"rendering {where} failed: {type(exc).__name__}: {exc}", file=version.path)

@@ -1,0 +1,189 @@
+"""A SQLite cache of chat completions, so an unchanged prompt costs nothing on a re-run.
+
+The key is the sha256 of a canonical JSON of the provider's identity (kind, endpoint or
+model file), the model, every parameter and the exact messages. Any change in any of
+them is a different key. Failed calls are never stored.
+
+The file is opened in WAL mode with a busy timeout, so several processes may read and
+write the same cache at once; a write is a single ``INSERT OR REPLACE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from llmops.providers.base import Completion, Message, Provider, TokenLogprob
+
+_SCHEMA = """
+create table if not exists completions (
+    key text primary key,
+    identity text not null,
+    model text,
+    value blob not null,
+    created_at real not null
+)
+"""
+
+
+def cache_key(identity: str, model: str | None, params: dict[str, Any], messages: list[Message]) -> str:
+    """The cache key of one call: sha256 of a canonical JSON of everything sent."""
+    doc = {"v": 1, "identity": identity, "model": model, "params": params, "messages": messages}
+    blob = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _encode(c: Completion) -> bytes:
+    return orjson.dumps(
+        {
+            "text": c.text,
+            "model": c.model,
+            "latency_ms": c.latency_ms,
+            "prompt_tokens": c.prompt_tokens,
+            "completion_tokens": c.completion_tokens,
+            "finish_reason": c.finish_reason,
+            "logprobs": None
+            if c.logprobs is None
+            else [[t.token, t.logprob, t.top] for t in c.logprobs],
+        }
+    )
+
+
+def _decode(blob: bytes) -> Completion:
+    d = orjson.loads(blob)
+    lps = d.get("logprobs")
+    return Completion(
+        text=d["text"],
+        model=d["model"],
+        latency_ms=d["latency_ms"],
+        prompt_tokens=d.get("prompt_tokens"),
+        completion_tokens=d.get("completion_tokens"),
+        finish_reason=d.get("finish_reason"),
+        cached=True,
+        logprobs=None if lps is None else [TokenLogprob(t, lp, top) for t, lp, top in lps],
+        attempts=0,
+    )
+
+
+class ResponseCache:
+    """Completions by key in one SQLite file, safe to share between processes."""
+
+    def __init__(self, path: Path, *, busy_timeout_ms: int = 30_000) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            str(self.path), timeout=busy_timeout_ms / 1000, check_same_thread=False,
+            isolation_level=None,
+        )
+        self._db.execute(f"pragma busy_timeout = {int(busy_timeout_ms)}")
+        self._db.execute("pragma journal_mode = wal")
+        self._db.execute("pragma synchronous = normal")
+        self._db.execute(_SCHEMA)
+
+    def get(self, key: str) -> Completion | None:
+        """The stored completion for ``key`` (``cached=True``), or None."""
+        with self._lock:
+            row = self._db.execute("select value from completions where key = ?", (key,)).fetchone()
+        return None if row is None else _decode(row[0])
+
+    def put(self, key: str, identity: str, completion: Completion) -> None:
+        """Store ``completion`` under ``key``, replacing what was there."""
+        blob = _encode(completion)
+        with self._lock:
+            self._db.execute(
+                "insert or replace into completions (key, identity, model, value, created_at)"
+                " values (?, ?, ?, ?, ?)",
+                (key, identity, completion.model, blob, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("select count(*) from completions").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class CachedProvider:
+    """A provider that answers repeated calls from a :class:`ResponseCache`.
+
+    With ``no_cache`` the cache is not read, but fresh answers are still written, so the
+    next normal run can use them. Identical calls in flight at the same time are made
+    once and shared.
+    """
+
+    def __init__(self, inner: Provider, cache: ResponseCache, *, no_cache: bool = False) -> None:
+        self.inner = inner
+        self.cache = cache
+        self.no_cache = no_cache
+        self._in_flight: dict[str, asyncio.Future[Completion]] = {}
+
+    @property
+    def identity(self) -> str:
+        return self.inner.identity
+
+    @property
+    def default_model(self) -> str | None:
+        return getattr(self.inner, "default_model", None)
+
+    async def complete(self, messages: list[Message], params: dict[str, Any]) -> Completion:
+        defaults = getattr(self.inner, "default_params", None)
+        merged = {**defaults, **params} if defaults else params
+        key = cache_key(self.identity, merged.get("model") or self.default_model, merged, messages)
+        if not self.no_cache:
+            hit = self.cache.get(key)
+            if hit is not None:
+                return hit
+        pending = self._in_flight.get(key)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # this caller was cancelled, not the shared call
+            return await self._call_and_store(key, messages, params)
+        future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            result = await self.inner.complete(messages, params)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        else:
+            self.cache.put(key, self.identity, result)
+            future.set_result(result)
+            return result
+        finally:
+            del self._in_flight[key]
+
+    async def _call_and_store(
+        self, key: str, messages: list[Message], params: dict[str, Any]
+    ) -> Completion:
+        result = await self.inner.complete(messages, params)
+        self.cache.put(key, self.identity, result)
+        return result
+
+    async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+        """Embeddings from the wrapped provider (not cached here)."""
+        embed = getattr(self.inner, "embed", None)
+        if embed is None:
+            raise AttributeError(f"{self.identity} does not serve embeddings")
+        result: list[list[float]] = await embed(texts, model)
+        return result
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+        self.cache.close()

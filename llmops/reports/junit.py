@@ -1,0 +1,50 @@
+"""junit.xml: one testcase per case and variant, so CI systems show failures natively."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmops.eval_result import CaseResult, EvalResult
+
+
+def _failing(case: CaseResult) -> list[str]:
+    out = []
+    for key, s in case.scores.items():
+        if not s.passed:
+            shown = "error" if s.value is None else f"{s.value:.3f}"
+            out.append(f"{key}={shown}" + (f" ({s.error})" if s.error else ""))
+    return out
+
+
+def junit_xml(result: EvalResult) -> str:
+    """The JUnit XML text: a testsuite per variant, a testcase per case (and repeat)."""
+    root = ET.Element("testsuites", name=f"llmops eval {result.suite}")
+    for v in result.variants:
+        suite = ET.SubElement(root, "testsuite", name=f"{result.suite}/{v.label}")
+        failures = errors = 0
+        total_ms = 0.0
+        for c in v.cases:
+            name = c.id if result.repeat == 1 else f"{c.id}#{c.repeat}"
+            ms = c.latency_ms or 0.0
+            total_ms += ms
+            tc = ET.SubElement(
+                suite, "testcase", classname=f"{result.suite}.{v.label}", name=name,
+                time=f"{ms / 1000:.3f}",
+            )
+            if c.error is not None:
+                errors += 1
+                ET.SubElement(tc, "error", message=c.error[:500], type="call").text = c.error
+                continue
+            bad = _failing(c)
+            if bad:
+                failures += 1
+                text = "\n".join(bad) + "\n\noutput:\n" + (c.output or "")
+                ET.SubElement(tc, "failure", message="; ".join(bad)[:500], type="score").text = text
+        suite.set("tests", str(len(v.cases)))
+        suite.set("failures", str(failures))
+        suite.set("errors", str(errors))
+        suite.set("time", f"{total_ms / 1000:.3f}")
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

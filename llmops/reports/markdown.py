@@ -1,0 +1,122 @@
+"""summary.md: the evaluation as a pull-request comment."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from llmops.eval_result import EvalResult, ScoreSummary, VariantResult
+
+MAX_LISTED = 20
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _score(s: ScoreSummary) -> str:
+    if s.mean is None:
+        return "n/a"
+    if s.ci_low is None or s.ci_high is None:
+        return f"{s.mean:.3f}"
+    return f"{s.mean:.3f} [{s.ci_low:.3f}, {s.ci_high:.3f}]"
+
+
+def _ms(x: float | None) -> str:
+    return "–" if x is None else f"{x:.0f}"
+
+
+def _cell(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    if len(flat) > limit:
+        flat = flat[: limit - 1] + "…"
+    return flat.replace("|", "\\|")
+
+
+def variant_table(result: EvalResult) -> list[str]:
+    """The per-variant summary table (Markdown lines)."""
+    keys = list(result.variants[0].summary.scores) if result.variants else []
+    head = ["variant", "role", "pass rate", "errors", *keys, "tokens in/out", "p50/p95 ms"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for v in result.variants:
+        s = v.summary
+        cells = [
+            f"`{v.label}` ({v.digest[:8]})", v.role, _pct(s.pass_rate), f"{s.n_errors}/{s.n_cases}",
+            *(_score(s.scores[k]) for k in keys),
+            f"{s.prompt_tokens}/{s.completion_tokens}",
+            f"{_ms(s.latency_p50_ms)}/{_ms(s.latency_p95_ms)}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _comparisons(result: EvalResult) -> list[str]:
+    if not result.comparisons:
+        return []
+    try:
+        from llmops.reports.comparison import comparison_markdown
+
+        return ["", comparison_markdown(result.comparisons).rstrip()]
+    except (ImportError, TypeError, AttributeError):
+        pass
+    marks = {
+        "improved": "🟢 improved", "regressed": "🔴 regressed", "inconclusive": "⚪ inconclusive"
+    }
+    lines = ["", f"### Compared with `{result.comparisons[0].baseline}`", "",
+             "| candidate | scorer | delta | 95% CI | verdict |", "|---|---|---|---|---|"]
+    for c in result.comparisons:
+        delta = "n/a" if c.delta is None else f"{c.delta:+.3f}"
+        ci = "n/a" if c.ci_low is None else f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
+        lines.append(f"| `{c.candidate}` | {c.scorer} | {delta} | {ci} | "
+                     f"{marks.get(c.verdict, c.verdict)} |")
+    return lines
+
+
+def _problems(v: VariantResult) -> list[str]:
+    bad = [c for c in v.cases if c.error or not all(s.passed for s in c.scores.values())]
+    if not bad:
+        return []
+    lines = ["", f"<details><summary><code>{v.label}</code>: {len(bad)} case(s) errored or "
+             "failed</summary>", "", "| case | problem | output |", "|---|---|---|"]
+    for c in bad[:MAX_LISTED]:
+        if c.error:
+            problem = "error: " + c.error
+        else:
+            problem = ", ".join(
+                f"{k} {'error' if s.value is None else f'{s.value:.2f}'}"
+                for k, s in c.scores.items() if not s.passed
+            )
+        lines.append(f"| `{_cell(c.id, 60)}` | {_cell(problem)} | {_cell(c.output or '')} |")
+    if len(bad) > MAX_LISTED:
+        lines.append(f"| … | {len(bad) - MAX_LISTED} more in results.json | |")
+    lines += ["", "</details>"]
+    return lines
+
+
+def summary_markdown(result: EvalResult) -> str:
+    """The whole comment: verdict line, variant table, comparisons, gate, problem cases."""
+    if result.exit_code == 3:
+        verdict = "💥 every model call failed"
+    else:
+        verdict = "✅ passed" if result.gate.passed else "❌ gate failed"
+    ev = result.evalset
+    commit = ""
+    if result.git_commit:
+        commit = f" · commit `{result.git_commit[:10]}`" + (" (dirty)" if result.git_dirty else "")
+    lines = [
+        f"## llmops eval `{result.suite}`: {verdict}",
+        "",
+        f"Run `{result.run_id}` · eval set `{ev.get('path', '')}` ({ev.get('n_cases', 0)} cases,"
+        f" digest `{str(ev.get('digest', ''))[:12]}`)" + (f" × {result.repeat} repeats"
+                                                       if result.repeat > 1 else "") + commit,
+        "",
+        *variant_table(result),
+        *_comparisons(result),
+    ]
+    if result.gate.reasons:
+        lines += ["", "### Gate", ""] + [f"- {r}" for r in result.gate.reasons]
+    if result.warnings:
+        lines += ["", "### Warnings", ""] + [f"- {w}" for w in result.warnings]
+    for v in result.variants:
+        lines += _problems(v)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,316 @@
+"""The runner: variants × cases × repeats → model outputs and scores in the store.
+
+A fixed pool of worker tasks (the concurrency bound) pulls work from a generator, so
+20,000 cases never become 20,000 tasks or 20,000 outputs held in memory. Each finished
+call is written to the store within ``flush_s`` (or every ``flush_rows`` rows), which
+bounds what a killed run can lose to what was in flight. Outputs are scored in chunks
+while the run goes on; a resumed run scores whatever its predecessor left unscored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from llmops.errors import LlmopsError, UserError
+from llmops.evalsets import Case, EvalSet
+from llmops.scorers.base import Sample, Score
+from llmops.store import ResultRow, ScoreRow, Store
+
+if TYPE_CHECKING:
+    from llmops.project import Project
+    from llmops.prompts import PromptVersion
+    from llmops.providers.base import Provider
+    from llmops.scorers.base import Scorer
+
+
+@dataclass
+class Variant:
+    """One prompt version as run: its store id, the params sent and its RAG config."""
+
+    variant_id: int
+    version: PromptVersion
+    params: dict[str, Any]
+    role: str = "candidate"
+    rag: PromptVersion | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.version.name}@{self.version.version}"
+
+
+@dataclass
+class ScorerSlot:
+    """A built scorer and the key its scores are stored under in this run."""
+
+    key: str
+    scorer: Scorer
+
+
+def scorer_slots(scorers: Sequence[Scorer]) -> list[ScorerSlot]:
+    """Key each scorer by its name; a name used twice gets ``name#2``, ``name#3``..."""
+    slots: list[ScorerSlot] = []
+    seen: dict[str, int] = {}
+    for s in scorers:
+        seen[s.name] = seen.get(s.name, 0) + 1
+        key = s.name if seen[s.name] == 1 else f"{s.name}#{seen[s.name]}"
+        slots.append(ScorerSlot(key, s))
+    return slots
+
+
+MAX_SCORING_TASKS = 4
+
+# Called after each finished call with (variant, ok, cache_hit).
+OnResult = Callable[[Variant, bool, bool], None]
+
+
+@dataclass
+class RunStats:
+    """What this process did (a resumed run counts only its own calls)."""
+
+    calls: int = 0
+    errors: int = 0
+    cache_hits: int = 0
+    skipped: int = 0
+    first_error: str | None = None
+    wall_s: float = 0.0
+
+
+@dataclass
+class _Work:
+    variant: Variant
+    case: Case
+    repeat: int
+    index: int
+
+
+@dataclass
+class Runner:
+    """Runs one suite's variants on an eval set and writes everything to the store."""
+
+    project: Project | None
+    store: Store
+    run_id: str
+    provider: Provider
+    evalset: EvalSet
+    variants: list[Variant]
+    slots: list[ScorerSlot]
+    repeat: int = 1
+    concurrency: int = 8
+    query_template: str | None = None
+    on_result: OnResult | None = None
+    flush_s: float = 0.05
+    flush_rows: int = 64
+    score_chunk: int = 256
+    stats: RunStats = field(default_factory=RunStats)
+    _pending: list[tuple[ResultRow, Sample | None]] = field(default_factory=list)
+    _to_score: dict[int, list[tuple[int, Sample]]] = field(default_factory=dict)
+    _scoring: set[asyncio.Task[None]] = field(default_factory=set)
+    _last_flush: float = 0.0
+
+    async def run(self) -> RunStats:
+        """Make every call not already done, score everything, and return the counts."""
+        start = time.perf_counter()
+        done = self.store.done_keys(self.run_id)
+        self.stats.skipped = len(done)
+        work = self._work(done)
+        ticker = asyncio.create_task(self._tick())
+        try:
+            workers = [asyncio.create_task(self._worker(work)) for _ in range(self.concurrency)]
+            try:
+                await asyncio.gather(*workers)
+            finally:
+                for w in workers:
+                    w.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
+                self._flush()
+            for variant_id in list(self._to_score):
+                self._start_scoring(variant_id)
+            await self._drain_scoring()
+            await self._score_leftovers()
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+            for t in self._scoring:
+                t.cancel()
+        self.stats.wall_s = time.perf_counter() - start
+        return self.stats
+
+    def _work(self, done: set[tuple[int, str, int]]) -> Iterator[_Work]:
+        # Cases outermost, so an interrupted run has every variant on the same cases.
+        for r in range(self.repeat):
+            for i, case in enumerate(self.evalset.cases):
+                for v in self.variants:
+                    if (v.variant_id, case.id, r) not in done:
+                        yield _Work(v, case, r, i)
+
+    async def _worker(self, work: Iterator[_Work]) -> None:
+        for item in work:
+            row, sample = await self._call(item)
+            self._pending.append((row, sample))
+            self.stats.calls += 1
+            if row.error is not None:
+                self.stats.errors += 1
+                self.stats.first_error = self.stats.first_error or row.error
+            if row.cache_hit:
+                self.stats.cache_hits += 1
+            if (
+                len(self._pending) >= self.flush_rows
+                or time.perf_counter() - self._last_flush >= self.flush_s
+            ):
+                self._flush()
+            if self.on_result is not None:
+                self.on_result(item.variant, row.error is None, row.cache_hit)
+            while len(self._scoring) >= MAX_SCORING_TASKS:
+                # Scoring slower than the model: wait rather than pile up outputs in memory.
+                await asyncio.wait(set(self._scoring), return_when=asyncio.FIRST_COMPLETED)
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            if self._pending:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write pending results in one transaction and queue the successful ones for scoring."""
+        self._last_flush = time.perf_counter()
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        ids = self.store.write_results(self.run_id, [row for row, _ in pending])
+        for result_id, (row, sample) in zip(ids, pending, strict=True):
+            if sample is not None and self.slots:
+                buf = self._to_score.setdefault(row.variant_id, [])
+                buf.append((result_id, sample))
+                if len(buf) >= self.score_chunk:
+                    self._start_scoring(row.variant_id)
+
+    async def _call(self, item: _Work) -> tuple[ResultRow, Sample | None]:
+        from llmops.prompts import render_messages
+
+        v, case = item.variant, item.case
+        row = ResultRow(v.variant_id, case.id, case.digest, item.repeat, None, None,
+                        case_index=item.index)
+        try:
+            variables: dict[str, Any] = dict(case.vars)
+            if v.rag is not None:
+                row.retrieved = await self._retrieve(v.rag, case)
+                variables["context"] = row.retrieved
+            messages = render_messages(v.version, variables)
+            params = v.params
+            if item.repeat:
+                # `_`-keys only enter the cache key: each repeat is a fresh, cached sample.
+                params = {**params, "_sample": item.repeat}
+            completion = await self.provider.complete(messages, params)
+        except (LlmopsError, Exception) as exc:
+            if isinstance(exc, UserError) and not _is_case_error(exc):
+                raise
+            row.error = _describe(exc)
+            return row, None
+        row.output = completion.text
+        row.latency_ms = completion.latency_ms
+        row.prompt_tokens = completion.prompt_tokens
+        row.completion_tokens = completion.completion_tokens
+        row.cache_hit = completion.cached
+        return row, Sample(case=case, output=completion.text, messages=messages,
+                           retrieved=row.retrieved)
+
+    async def _retrieve(self, rag: PromptVersion, case: Case) -> list[dict[str, Any]]:
+        from llmops import rag as rag_api
+
+        query = retrieval_query(self.query_template, case)
+        top_k = rag.rag_config.top_k if rag.rag_config is not None else 4
+        hits = await asyncio.to_thread(rag_api.retrieve, self.project, rag, query, top_k)
+        return [dict(h) if not isinstance(h, dict) else h for h in hits]
+
+    # --- scoring ----------------------------------------------------------------------
+
+    def _start_scoring(self, variant_id: int) -> None:
+        batch = self._to_score.pop(variant_id, [])
+        if batch:
+            task = asyncio.create_task(self._score_batch(batch))
+            self._scoring.add(task)
+            task.add_done_callback(self._scoring.discard)
+
+    async def _drain_scoring(self) -> None:
+        while self._scoring:
+            await asyncio.gather(*list(self._scoring))
+
+    async def _score_batch(self, batch: list[tuple[int, Sample]]) -> None:
+        samples = [s for _, s in batch]
+        results = await asyncio.gather(*(self._score_one(slot, samples) for slot in self.slots))
+        rows = [
+            ScoreRow(result_id, slot.key, slot.scorer.version, slot.scorer.args,
+                     score.value, score.passed, score.error, score.details or None)
+            for slot, scores in zip(self.slots, results, strict=True)
+            for (result_id, _), score in zip(batch, scores, strict=True)
+        ]
+        self.store.write_scores(rows)
+
+    async def _score_one(self, slot: ScorerSlot, samples: list[Sample]) -> list[Score]:
+        try:
+            return await slot.scorer.score(samples)
+        except UserError:
+            raise
+        except Exception as exc:
+            return [Score.failed(f"scorer {slot.key!r} failed: {_describe(exc)}")] * len(samples)
+
+    async def _score_leftovers(self) -> None:
+        """Score results written by an earlier, interrupted process of this run."""
+        from llmops.prompts import render_messages
+
+        if not self.slots:
+            return
+        cases = {c.id: c for c in self.evalset.cases}
+        keys = [s.key for s in self.slots]
+        for v in self.variants:
+            for rows in self.store.unscored(v.variant_id, keys, chunk=self.score_chunk):
+                batch: list[tuple[int, Sample]] = []
+                for r in rows:
+                    case = cases.get(r["case_id"])
+                    if case is None:
+                        continue
+                    retrieved = json.loads(r["retrieved"]) if r["retrieved"] else None
+                    variables = dict(case.vars)
+                    if retrieved is not None:
+                        variables["context"] = retrieved
+                    messages = render_messages(v.version, variables)
+                    batch.append((r["result_id"], Sample(case, r["output"] or "", messages,
+                                                         retrieved)))
+                await self._score_batch(batch)
+
+
+def retrieval_query(template: str | None, case: Case) -> str:
+    """The text a RAG variant retrieves with: the suite's ``query`` template, else the question."""
+    if template:
+        from jinja2.sandbox import SandboxedEnvironment
+
+        return SandboxedEnvironment().from_string(template).render(**case.vars)
+    if "question" in case.vars:
+        return str(case.vars["question"])
+    if len(case.vars) == 1:
+        return str(next(iter(case.vars.values())))
+    raise UserError(
+        f"case {case.id!r}: cannot tell which variable is the retrieval query",
+        line=case.line,
+        hint="name it `question` or set the suite's `query:` template",
+    )
+
+
+def _is_case_error(exc: UserError) -> bool:
+    # A template problem in one case's data is that case's error; other user errors stop the run.
+    from llmops.errors import TemplateError
+
+    return isinstance(exc, TemplateError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, LlmopsError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

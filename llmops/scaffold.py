@@ -1,0 +1,91 @@
+"""``llmops init``: a small project that works as soon as it is written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmops.errors import UserError
+
+FILES: dict[str, str] = {
+    "llmops.yaml": """\
+# llmops project: see https://pypi.org/project/llmops/ and docs/prompts.md
+provider:
+  kind: local            # the bundled small model: no key, no network
+embedder:
+  model: all-MiniLM-L6-v2
+store: .llmops/results.db
+suites:
+  answer:
+    prompt: answer       # the `production` label of prompts/answer/
+    evalset: evalsets/answer.jsonl
+    scorers:
+      - similarity: {threshold: 0.5}
+    gate:
+      max_regression: 0.05
+""",
+    "prompts/answer/v1.yaml": """\
+description: Answer a customer question in one sentence
+variables: [question]
+params: {temperature: 0, max_tokens: 64}
+messages:
+  - role: system
+    content: |
+      You are a helpful support agent for a small online shop.
+      Orders ship within 2 business days. Returns are accepted within 30 days.
+      Answer in one short sentence.
+  - role: user
+    content: "{{ question }}"
+""",
+    "prompts/answer/v2.yaml": """\
+description: Friendlier tone, still one sentence
+variables: [question]
+params: {temperature: 0, max_tokens: 64}
+messages:
+  - role: system
+    content: |
+      You are a warm, friendly support agent for a small online shop.
+      Orders ship within 2 business days. Returns are accepted within 30 days.
+      Answer in one short sentence and thank the customer.
+  - role: user
+    content: "{{ question }}"
+""",
+    "prompts/answer/labels.yaml": """\
+production: v1
+staging: v2
+""",
+    "evalsets/answer.jsonl": """\
+{"id": "ship-1", "vars": {"question": "How fast do you ship?"}, "expected": "Orders ship within 2 business days."}
+{"id": "return-1", "vars": {"question": "Can I return an item after three weeks?"}, "expected": "Yes, returns are accepted within 30 days."}
+{"id": "return-2", "vars": {"question": "Can I return something after two months?"}, "expected": "No, returns are only accepted within 30 days."}
+""",
+}
+LOCK = "prompts/llmops.lock"
+
+
+def scaffold(directory: Path) -> list[Path]:
+    """Write the starter project into ``directory`` and lock its released versions.
+
+    Raises:
+        UserError: a file it would write already exists (nothing is written), or
+            ``directory`` is a file.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise UserError("not a directory", file=directory)
+    targets = [directory / rel for rel in [*FILES, LOCK]]
+    for path in targets:
+        if path.exists():
+            raise UserError(
+                "already exists; llmops init never overwrites files",
+                file=path,
+                hint="run it in an empty directory",
+            )
+    for rel, text in FILES.items():
+        path = directory / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+    from llmops.project import load_project
+    from llmops.prompts import load_registry, lock
+
+    lock(load_registry(load_project(directory)))
+    return targets

@@ -1,0 +1,249 @@
+"""``rubric``: an LLM judge grades each output against criteria, on a 1-5 scale.
+
+The judge is the project's ``judge:`` endpoint (the provider under test when unset),
+called through the provider layer, so its answers are cached, retried and bounded like
+any model call. The judge prompt is a versioned template (``llmops/judge/rubric/v1.yaml``
+unless ``prompt: NAME@REF`` names one of the project's prompt versions); its reference
+and digest are stored with every score.
+
+The score is the G-Eval probability-weighted mean of the score tokens when the endpoint
+returns logprobs, else the parsed integer; 1-5 is mapped to 0-1. An answer without a
+usable score is asked again once, then recorded as an error — never a pass.
+
+Options:
+    criteria: what to grade (added to each case's own `rubric`).
+    preset: correctness (vs `expected`), groundedness (vs retrieved context),
+        relevance (answers the question).
+    threshold: the 0-1 score at or above which a case passes (default 0.75, i.e. 4 of 5).
+    samples: ask the judge N times; the score is the mean, ``details.spread`` the stdev.
+    prompt: NAME@REF of a project prompt version to use as the judge prompt.
+    temperature: the judge's temperature (default 0, or 0.7 with samples > 1).
+    logprobs: ask for token logprobs for G-Eval weighting (default true).
+    json_mode: ask for a JSON response_format (default true; turn off for endpoints
+        that reject it; the answer is parsed tolerantly either way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+from typing import TYPE_CHECKING, Any
+
+from llmops.errors import EvalSetError, UserError
+from llmops.scorers import _judge_prompt as jp
+from llmops.scorers._common import expected_texts, require_expected
+from llmops.scorers._judge import JudgeParseError, normalise, parse_verdict, weighted_score
+from llmops.scorers.base import Sample, Score, ScorerContext
+from llmops.scorers.registry import scorer
+
+if TYPE_CHECKING:
+    from llmops.evalsets import Case
+    from llmops.providers.base import Provider
+
+PRESETS = {
+    "correctness": "The answer is factually consistent with the reference answer: it states "
+    "the same key facts and contradicts none of them. Missing key facts lowers the score.",
+    "groundedness": "Every claim in the answer is supported by the context. Claims the "
+    "context does not support lower the score; saying the context does not contain the "
+    "answer, when it does not, is grounded.",
+    "relevance": "The answer addresses the question that was asked, directly and "
+    "completely, without unrelated content.",
+}
+
+RESPONSE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "score": {"type": "integer", "minimum": 1, "maximum": 5},
+        "reason": {"type": "string"},
+    },
+    "required": ["score", "reason"],
+}
+
+
+class Rubric:
+    def __init__(
+        self,
+        *,
+        criteria: str | None,
+        preset: str | None,
+        threshold: float,
+        samples: int,
+        params: dict[str, Any],
+        template: jp.JudgePrompt,
+        ctx: ScorerContext,
+    ) -> None:
+        self.criteria = criteria
+        self.preset = preset
+        self.threshold = threshold
+        self.samples = samples
+        self.params = params
+        self.template = template
+        self.ctx = ctx
+        self._provider: Provider | None = None
+
+    def validate(self, cases: list[Case]) -> None:
+        if self.preset == "correctness":
+            require_expected(cases, "rubric (preset correctness)", self.ctx)
+        if self.criteria or self.preset:
+            return
+        for case in cases:
+            if not (case.rubric and case.rubric.strip()):
+                raise EvalSetError(
+                    f"case {case.id!r} has no `rubric` and the rubric scorer has no criteria",
+                    file=self.ctx.evalset,
+                    line=case.line,
+                    hint="add `rubric` to the case, or `criteria:` or `preset:` to the scorer",
+                )
+
+    def provider(self) -> Provider:
+        if self._provider is None:
+            given = self.ctx.extras.get("judge_provider")
+            if given is not None:
+                self._provider = given
+            else:
+                from llmops.providers import make_provider
+
+                if self.ctx.project is None:
+                    raise UserError("the rubric scorer needs a project with a judge endpoint")
+                cache = self.ctx.extras.get("cache_path") or self.ctx.cache_path("cache.db")
+                self._provider = make_provider(
+                    self.ctx.project.judge, cache_path=cache, no_cache=self.ctx.no_cache
+                )
+        return self._provider
+
+    async def aclose(self) -> None:
+        if self._provider is not None and "judge_provider" not in self.ctx.extras:
+            await self._provider.aclose()
+        self._provider = None
+
+    def _criteria_for(self, case: Case) -> str:
+        parts = [PRESETS[self.preset]] if self.preset else []
+        parts += [t.strip() for t in (self.criteria, case.rubric) if t and t.strip()]
+        return "\n".join(f"- {p}" for p in parts)
+
+    def _variables(self, sample: Sample) -> dict[str, Any]:
+        expected = expected_texts(sample.case)
+        context = [str(c.get("text", "")) for c in sample.retrieved or []]
+        return {
+            "criteria": self._criteria_for(sample.case),
+            "question": jp.question_of(sample),
+            "answer": sample.output,
+            "expected": "\n".join(expected) if expected else None,
+            "context": context or None,
+        }
+
+    async def score(self, samples: list[Sample]) -> list[Score]:
+        provider = self.provider()
+        return list(await asyncio.gather(*(self._one(provider, s) for s in samples)))
+
+    async def _one(self, provider: Provider, sample: Sample) -> Score:
+        if self.preset == "groundedness" and not sample.retrieved:
+            return Score.failed("groundedness needs retrieved context; this case has none")
+        messages = self.template.render(self._variables(sample))
+        details: dict[str, Any] = {
+            "judge_prompt": self.template.ref,
+            "judge_prompt_digest": self.template.digest,
+            "judge": getattr(provider, "identity", None),
+        }
+        runs = await asyncio.gather(
+            *(self._ask(provider, messages, i) for i in range(self.samples))
+        )
+        good = [r for r in runs if "error" not in r]
+        if not good:
+            return Score.failed(str(runs[0]["error"]), details)
+        values = [float(r["score"]) for r in good]
+        mean = statistics.fmean(values)
+        if self.samples == 1:
+            details.update(good[0])
+        else:
+            details["samples"] = runs
+            details["spread"] = round(statistics.pstdev(values), 4)
+            details["failed_samples"] = len(runs) - len(good)
+        details["judge_score"] = round(mean, 4)
+        return Score.of(normalise(mean), self.threshold, details)
+
+    async def _ask(
+        self, provider: Provider, messages: list[dict[str, Any]], i: int
+    ) -> dict[str, Any]:
+        """One judgement: ask, parse; on a parse failure ask once more, bypassing the cache."""
+        from llmops.providers.base import ProviderCallError
+
+        params = dict(self.params)
+        if i:
+            params["_sample"] = i
+            params.setdefault("seed", i)
+        problem = ""
+        for attempt in range(2):
+            if attempt:
+                params["_retry"] = attempt
+            try:
+                completion = await provider.complete(messages, params)
+            except ProviderCallError as exc:
+                return {"error": f"judge call failed: {exc}"}
+            try:
+                verdict = parse_verdict(completion.text)
+            except JudgeParseError as exc:
+                problem = str(exc)
+                continue
+            result: dict[str, Any] = {"parsed_score": verdict.score, "method": "parsed"}
+            weighted = weighted_score(completion.logprobs) if verdict.via == "json" else None
+            if weighted is not None and verdict.score == int(verdict.score):
+                result.update(score=weighted[0], method="logprobs", distribution=weighted[1])
+            else:
+                result["score"] = verdict.score
+            if verdict.reason:
+                result["reason"] = verdict.reason[:500]
+            if attempt:
+                result["retried"] = True
+            return result
+        return {"error": f"unusable judge answer after a retry: {problem}"}
+
+
+@scorer("rubric", version="1")
+def rubric(
+    criteria: str | None = None,
+    preset: str | None = None,
+    threshold: float = 0.75,
+    samples: int = 1,
+    prompt: str | None = None,
+    temperature: float | None = None,
+    logprobs: bool = True,
+    json_mode: bool = True,
+    ctx: ScorerContext | None = None,
+) -> Rubric:
+    """An LLM judge grading each output against criteria (1-5, reported 0-1)."""
+    ctx = ctx or ScorerContext()
+    if preset is not None and preset not in PRESETS:
+        raise UserError(
+            f"scorer 'rubric': unknown preset {preset!r}", hint=f"presets: {', '.join(PRESETS)}"
+        )
+    if criteria is not None and not isinstance(criteria, str):
+        raise UserError("scorer 'rubric': criteria must be a string")
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise UserError("scorer 'rubric': threshold must be a number")
+    if not 0 <= threshold <= 1:
+        raise UserError(f"scorer 'rubric': threshold {threshold} is outside 0..1")
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 50:
+        raise UserError("scorer 'rubric': samples must be a whole number from 1 to 50")
+    template = jp.load(prompt, ctx)
+    params = dict(template.params)
+    params.setdefault("max_tokens", 200)
+    params["temperature"] = (
+        float(temperature) if temperature is not None else (0.0 if samples == 1 else 0.7)
+    )
+    if logprobs:
+        params.update(logprobs=True, top_logprobs=5)
+    if json_mode:
+        params["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "judgement", "schema": RESPONSE_SCHEMA},
+        }
+    return Rubric(
+        criteria=criteria,
+        preset=preset,
+        threshold=float(threshold),
+        samples=samples,
+        params=params,
+        template=template,
+        ctx=ctx,
+    )

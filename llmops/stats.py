@@ -1,0 +1,539 @@
+"""Paired statistics for comparing two prompt versions on the same cases.
+
+The comparison is paired: only case ids present (and scored) on both sides enter the
+delta, and the uncertainty of the mean delta comes from a seeded percentile bootstrap
+over those cases. Pass/fail outcomes get an exact McNemar test on the discordant pairs.
+
+Verdict rule (for scores where higher is better):
+
+- ``improved``  the 95% CI of the mean delta lies entirely above 0;
+- ``regressed`` the 95% CI lies entirely below 0;
+- ``inconclusive`` otherwise, or with fewer than ``min_cases`` shared cases.
+
+When a scorer's values are themselves pass/fail (every value is 0 or 1), the bootstrap is
+optimistic on the few discordant pairs that carry all the signal, so the exact McNemar
+test must also reject at the same level before a verdict other than ``inconclusive`` is
+given. Missing and errored cases never enter the delta; they are counted on the result.
+
+Callers import this module lazily: it imports numpy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+Verdict = Literal["improved", "regressed", "inconclusive"]
+Value = float | int | bool | None
+Values = Value | Sequence[Value]
+Passed = bool | None | Sequence[bool | None]
+
+_Z_POWER_80 = 0.8416212335729143  # z for 80% power, used by the minimum detectable effect
+_CHUNK_ELEMENTS = 1_000_000  # index draws per bootstrap chunk (8 MB of intp)
+_THREADS = min(4, os.cpu_count() or 1)
+_EXACT_BINOMIAL_MAX = 2000  # exact integer arithmetic below this many discordant pairs
+
+
+class Comparison(BaseModel):
+    """One scorer, candidate vs baseline, on the cases both sides share."""
+
+    candidate: str = "candidate"
+    baseline: str = "baseline"
+    scorer: str
+    delta: float | None = Field(description="mean(candidate - baseline) on shared cases")
+    ci_low: float | None
+    ci_high: float | None
+    verdict: Verdict
+    confidence: float = 0.95
+    candidate_mean: float | None = None
+    baseline_mean: float | None = None
+    n_shared: int
+    n_missing_candidate: int = Field(0, description="baseline cases with no candidate value")
+    n_missing_baseline: int = Field(0, description="candidate cases with no baseline value")
+    n_errored_candidate: int = 0
+    n_errored_baseline: int = 0
+    mcnemar_p: float | None = None
+    n_improved_pairs: int | None = Field(None, description="candidate pass, baseline fail")
+    n_regressed_pairs: int | None = Field(None, description="candidate fail, baseline pass")
+    mde: float | None = Field(None, description="minimum detectable effect (80% power)")
+    flaky_candidate: list[str] = Field(default_factory=list)
+    flaky_baseline: list[str] = Field(default_factory=list)
+    n_resamples: int = 10000
+    seed: int = 0
+    reason: str = ""
+
+    def describe(self) -> str:
+        """One line for terminals and gate messages."""
+        if self.delta is None or self.ci_low is None or self.ci_high is None:
+            return f"{self.scorer}: {self.verdict} ({self.reason})"
+        text = (
+            f"{self.scorer}: {self.verdict}, delta {self.delta:+.3f} "
+            f"(95% CI {self.ci_low:+.3f} to {self.ci_high:+.3f}, n={self.n_shared})"
+        )
+        if self.verdict == "inconclusive" and self.mde is not None:
+            text += f"; smallest detectable change at this n: {self.mde:.3f}"
+        return text
+
+
+class GateOutcome(BaseModel):
+    """Result of the ``max_regression`` gate over a run's comparisons."""
+
+    passed: bool
+    reasons: list[str] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list, description="inconclusive comparisons")
+
+
+# --- the building blocks -------------------------------------------------------------
+
+
+def bootstrap_means(
+    values: np.ndarray, *, n_resamples: int = 10000, seed: int = 0
+) -> np.ndarray:
+    """Means of ``n_resamples`` bootstrap resamples of the rows of ``values``.
+
+    Args:
+        values: shape ``(n,)`` or ``(n, k)``; the k columns share the resampled rows, so
+            several scorers on the same cases cost one set of index draws.
+        n_resamples: number of resamples.
+        seed: seed of numpy's default generator; the same seed and n give the same draws.
+
+    Returns:
+        Shape ``(n_resamples,)`` or ``(n_resamples, k)``.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    squeeze = data.ndim == 1
+    data = data.reshape(len(data), -1)
+    n, k = data.shape
+    if n == 0:
+        raise ValueError("cannot bootstrap zero cases")
+    # Gathers run on float32 (half the memory traffic) of values centred on each column's
+    # median: integer-valued deltas (pass/fail) and constant deltas stay exact, others
+    # lose nothing visible (float32 keeps 7 digits; sums accumulate in float64).
+    # Column by column, so one scorer's result does not depend on the others' layout.
+    exact = [np.ascontiguousarray(data[:, j]) for j in range(k)]
+    centre = np.array([float(np.median(column)) for column in exact])
+    columns = [(column - centre[j]).astype(np.float32) for j, column in enumerate(exact)]
+    rows = max(1, _CHUNK_ELEMENTS // n)
+    starts = list(range(0, n_resamples, rows))
+    # One generator per chunk, spawned from the seed: the draws depend only on the seed,
+    # n and the chunk layout, never on how many threads ran them.
+    seeds = np.random.SeedSequence(seed).spawn(len(starts))
+    sums = np.empty((n_resamples, k), dtype=np.float64)
+
+    def run(i: int) -> None:
+        start, stop = starts[i], min(starts[i] + rows, n_resamples)
+        idx = np.random.default_rng(seeds[i]).integers(0, n, size=(stop - start, n))
+        view = np.empty((stop - start, n), dtype=np.float32)
+        for j, column in enumerate(columns):
+            np.take(column, idx, out=view)
+            sums[start:stop, j] = view.sum(axis=1, dtype=np.float64)
+
+    workers = min(_THREADS, len(starts))
+    if workers <= 1:
+        for i in range(len(starts)):
+            run(i)
+    else:  # numpy releases the GIL in the draws, gathers and sums
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(run, range(len(starts))))
+    means: np.ndarray = sums / n + centre
+    return means[:, 0] if squeeze else means
+
+
+def paired_bootstrap(
+    deltas: Sequence[float] | np.ndarray,
+    *,
+    n_resamples: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """Mean of per-case deltas with a percentile bootstrap CI: ``(mean, low, high)``."""
+    d = np.asarray(deltas, dtype=np.float64)
+    means = bootstrap_means(d, n_resamples=n_resamples, seed=seed)
+    low, high = _percentiles(means, confidence)
+    return float(d.mean()), float(low), float(high)
+
+
+def mean_ci(
+    values: Sequence[float] | np.ndarray,
+    *,
+    n_resamples: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float | None, float | None, float | None]:
+    """A mean with its bootstrap CI, for one version's summary; Nones when empty."""
+    v = np.asarray([x for x in values if x is not None], dtype=np.float64)
+    if len(v) == 0:
+        return None, None, None
+    return paired_bootstrap(v, n_resamples=n_resamples, seed=seed, confidence=confidence)
+
+
+def mcnemar_exact(n_improved: int, n_regressed: int) -> float:
+    """Two-sided exact McNemar p-value from the two discordant counts.
+
+    Under the null hypothesis each discordant pair is equally likely to go either way,
+    so the smaller count is Binomial(b + c, 1/2); the p-value doubles its lower tail.
+    """
+    n = n_improved + n_regressed
+    if n == 0:
+        return 1.0
+    k = min(n_improved, n_regressed)
+    if n <= _EXACT_BINOMIAL_MAX:
+        tail = sum(math.comb(n, i) for i in range(k + 1))
+        return min(1.0, 2 * tail / (1 << n))
+    logs = [_log_comb(n, i) for i in range(k + 1)]
+    top = max(logs)
+    log_tail = top + math.log(sum(math.exp(x - top) for x in logs)) - n * math.log(2)
+    return min(1.0, 2 * math.exp(log_tail))
+
+
+def minimum_detectable_effect(
+    deltas: np.ndarray,
+    candidate: np.ndarray,
+    baseline: np.ndarray,
+    *,
+    confidence: float = 0.95,
+) -> float | None:
+    """The smallest mean change a paired test of this size detects with 80% power.
+
+    Uses the spread of the observed per-case deltas; when they are all equal (identical
+    runs), the unpaired spread of the two sides stands in for it.
+    """
+    n = len(deltas)
+    if n < 2:
+        return None
+    sd = float(np.std(deltas, ddof=1))
+    if sd == 0.0:
+        sd = math.sqrt(float(np.var(candidate, ddof=1) + np.var(baseline, ddof=1)))
+    return (_z(confidence) + _Z_POWER_80) * sd / math.sqrt(n)
+
+
+def per_case_mean(value: Values) -> float | None:
+    """Collapse repeats: the mean of the non-error values, None when all errored."""
+    if value is None or isinstance(value, int | float):
+        return None if value is None else float(value)
+    kept = [float(v) for v in value if v is not None]
+    return sum(kept) / len(kept) if kept else None
+
+
+def per_case_pass(passed: Passed) -> bool | None:
+    """Collapse repeats: passed when more than half the repeats passed; errors fail."""
+    if passed is None or isinstance(passed, bool):
+        return passed
+    if not passed or all(p is None for p in passed):
+        return None
+    return sum(1 for p in passed if p) * 2 > len(passed)
+
+
+def flaky_cases(passed: Mapping[str, Passed] | None) -> list[str]:
+    """Case ids whose pass/fail outcome flips across repeats, sorted."""
+    if not passed:
+        return []
+    flaky = []
+    for case_id, outcome in passed.items():
+        if outcome is None or isinstance(outcome, bool):
+            continue
+        seen = {bool(p) for p in outcome if p is not None}
+        if len(seen) > 1:
+            flaky.append(case_id)
+    return sorted(flaky)
+
+
+# --- comparisons ---------------------------------------------------------------------
+
+
+def compare(
+    candidate: Mapping[str, Values],
+    baseline: Mapping[str, Values],
+    *,
+    scorer: str,
+    candidate_passed: Mapping[str, Passed] | None = None,
+    baseline_passed: Mapping[str, Passed] | None = None,
+    candidate_name: str = "candidate",
+    baseline_name: str = "baseline",
+    n_resamples: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    min_cases: int = 8,
+) -> Comparison:
+    """Compare one scorer's per-case values between a candidate and a baseline.
+
+    Args:
+        candidate: case id → value, or a list of values (repeats; averaged per case).
+            ``None`` (or a list of only ``None``) marks an errored case.
+        baseline: the same for the baseline.
+        scorer: the scorer's name, carried on the result.
+        candidate_passed: case id → pass/fail (or a list across repeats); enables McNemar
+            and the flaky-case lists.
+        baseline_passed: the same for the baseline.
+        candidate_name: how the result names the candidate (e.g. ``support@v3``).
+        baseline_name: how the result names the baseline.
+        n_resamples: bootstrap resamples.
+        seed: bootstrap seed; equal inputs and seed give equal results.
+        confidence: CI level; also the McNemar level (1 - confidence).
+        min_cases: fewer shared cases than this always give ``inconclusive``.
+
+    Returns:
+        A :class:`Comparison`.
+    """
+    return compare_many(
+        {scorer: candidate},
+        {scorer: baseline},
+        candidate_passed={scorer: candidate_passed} if candidate_passed is not None else None,
+        baseline_passed={scorer: baseline_passed} if baseline_passed is not None else None,
+        candidate_name=candidate_name,
+        baseline_name=baseline_name,
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+        min_cases=min_cases,
+    )[0]
+
+
+def compare_many(
+    candidate: Mapping[str, Mapping[str, Values]],
+    baseline: Mapping[str, Mapping[str, Values]],
+    *,
+    candidate_passed: Mapping[str, Mapping[str, Passed]] | None = None,
+    baseline_passed: Mapping[str, Mapping[str, Passed]] | None = None,
+    candidate_name: str = "candidate",
+    baseline_name: str = "baseline",
+    n_resamples: int = 10000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    min_cases: int = 8,
+) -> list[Comparison]:
+    """:func:`compare` for several scorers at once (scorer → case id → value).
+
+    Scorers that share the same case ids share one set of bootstrap draws, so the result
+    equals calling :func:`compare` per scorer with the same seed, only faster. Scorers
+    are compared in the candidate mapping's order; one missing on the baseline side
+    compares against no cases.
+    """
+    prepared = [
+        _Prepared.build(
+            scorer,
+            candidate[scorer],
+            baseline.get(scorer, {}),
+            (candidate_passed or {}).get(scorer),
+            (baseline_passed or {}).get(scorer),
+        )
+        for scorer in candidate
+    ]
+    groups: dict[tuple[str, ...], list[_Prepared]] = {}
+    for item in prepared:
+        groups.setdefault(tuple(item.ids), []).append(item)
+    intervals: dict[str, tuple[float, float]] = {}
+    for ids, items in groups.items():
+        if len(ids) == 0:
+            continue
+        matrix = np.stack([item.deltas for item in items], axis=1)
+        means = bootstrap_means(matrix, n_resamples=n_resamples, seed=seed)
+        for j, item in enumerate(items):
+            intervals[item.scorer] = _percentiles(means[:, j], confidence)
+    return [
+        item.result(
+            intervals.get(item.scorer), min_cases=min_cases, candidate=candidate_name,
+            baseline=baseline_name, n_resamples=n_resamples, seed=seed, confidence=confidence,
+        )
+        for item in prepared
+    ]
+
+
+def regression_gate(
+    comparisons: Iterable[Comparison], max_regression: float | None
+) -> GateOutcome:
+    """The ``max_regression`` gate.
+
+    Fails when a scorer's verdict is ``regressed`` and its drop (``-delta``) exceeds
+    ``max_regression``; an ``inconclusive`` comparison never fails but is flagged with
+    the minimum detectable effect at its sample size.
+    """
+    outcome = GateOutcome(passed=True)
+    for c in comparisons:
+        label = f"{c.candidate} vs {c.baseline}"
+        if c.verdict == "regressed" and c.delta is not None:
+            drop = -c.delta
+            if max_regression is None or drop > max_regression:
+                outcome.passed = False
+                limit = "" if max_regression is None else f" > max_regression {max_regression}"
+                outcome.reasons.append(f"{label}: {c.describe()}; drop {drop:.3f}{limit}")
+        elif c.verdict == "inconclusive":
+            outcome.flags.append(f"{label}: {c.describe()}")
+    return outcome
+
+
+def case_deltas(
+    candidate: Mapping[str, Values], baseline: Mapping[str, Values]
+) -> list[tuple[str, float]]:
+    """Per-case deltas on shared, scored cases, largest absolute change first."""
+    moved = []
+    for case_id, value in candidate.items():
+        c = per_case_mean(value)
+        b = per_case_mean(baseline.get(case_id))
+        if c is not None and b is not None:
+            moved.append((case_id, c - b))
+    moved.sort(key=lambda item: (-abs(item[1]), item[0]))
+    return moved
+
+
+# --- internals -----------------------------------------------------------------------
+
+
+class _Prepared:
+    """One scorer's values aligned on shared case ids."""
+
+    def __init__(self, scorer: str) -> None:
+        self.scorer = scorer
+        self.ids: list[str] = []
+        self.cand = np.empty(0)
+        self.base = np.empty(0)
+        self.deltas = np.empty(0)
+        self.counts = {"missing_c": 0, "missing_b": 0, "errored_c": 0, "errored_b": 0}
+        self.binary = False
+        self.pairs: tuple[int, int] | None = None
+        self.flaky_c: list[str] = []
+        self.flaky_b: list[str] = []
+
+    @classmethod
+    def build(
+        cls,
+        scorer: str,
+        candidate: Mapping[str, Values],
+        baseline: Mapping[str, Values],
+        candidate_passed: Mapping[str, Passed] | None,
+        baseline_passed: Mapping[str, Passed] | None,
+    ) -> _Prepared:
+        self = cls(scorer)
+        cand = {k: per_case_mean(v) for k, v in candidate.items()}
+        base = {k: per_case_mean(v) for k, v in baseline.items()}
+        self.counts["errored_c"] = sum(1 for v in cand.values() if v is None)
+        self.counts["errored_b"] = sum(1 for v in base.values() if v is None)
+        self.counts["missing_c"] = sum(1 for k in base if k not in cand)
+        self.counts["missing_b"] = sum(1 for k in cand if k not in base)
+        self.ids = sorted(k for k, v in cand.items() if v is not None and base.get(k) is not None)
+        self.cand = np.array([cand[k] for k in self.ids], dtype=np.float64)
+        self.base = np.array([base[k] for k in self.ids], dtype=np.float64)
+        self.deltas = self.cand - self.base
+        both = np.concatenate([self.cand, self.base])
+        self.binary = bool(len(both)) and bool(np.isin(both, (0.0, 1.0)).all())
+        self.flaky_c = flaky_cases(candidate_passed)
+        self.flaky_b = flaky_cases(baseline_passed)
+        if candidate_passed is not None and baseline_passed is not None:
+            self.pairs = _discordant(self.ids, candidate_passed, baseline_passed)
+        elif self.binary:
+            self.pairs = (
+                int(np.sum((self.cand == 1) & (self.base == 0))),
+                int(np.sum((self.cand == 0) & (self.base == 1))),
+            )
+        return self
+
+    def result(
+        self,
+        interval: tuple[float, float] | None,
+        *,
+        min_cases: int,
+        candidate: str,
+        baseline: str,
+        n_resamples: int,
+        seed: int,
+        confidence: float,
+    ) -> Comparison:
+        n = len(self.ids)
+        p = mcnemar_exact(*self.pairs) if self.pairs is not None else None
+        delta = float(self.deltas.mean()) if n else None
+        verdict, reason = _verdict(delta, interval, n, min_cases, p, self.binary, confidence)
+        return Comparison(
+            candidate=candidate,
+            baseline=baseline,
+            scorer=self.scorer,
+            delta=delta,
+            ci_low=interval[0] if interval else None,
+            ci_high=interval[1] if interval else None,
+            verdict=verdict,
+            confidence=confidence,
+            candidate_mean=float(self.cand.mean()) if n else None,
+            baseline_mean=float(self.base.mean()) if n else None,
+            n_shared=n,
+            n_missing_candidate=self.counts["missing_c"],
+            n_missing_baseline=self.counts["missing_b"],
+            n_errored_candidate=self.counts["errored_c"],
+            n_errored_baseline=self.counts["errored_b"],
+            mcnemar_p=p,
+            n_improved_pairs=self.pairs[0] if self.pairs else None,
+            n_regressed_pairs=self.pairs[1] if self.pairs else None,
+            mde=minimum_detectable_effect(self.deltas, self.cand, self.base, confidence=confidence),
+            flaky_candidate=self.flaky_c,
+            flaky_baseline=self.flaky_b,
+            n_resamples=n_resamples,
+            seed=seed,
+            reason=reason,
+        )
+
+
+def _verdict(
+    delta: float | None,
+    interval: tuple[float, float] | None,
+    n: int,
+    min_cases: int,
+    mcnemar_p: float | None,
+    binary: bool,
+    confidence: float,
+) -> tuple[Verdict, str]:
+    if delta is None or interval is None:
+        return "inconclusive", "no shared scored cases"
+    if n < min_cases:
+        return "inconclusive", f"{n} shared cases, fewer than the {min_cases} needed"
+    low, high = interval
+    if low <= 0.0 <= high:
+        return "inconclusive", "the confidence interval contains 0"
+    alpha = 1.0 - confidence
+    if binary and mcnemar_p is not None and mcnemar_p >= alpha:
+        return "inconclusive", f"exact McNemar p={mcnemar_p:.3g} is not below {alpha:.3g}"
+    return ("improved" if low > 0.0 else "regressed"), "the confidence interval excludes 0"
+
+
+def _discordant(
+    ids: list[str],
+    candidate_passed: Mapping[str, Passed],
+    baseline_passed: Mapping[str, Passed],
+) -> tuple[int, int]:
+    improved = regressed = 0
+    for case_id in ids:
+        c = per_case_pass(candidate_passed.get(case_id))
+        b = per_case_pass(baseline_passed.get(case_id))
+        if c is None or b is None:
+            continue
+        if c and not b:
+            improved += 1
+        elif b and not c:
+            regressed += 1
+    return improved, regressed
+
+
+def _percentiles(means: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _z(confidence: float) -> float:
+    """Two-sided normal quantile for ``confidence`` (bisection on erf; no scipy needed)."""
+    target = 1.0 - (1.0 - confidence) / 2.0
+    lo, hi = 0.0, 10.0
+    for _ in range(80):
+        mid = (lo + hi) / 2.0
+        if 0.5 * (1.0 + math.erf(mid / math.sqrt(2.0))) < target:
+            lo = mid
+        else:
+            hi = mid
+    return (lo + hi) / 2.0
