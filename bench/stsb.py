@@ -60,7 +60,8 @@ def main() -> int:
     assert rho is not None and rho_raw is not None
     print(f"pairs: {len(pairs)}  scoring time: {elapsed:.1f} s (cold embedding cache)")
     print(f"Spearman(scorer value, gold) = {rho:.4f}")
-    print(f"Spearman(raw cosine, gold)   = {rho_raw:.4f}  ({clipped} negative cosines clipped to 0)")
+    print(f"Spearman(raw cosine, gold)   = {rho_raw:.4f}  "
+          f"({clipped} negative cosines clipped to 0)")
     ok = abs(rho - PUBLISHED) <= TOLERANCE
     print(f"published {PUBLISHED} ± {TOLERANCE}: {'OK' if ok else 'MISMATCH'}")
     return 0 if ok else 1

@@ -70,7 +70,31 @@ _EXPORTS: dict[str, str] = {
     "RuntimeFailure": "llmops.errors",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "ConfigError",
+    "EvalSetError",
+    "IndexConfigError",
+    "LlmopsError",
+    "LogFormatError",
+    "Project",
+    "ProjectConfig",
+    "PromptError",
+    "PromptVersion",
+    "RagConfig",
+    "Registry",
+    "RuntimeFailure",
+    "TemplateError",
+    "UserError",
+    "__version__",
+    "check_index",
+    "diff",
+    "evaluate",
+    "load_project",
+    "load_registry",
+    "prompt_variables_check",
+    "render_messages",
+    "scan",
+]
 
 
 def __getattr__(name: str) -> Any:

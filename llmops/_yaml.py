@@ -7,6 +7,7 @@ gets ``llmops.yaml:14: ...`` instead of a path to hunt for.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,10 +21,7 @@ class _Loader(yaml.SafeLoader):
     """SafeLoader that also keeps the composed node tree for line lookups."""
 
 
-try:
-    from yaml._yaml import CParser
-except ImportError:  # PyYAML built without libyaml
-    CParser = None
+CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # needs libyaml
 
 _STR = "tag:yaml.org,2002:str"
 _resolver = yaml.resolver.Resolver()
@@ -39,7 +37,7 @@ def _scalar(event: Any) -> Any:
         raise _Unusual
     if not event.implicit[0]:
         return event.value  # quoted or block scalar: always a string
-    tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)
+    tag = _resolver.resolve(yaml.ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
     if tag == _STR:
         return event.value
     if tag == "tag:yaml.org,2002:null":
@@ -140,10 +138,8 @@ class YamlDocument:
     @property
     def node(self) -> yaml.Node | None:
         if self._node is None and self._text is not None:
-            try:
+            with contextlib.suppress(yaml.YAMLError):
                 self._node = yaml.compose(self._text, Loader=_Loader)
-            except yaml.YAMLError:
-                pass
             self._text = None
         return self._node
 

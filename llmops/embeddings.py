@@ -247,8 +247,8 @@ def _load_sentence_transformer(path: str) -> Any:
     try:
         from transformers.utils import logging as hf_logging
 
-        hf_logging.disable_progress_bar()
-        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     except ImportError:  # pragma: no cover - transformers always comes with it
         pass
     return SentenceTransformer(path, device="cpu", local_files_only=True)

@@ -119,6 +119,7 @@ class EvalResult(BaseModel):
     calls_made: int = 0
     cache_hits: int = 0
     report_dir: str | None = None
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds per phase")
 
     @property
     def n_results(self) -> int:
@@ -136,9 +137,10 @@ class EvalResult(BaseModel):
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False)
 
 
-def _resamples(n: int) -> int:
-    # The bootstrap costs n × resamples draws; keep it near 2e7 on large sets.
-    return 10_000 if n <= 2_000 else max(1_000, 20_000_000 // n)
+def _resamples(n: int, budget: int = 2_000_000) -> int:
+    # The bootstrap costs n × resamples draws: 10,000 resamples on small sets, fewer (never
+    # under 1,000, the usual floor for a percentile CI) on large ones.
+    return max(1_000, min(10_000, budget // max(n, 1)))
 
 
 def _summary(f: VariantFigures, keys: Sequence[str]) -> VariantSummary:
@@ -266,7 +268,7 @@ def _compare(
                 fc.values[key], fb.values[key], scorer=key,
                 candidate_passed=fc.passed[key], baseline_passed=fb.passed[key],
                 candidate_name=v.label, baseline_name=base.label,
-                n_resamples=_resamples(len(fc.values[key])),
+                n_resamples=_resamples(len(fc.values[key]), 10_000_000),
             )
             raw.append(c)
             out.append(

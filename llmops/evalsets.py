@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from llmops._yaml import load_yaml, read_text
 from llmops.errors import EvalSetError
 
@@ -54,9 +56,9 @@ class EvalSet:
         check_variables(self, variables, prompt_ref)
 
 
-def canonical_json(data: Any) -> str:
-    """The JSON text that digests are computed over: sorted keys, no spaces, UTF-8."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def canonical_json(data: Any) -> bytes:
+    """The JSON bytes that digests are computed over: sorted keys, no spaces, UTF-8."""
+    return orjson.dumps(data, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 def case_digest(case: Case) -> str:
@@ -70,7 +72,7 @@ def case_digest(case: Case) -> str:
         "tags": case.tags,
         "human_score": case.human_score,
     }
-    return hashlib.sha256(canonical_json(body).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
 def evalset_digest(cases: Iterable[Case]) -> str:
@@ -292,5 +294,8 @@ def _to_case(path: Path, line: int, data: Any) -> Case:
         human_score=float(score) if score is not None else None,
         line=line,
     )
-    case.digest = case_digest(case)
+    try:
+        case.digest = case_digest(case)
+    except TypeError as exc:  # a value JSON cannot hold (e.g. a YAML timestamp with a zone)
+        raise bad(where + f"a value cannot be stored as JSON: {exc}") from None
     return case

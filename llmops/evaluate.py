@@ -12,6 +12,7 @@ import hashlib
 import json
 import secrets
 import subprocess
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -172,6 +173,7 @@ class _Evaluation:
             raise UserError("--repeat must be at least 1")
         if concurrency is not None and concurrency < 1:
             raise UserError("--concurrency must be at least 1")
+        started = time.perf_counter()
         fmts = _check_formats(formats)
         registry = load_registry(self.project)
         _check_locks(registry)
@@ -214,6 +216,8 @@ class _Evaluation:
                 store, run_id, plan.evalset, variants, [s.key for s in slots], suite.gate,
                 plan.warnings,
             )
+            result.evalset["path"] = _relative(plan.evalset.path, self.project.root)
+            result.timings["run_s"] = round(stats.wall_s, 4)
             result.calls_made = stats.calls - stats.cache_hits
             result.cache_hits = stats.cache_hits
             if result.n_results and result.n_results == result.n_errored:
@@ -222,7 +226,11 @@ class _Evaluation:
                 from llmops.reports import write_reports
 
                 out = Path(report_dir) if report_dir else self.project.reports_dir
-                result.report_dir = str(write_reports(result, out / run_id, fmts))
+                versions = {pv.ref: pv for pv, _ in plan.versions}
+                result.report_dir = str(write_reports(
+                    result, out / run_id, fmts, versions, self.project
+                ))
+            result.timings["total_s"] = round(time.perf_counter() - started, 4)
             return result
         finally:
             store.close()
@@ -432,6 +440,13 @@ def _check_formats(formats: Sequence[str] | None) -> list[str]:
         if f not in out:
             out.append(f)
     return out
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def new_run_id() -> str:

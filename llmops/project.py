@@ -26,9 +26,9 @@ class ProviderConfig(_Strict):
     api_key_env: str = "OPENAI_API_KEY"
     model: str | None = None
     model_path: str | None = None  # local only: a GGUF file; default: the bundled SmolLM2
-    max_concurrency: int = Field(8, ge=1, le=1024)
-    timeout_s: float = Field(60, gt=0)
-    max_retries: int = Field(4, ge=0, le=20)
+    max_concurrency: int = Field(default=8, ge=1, le=1024)
+    timeout_s: float = Field(default=60, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=20)
     params: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -39,15 +39,15 @@ class EmbedderConfig(_Strict):
     kind: Literal["local", "openai"] = "local"
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
-    batch_size: int = Field(64, ge=1)
+    batch_size: int = Field(default=64, ge=1)
 
 
 class GateConfig(_Strict):
     """When a suite's run fails."""
 
     min_mean: dict[str, float] = Field(default_factory=dict)
-    min_pass_rate: float | None = Field(None, ge=0, le=1)
-    max_regression: float | None = Field(None, ge=0)
+    min_pass_rate: float | None = Field(default=None, ge=0, le=1)
+    max_regression: float | None = Field(default=None, ge=0)
 
 
 class SuiteConfig(_Strict):

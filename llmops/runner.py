@@ -93,7 +93,7 @@ class _Work:
 class Runner:
     """Runs one suite's variants on an eval set and writes everything to the store."""
 
-    project: Project | None
+    project: Project
     store: Store
     run_id: str
     provider: Provider
@@ -112,6 +112,7 @@ class Runner:
     _to_score: dict[int, list[tuple[int, Sample]]] = field(default_factory=dict)
     _scoring: set[asyncio.Task[None]] = field(default_factory=set)
     _last_flush: float = 0.0
+    _rag_lock: asyncio.Lock | None = None
 
     async def run(self) -> RunStats:
         """Make every call not already done, score everything, and return the counts."""
@@ -226,7 +227,11 @@ class Runner:
 
         query = retrieval_query(self.query_template, case)
         top_k = rag.rag_config.top_k if rag.rag_config is not None else 4
-        hits = await asyncio.to_thread(rag_api.retrieve, self.project, rag, query, top_k)
+        if self._rag_lock is None:
+            self._rag_lock = asyncio.Lock()
+        # One retrieval at a time: the embedder and the Chroma client are shared.
+        async with self._rag_lock:
+            hits = await asyncio.to_thread(rag_api.retrieve, self.project, rag, query, top_k)
         return [dict(h) if not isinstance(h, dict) else h for h in hits]
 
     # --- scoring ----------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from llmops.errors import UserError
@@ -53,12 +54,24 @@ messages:
 production: v1
 staging: v2
 """,
-    "evalsets/answer.jsonl": """\
-{"id": "ship-1", "vars": {"question": "How fast do you ship?"}, "expected": "Orders ship within 2 business days."}
-{"id": "return-1", "vars": {"question": "Can I return an item after three weeks?"}, "expected": "Yes, returns are accepted within 30 days."}
-{"id": "return-2", "vars": {"question": "Can I return something after two months?"}, "expected": "No, returns are only accepted within 30 days."}
-""",
 }
+CASES = [
+    ("ship-1", "How fast do you ship?", "Orders ship within 2 business days."),
+    (
+        "return-1",
+        "Can I return an item after three weeks?",
+        "Yes, returns are accepted within 30 days.",
+    ),
+    (
+        "return-2",
+        "Can I return something after two months?",
+        "No, returns are only accepted within 30 days.",
+    ),
+]
+FILES["evalsets/answer.jsonl"] = "".join(
+    json.dumps({"id": case_id, "vars": {"question": question}, "expected": expected}) + "\n"
+    for case_id, question, expected in CASES
+)
 LOCK = "prompts/llmops.lock"
 
 

@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fixtures_servers", "tests.fixtures_eval", "tests.fixtures_chroma"]
+pytest_plugins: list[str] = ["tests.fixtures_servers", "tests.fixtures_eval", "tests.fixtures_chroma", "tests.fixtures_prompts"]

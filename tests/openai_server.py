@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import functools
 import hashlib
 import json
@@ -109,7 +110,8 @@ class Faults:
     seed: int = 0
 
     def pick(self, key: str) -> str | None:
-        u = int.from_bytes(hashlib.sha256(f"{self.seed}|{key}".encode()).digest()[:8], "big") / 2**64
+        digest = hashlib.sha256(f"{self.seed}|{key}".encode()).digest()
+        u = int.from_bytes(digest[:8], "big") / 2**64
         for kind, rate in (("drop", self.rate_drop), ("500", self.rate_500),
                            ("429", self.rate_429), ("malformed", self.rate_malformed),
                            ("slow", self.rate_slow)):
@@ -230,7 +232,8 @@ def _logprobs(tokens: list[str], n: int, top_for: dict[str, dict[str, float]]) -
             ranked = _alternatives(tok, n, lp)
         content.append({
             "token": tok, "logprob": lp, "bytes": list(tok.encode()),
-            "top_logprobs": [{"token": t, "logprob": v, "bytes": list(t.encode())} for t, v in ranked],
+            "top_logprobs": [{"token": t, "logprob": v, "bytes": list(t.encode())}
+                             for t, v in ranked],
         })
     return {"content": content, "refusal": None}
 
@@ -261,7 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        kind = "rate_limit_error" if status == 429 else "server_error" if status >= 500 else "invalid_request_error"
+        kind = ("rate_limit_error" if status == 429 else
+                "server_error" if status >= 500 else "invalid_request_error")
         self._send(status, {"error": {"message": message, "type": kind, "code": None}}, headers)
 
     def do_GET(self) -> None:
@@ -477,7 +481,8 @@ class FakeOpenAI:
             text = "".join(tokens)
         lp = None
         if body.get("logprobs"):
-            lp = _logprobs(tokens, int(body.get("top_logprobs") or 0), reply.top_for if reply else {})
+            n_top = int(body.get("top_logprobs") or 0)
+            lp = _logprobs(tokens, n_top, reply.top_for if reply else {})
         prompt_tokens = sum(len(tokenize(str(m.get("content") or ""))) for m in messages
                             if isinstance(m, dict))
         n = self.requests.total
@@ -523,10 +528,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"listening on {fake.base_url}", flush=True)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         done.wait()
-    except KeyboardInterrupt:
-        pass
     fake.stop()
     return 0
 

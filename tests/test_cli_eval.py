@@ -31,8 +31,7 @@ def run(root: Path, *args: str) -> Any:
 def test_eval_json_to_stdout_and_exit_codes(
     openai_server: FakeOpenAI, make_project: MakeProject
 ) -> None:
-    root = make_project(openai_server.provider_config(), n_cases=10,
-                        gate={"max_regression": 0.05})
+    root = make_project(openai_server.provider_config(), n_cases=10, gate={"max_regression": 0.05})
     res = run(root, "eval", "qa", "--json", "-")
     assert res.exit_code == 1, res.output
     data = json.loads(res.stdout)
@@ -40,8 +39,9 @@ def test_eval_json_to_stdout_and_exit_codes(
     assert [v["version"] for v in data["variants"]] == ["v1", "v2"]
     assert data["comparisons"][0]["verdict"] == "regressed"
     assert "gate FAILED" in res.stderr and "qa@v1" in res.stderr
-    ok = run(root, "eval", "--prompt", "qa@v1", "--json", str(root / "out.json"),
-             "--format", "none")
+    ok = run(
+        root, "eval", "--prompt", "qa@v1", "--json", str(root / "out.json"), "--format", "none"
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads((root / "out.json").read_text())["gate"]["passed"] is True
     assert "gate passed" in ok.stdout
@@ -53,18 +53,35 @@ def test_eval_json_to_stdout_and_exit_codes(
         (["eval", "nope"], {}, ["unknown suite 'nope'", "known suites: qa"]),
         (["eval", "qa", "--prompt", "qa@v7"], {}, ["no version or label 'v7'"]),
         (["eval", "qa", "--format", "pdf"], {}, ["unknown report format 'pdf'"]),
-        (["eval", "qa"], {"cases": [{"id": "a", "vars": {"question": "x"}},
-                                    {"id": "a", "vars": {"question": "y"}}]},
-         ["qa.jsonl:2", "duplicate case id 'a'"]),
-        (["eval", "qa"], {"cases": [{"id": "a", "vars": {"question": "x"}},
-                                    {"id": "late", "vars": {"query": "y"}}]},
-         ["qa.jsonl:2", "case 'late' lacks variable 'question'"]),
+        (
+            ["eval", "qa"],
+            {
+                "cases": [
+                    {"id": "a", "vars": {"question": "x"}},
+                    {"id": "a", "vars": {"question": "y"}},
+                ]
+            },
+            ["qa.jsonl:2", "duplicate case id 'a'"],
+        ),
+        (
+            ["eval", "qa"],
+            {
+                "cases": [
+                    {"id": "a", "vars": {"question": "x"}},
+                    {"id": "late", "vars": {"query": "y"}},
+                ]
+            },
+            ["qa.jsonl:2", "case 'late' lacks variable 'question'"],
+        ),
         (["runs", "show", "nope"], {}, ["no run 'nope'"]),
     ],
 )
 def test_user_errors_exit_2_with_one_line(
-    openai_server: FakeOpenAI, make_project: MakeProject, args: list[str],
-    project_kw: dict[str, Any], words: list[str],
+    openai_server: FakeOpenAI,
+    make_project: MakeProject,
+    args: list[str],
+    project_kw: dict[str, Any],
+    words: list[str],
 ) -> None:
     root = make_project(openai_server.provider_config(), **project_kw)
     res = run(root, *args)
@@ -85,18 +102,34 @@ def test_ragged_csv_exit_2(openai_server: FakeOpenAI, make_project: MakeProject)
 
 def test_missing_api_key_env_exit_2(make_project: MakeProject) -> None:
     os.environ.pop("LLMOPS_NO_SUCH_KEY", None)
-    root = make_project({"kind": "openai", "base_url": "http://127.0.0.1:9/v1",
-                         "api_key_env": "LLMOPS_NO_SUCH_KEY", "model": "m"})
+    root = make_project(
+        {
+            "kind": "openai",
+            "base_url": "http://127.0.0.1:9/v1",
+            "api_key_env": "LLMOPS_NO_SUCH_KEY",
+            "model": "m",
+        }
+    )
     res = run(root, "eval", "qa")
     assert res.exit_code == 2, res.output
     assert "LLMOPS_NO_SUCH_KEY" in res.stderr
 
 
-def test_unreachable_endpoint_exit_3(make_project: MakeProject, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_endpoint_exit_3(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SOME_KEY", "x")
-    root = make_project({"kind": "openai", "base_url": "http://127.0.0.1:9/v1",
-                         "api_key_env": "SOME_KEY", "model": "m", "max_retries": 1,
-                         "timeout_s": 5}, n_cases=3)
+    root = make_project(
+        {
+            "kind": "openai",
+            "base_url": "http://127.0.0.1:9/v1",
+            "api_key_env": "SOME_KEY",
+            "model": "m",
+            "max_retries": 1,
+            "timeout_s": 5,
+        },
+        n_cases=3,
+    )
     res = run(root, "eval", "qa", "--prompt", "qa@v1")
     assert res.exit_code == 3, res.output
     assert "every model call failed" in res.stderr and "connection" in res.stderr.lower()
@@ -146,8 +179,20 @@ def test_sigkill_half_way_then_resume(openai_server: FakeOpenAI, make_project: M
     openai_server.set_latency(80)
     root = make_project(openai_server.provider_config(), n_cases=n)
     db = root / ".llmops" / "results.db"
-    cmd = [LLMOPS, "--project", str(root), "eval", "qa", "--prompt", "qa@v1", "--no-cache",
-           "--concurrency", str(conc), "--format", "none"]
+    cmd = [
+        LLMOPS,
+        "--project",
+        str(root),
+        "eval",
+        "qa",
+        "--prompt",
+        "qa@v1",
+        "--no-cache",
+        "--concurrency",
+        str(conc),
+        "--format",
+        "none",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while _count_results(db) < n // 2 and time.monotonic() < deadline:
@@ -166,9 +211,24 @@ def test_sigkill_half_way_then_resume(openai_server: FakeOpenAI, make_project: M
     run_id = listed[0]["run_id"]
 
     openai_server.set_latency(0)
-    res = subprocess.run([LLMOPS, "--project", str(root), "eval", "--resume", run_id,
-                          "--no-cache", "--json", "-", "--format", "none"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            LLMOPS,
+            "--project",
+            str(root),
+            "eval",
+            "--resume",
+            run_id,
+            "--no-cache",
+            "--json",
+            "-",
+            "--format",
+            "none",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     calls_after = openai_server.requests.count("/v1/chat/completions")
     assert calls_after - calls_before == n - stored  # no finished case called again
@@ -180,8 +240,10 @@ def test_sigkill_half_way_then_resume(openai_server: FakeOpenAI, make_project: M
     assert all(c["scores"]["exact"]["passed"] for c in cases)
     con = sqlite3.connect(db)
     assert con.execute("select count(*) from results").fetchone()[0] == n
-    dupes = con.execute("select count(*) from (select case_id from results group by variant_id,"
-                        " case_id, repeat_index having count(*) > 1)").fetchone()[0]
+    dupes = con.execute(
+        "select count(*) from (select case_id from results group by variant_id,"
+        " case_id, repeat_index having count(*) > 1)"
+    ).fetchone()[0]
     assert dupes == 0
     assert con.execute("select count(*) from scores").fetchone()[0] == n
     con.close()
@@ -193,7 +255,9 @@ def test_sigkill_half_way_then_resume(openai_server: FakeOpenAI, make_project: M
     assert openai_server.requests.count("/v1/chat/completions") == calls_after
 
 
-def test_resume_refuses_a_changed_prompt(openai_server: FakeOpenAI, make_project: MakeProject) -> None:
+def test_resume_refuses_a_changed_prompt(
+    openai_server: FakeOpenAI, make_project: MakeProject
+) -> None:
     root = make_project(openai_server.provider_config(), n_cases=2)
     assert run(root, "eval", "qa", "--prompt", "qa@v1", "--format", "none").exit_code == 0
     run_id = json.loads(run(root, "runs", "list", "--json", "-").stdout)[0]["run_id"]
@@ -211,3 +275,44 @@ def test_plain_progress_lines_when_not_a_tty(
     assert res.exit_code == 0
     assert "qa: run " in res.stderr and "20/20 done, 0 errors" in res.stderr
     assert "\x1b[" not in res.stderr
+
+
+def test_every_suite_runs_without_a_suite_name(
+    openai_server: FakeOpenAI, make_project: MakeProject
+) -> None:
+    import yaml
+
+    root = make_project(openai_server.provider_config(), n_cases=3)
+    config = yaml.safe_load((root / "llmops.yaml").read_text())
+    config["suites"]["qa_again"] = {
+        **config["suites"]["qa"],
+        "scorers": [{"max_words": {"limit": 9}}],
+    }
+    (root / "llmops.yaml").write_text(yaml.safe_dump(config))
+    res = run(root, "eval", "--prompt", "qa@v1", "--json", "-", "--format", "none")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [d["suite"] for d in data] == ["qa", "qa_again"]
+    assert list(data[1]["variants"][0]["summary"]["scores"]) == ["max_words"]
+    bad = run(root, "eval", "--prompt", "other@v1")
+    assert bad.exit_code == 2 and "no suite evaluates prompt 'other'" in bad.stderr
+
+
+def test_two_eval_processes_share_one_store(
+    openai_server: FakeOpenAI, make_project: MakeProject
+) -> None:
+    openai_server.set_latency(5)
+    root = make_project(openai_server.provider_config(), n_cases=150)
+    cmd = [LLMOPS, "--project", str(root), "eval", "qa", "--no-cache", "--format", "none"]
+    procs = [
+        subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err.decode()
+    listed = json.loads(run(root, "runs", "list", "--json", "-").stdout)
+    assert [r["status"] for r in listed] == ["finished", "finished"]
+    assert [r["n_cases_done"] for r in listed] == [300, 300]
+    con = sqlite3.connect(root / ".llmops" / "results.db")
+    assert con.execute("select count(*) from scores").fetchone()[0] == 600
+    con.close()

@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from llmops.project import ProviderConfig
-from llmops.providers import Completion, Provider, ProviderCallError, RetryPolicy, make_provider
+from llmops.providers import (
+    Completion,
+    EmbeddingProvider,
+    Provider,
+    ProviderCallError,
+    RetryPolicy,
+    make_provider,
+)
 from llmops.providers.base import TokenLogprob
 from llmops.providers.cache import ResponseCache, cache_key
 from tests.openai_server import FakeOpenAI, Reply
@@ -73,7 +80,8 @@ def test_the_endpoint_is_part_of_the_key(openai_server: FakeOpenAI, tmp_path: Pa
     db = tmp_path / "cache.db"
     ask(cached(openai_server, db), ("hello", {}))
     with FakeOpenAI() as other:
-        conf = ProviderConfig(kind="openai", base_url=other.base_url, api_key_env="", model="fake-model")
+        conf = ProviderConfig(kind="openai", base_url=other.base_url, api_key_env="",
+                              model="fake-model")
         ask(make_provider(conf, cache_path=db), ("hello", {}))
         assert other.requests.count() == 1
 
@@ -153,3 +161,20 @@ def test_processes_writing_one_cache_lose_nothing(tmp_path: Path) -> None:
     hit = cache.get("k1")
     assert hit is not None and hit.cached and hit.text.endswith(":1")
     cache.close()
+
+
+def test_usable_after_aclose_and_serves_embeddings(openai_server: FakeOpenAI,
+                                                   tmp_path: Path) -> None:
+    p = cached(openai_server, tmp_path / "cache.db")
+    ask(p, ("q", {}))
+    (again,) = ask(p, ("q", {}))  # ask() closed it once already
+    assert again.cached
+    assert isinstance(p, EmbeddingProvider)
+
+    async def go() -> list[list[float]]:
+        try:
+            return await p.embed(["a", "b"], "e")
+        finally:
+            await p.aclose()
+
+    assert len(asyncio.run(go())) == 2

@@ -21,7 +21,9 @@ def test_migrations_from_a_blank_file(tmp_path: Path) -> None:
     with Store(path) as store:
         names = [r[0] for r in store.db.execute("select name from _migrations order by name")]
         assert names == sorted(m.__name__ for m in MIGRATIONS)
-        tables = {r[0] for r in store.db.execute("select name from sqlite_master where type='table'")}
+        tables = {
+            r[0] for r in store.db.execute("select name from sqlite_master where type='table'")
+        }
         assert {"runs", "variants", "results", "scores", "guard_scans", "_migrations"} <= tables
         assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("pragma busy_timeout").fetchone()[0] == 30000
@@ -42,8 +44,12 @@ def test_a_new_migration_is_applied_on_open(tmp_path: Path) -> None:
         with Store(path) as store:
             cols = {r[1] for r in store.db.execute("pragma table_info(runs)")}
             assert "note" in cols
-            assert store.db.execute(
-                "select count(*) from _migrations where name = 'm999_extra'").fetchone()[0] == 1
+            assert (
+                store.db.execute(
+                    "select count(*) from _migrations where name = 'm999_extra'"
+                ).fetchone()[0]
+                == 1
+            )
     finally:
         MIGRATIONS.remove(m999_extra)
 
@@ -57,8 +63,15 @@ def test_not_a_database_is_a_user_error(tmp_path: Path) -> None:
 
 def _run_with_results(store: Store, run_id: str, n: int) -> int:
     store.create_run(run_id, "s", repeat=1, evalset_digest="d")
-    vid = store.add_variant(run_id, prompt="p", version="v1", digest="x" * 64, model="m",
-                            params={"temperature": 0}, provider="fake")
+    vid = store.add_variant(
+        run_id,
+        prompt="p",
+        version="v1",
+        digest="x" * 64,
+        model="m",
+        params={"temperature": 0},
+        provider="fake",
+    )
     rows = [ResultRow(vid, f"c{i}", "d", 0, f"out {i}", 1.0 + i) for i in range(n)]
     ids = store.write_results(run_id, rows)
     store.write_scores([ScoreRow(i, "exact", "1", {}, 1.0, True) for i in ids])
@@ -70,7 +83,7 @@ def test_results_upsert_never_duplicates(tmp_path: Path) -> None:
         vid = _run_with_results(store, "r1", 3)
         # An errored attempt is replaced by a later success, in place.
         store.write_results("r1", [ResultRow(vid, "c9", "d", 0, None, None, error="boom")])
-        assert ("c9" not in {k[1] for k in store.done_keys("r1")})
+        assert "c9" not in {k[1] for k in store.done_keys("r1")}
         [rid] = store.write_results("r1", [ResultRow(vid, "c9", "d", 0, "fine", 2.0)])
         assert store.count_results("r1") == 4
         assert (vid, "c9", 0) in store.done_keys("r1")
@@ -88,14 +101,15 @@ def test_run_status_running_finished_interrupted(tmp_path: Path) -> None:
         proc = subprocess.Popen([sys.executable, "-c", "pass"])
         proc.wait()
         store.create_run("dead", "s")
-        store.db.execute("update runs set pid = ?, proc_start = null where run_id = 'dead'",
-                         (proc.pid,))
+        store.db.execute(
+            "update runs set pid = ?, proc_start = null where run_id = 'dead'", (proc.pid,)
+        )
         assert store.run("dead").status == "interrupted"
         # A reused pid (same pid, different start time) is not the run's process.
         store.create_run("reused", "s")
         store.db.execute("update runs set proc_start = 'x' where run_id = 'reused'")
         assert store.run("reused").status == "interrupted"
-        assert [r.run_id for r in store.runs()][0] == "reused"  # newest first
+        assert next(r.run_id for r in store.runs()) == "reused"  # newest first
         with pytest.raises(UserError, match="no run 'nope'"):
             store.run("nope")
 
@@ -121,8 +135,11 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "shared.db"  # blank: both processes race to migrate it too
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(path), f"run{i}", "400"], env=env,
-                         stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), f"run{i}", "400"],
+            env=env,
+            stderr=subprocess.PIPE,
+        )
         for i in range(2)
     ]
     for p in procs:
@@ -138,12 +155,18 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
 
 def test_guard_scan_history(tmp_path: Path) -> None:
     with Store(tmp_path / "r.db") as store:
-        store.add_guard_scan(paths=["logs/a.jsonl"], records_scanned=10, bad_records=1,
-                             findings=3, counts={"pii": 2, "secrets": 1},
-                             by_version={"support@v2": {"pii": 2}},
-                             scanned_at="2026-11-25T03:00:00.000+00:00")
-        store.add_guard_scan(paths=["logs/b.jsonl"], records_scanned=5, bad_records=0,
-                             findings=0, counts={})
+        store.add_guard_scan(
+            paths=["logs/a.jsonl"],
+            records_scanned=10,
+            bad_records=1,
+            findings=3,
+            counts={"pii": 2, "secrets": 1},
+            by_version={"support@v2": {"pii": 2}},
+            scanned_at="2026-11-25T03:00:00.000+00:00",
+        )
+        store.add_guard_scan(
+            paths=["logs/b.jsonl"], records_scanned=5, bad_records=0, findings=0, counts={}
+        )
         scans = store.guard_scans()
         assert len(scans) == 2
         old = scans[1]

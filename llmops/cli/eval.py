@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from llmops.cli._app import load, write_json
+from llmops.cli._app import load
 
 if TYPE_CHECKING:
     from llmops.eval_result import EvalResult
@@ -197,8 +197,9 @@ def register(app: typer.Typer) -> None:
         for r in results:
             render(r, err=to_stdout)
         if json_path:
-            data: Any = [r.to_json() for r in results]
-            write_json(data[0] if len(data) == 1 else data, json_path)
+            from llmops.reports.json import write_results_json
+
+            write_results_json(results, json_path)
         code = max(r.exit_code for r in results)
         if code == 3:
             failed = next(r for r in results if r.exit_code == 3)

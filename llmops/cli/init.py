@@ -13,12 +13,16 @@ def init(
         Path, typer.Argument(help="Where to create the project (default: here).")
     ] = Path("."),
 ) -> None:
-    """Create llmops.yaml, a prompt with two versions and labels, and an eval set."""
+    """Scaffold a working project (never overwrites).
+
+    Writes llmops.yaml, a prompt with two locked versions and labels, and an eval set.
+    """
     from llmops.scaffold import scaffold
 
     for path in scaffold(directory):
         typer.echo(f"created {path}")
-    typer.echo("next: llmops prompts list && llmops eval")
+    cd = "" if directory.resolve() == Path.cwd().resolve() else f"cd {directory} && "
+    typer.echo(f"next: {cd}llmops prompts list && llmops eval")
 
 
 def register(app: typer.Typer) -> None:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from llmops.prompts import PromptVersion, Registry
 
 app = typer.Typer(
-    help="Versioned prompts and RAG configs: list, show, render, check, lock, promote.",
+    help="Versioned prompts and RAG configs.",
     no_args_is_help=True,
 )
 
@@ -58,26 +58,36 @@ def _row(registry: Registry, version: PromptVersion) -> dict[str, Any]:
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
     # Plain aligned columns: cheap to import, and easy to grep in scripts.
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     lines = [headers, *rows]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
 
 
 @app.command("list")
 def list_(json_path: JsonOption = None) -> None:
-    """List every version: name, version, kind, digest, labels, lock state."""
+    """List versions with their digest, labels and lock state."""
     registry = _registry()
-    rows = [_row(registry, v) for v in registry.all()]
+    versions = registry.all()
     if json_path is not None:
-        write_json(rows, json_path)
+        write_json([_row(registry, v) for v in versions], json_path)
         return
-    if not rows:
+    if not versions:
         typer.echo(f"no prompt versions under {_rel(registry, registry.prompts_dir)}/")
         return
     table = [
-        [r["name"], r["version"], r["kind"], r["digest"][:12], ",".join(r["labels"]) or "-",
-         _lock_state(v)]
-        for r, v in zip(rows, registry.all(), strict=True)
+        [
+            v.name,
+            v.version,
+            v.kind,
+            v.short_digest,
+            ",".join(registry.labels_of(v)) or "-",
+            _lock_state(v),
+        ]
+        for v in versions
     ]
     typer.echo(_table(["NAME", "VERSION", "KIND", "DIGEST", "LABELS", "LOCK"], table))
 
@@ -123,7 +133,10 @@ def show(
             fields.append(("rag", f"{version.rag} -> {target.ref} ({target.short_digest})"))
         fields.append(("params", json.dumps(version.params)))
     elif version.rag_config is not None:
-        fields.extend((k, json.dumps(v)) for k, v in version.rag_config.model_dump().items())
+        fields.extend(
+            (k, v if isinstance(v, str) else json.dumps(v))
+            for k, v in version.rag_config.model_dump().items()
+        )
     typer.echo(f"{version.ref} ({version.kind})")
     typer.echo("\n".join(f"  {k + ':':<13}{v}" for k, v in fields))
     for message in version.messages:
@@ -143,9 +156,7 @@ def _variables(var: list[str], vars_file: Path | None) -> dict[str, Any]:
         except json.JSONDecodeError as exc:
             raise UserError(f"invalid JSON: {exc.msg}", file=vars_file, line=exc.lineno) from None
         if not isinstance(data, dict):
-            raise UserError(
-                "expected a JSON object of variable values", file=vars_file, line=1
-            )
+            raise UserError("expected a JSON object of variable values", file=vars_file, line=1)
         values.update(data)
     for item in var:
         key, sep, value = item.partition("=")
@@ -159,7 +170,8 @@ def _variables(var: list[str], vars_file: Path | None) -> dict[str, Any]:
 def render(
     ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION or NAME@LABEL.")],
     var: Annotated[
-        list[str] | None, typer.Option("--var", metavar="KEY=VALUE", help="A variable (repeatable).")
+        list[str] | None,
+        typer.Option("--var", metavar="KEY=VALUE", help="A variable (repeatable)."),
     ] = None,
     vars_file: Annotated[
         Path | None, typer.Option("--vars", metavar="FILE.json", help="Variables as a JSON object.")
@@ -175,8 +187,13 @@ def render(
     messages = render_messages(version, values)
     if json_path is not None:
         write_json(
-            {"prompt": version.name, "version": version.version, "digest": version.digest,
-             "params": version.params, "messages": messages},
+            {
+                "prompt": version.name,
+                "version": version.version,
+                "digest": version.digest,
+                "params": version.params,
+                "messages": messages,
+            },
             json_path,
         )
         return
@@ -192,11 +209,12 @@ def check(
         bool, typer.Option("--full", help="Also re-parse the templates of locked versions.")
     ] = False,
 ) -> None:
-    """Check templates and variables; fail (exit 1) if a locked version was edited."""
+    """Check templates and the lock; exit 1 if a locked version changed."""
     from llmops.prompts import check as run_check
+    from llmops.prompts import load_registry
 
-    registry = _registry()
-    report = run_check(registry, full=full)
+    project = load()
+    report = run_check(load_registry(project), full=full, project=project)
     if json_path is not None:
         write_json(report.to_json(), json_path)
     else:
@@ -209,8 +227,10 @@ def check(
         for ref in report.deleted:
             typer.echo(f"{ref} is locked but its file was deleted (restore it, or `lock --prune`)")
         for ref in report.rag_moved:
-            typer.echo(f"note: {ref}: its rag reference now resolves to another config "
-                       "(`llmops prompts lock` records the new digest)")
+            typer.echo(
+                f"note: {ref}: its rag reference now resolves to another config "
+                "(`llmops prompts lock` records the new digest)"
+            )
         summary = (
             f"{report.n_versions} versions: {report.n_locked} locked, "
             f"{len(report.unlocked)} unlocked, {len(report.edited)} edited, "
@@ -248,7 +268,9 @@ def lock(
 @app.command()
 def promote(
     ref: Annotated[str, typer.Argument(help="NAME@VERSION to promote.")],
-    label: Annotated[str, typer.Option("--label", "-l", help="The label to move, e.g. production.")],
+    label: Annotated[
+        str, typer.Option("--label", "-l", help="The label to move, e.g. production.")
+    ],
 ) -> None:
     """Point a label at a version (and lock it); also how you roll back."""
     from llmops.prompts import promote as run_promote

@@ -10,11 +10,12 @@ texts are scanned in overlapping chunks so that time and memory stay bounded.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from llmops.errors import ConfigError
 from llmops.guard.findings import Finding, fingerprint
+from llmops.guard.prefilter import Prefilter, key_gate, key_iliteral, key_literal
 from llmops.guard.registry import Detector, Settings, TextView, known
 from llmops.project import GuardConfig
 
@@ -42,33 +43,37 @@ OVERLAP = 4096
 
 @dataclass
 class _Table:
-    """The detectors for one role, indexed by their prefilter."""
+    """The detectors for one role, indexed by their prefilter keys."""
 
     detectors: list[Detector]
     always: frozenset[int] = frozenset()
-    triggers: tuple[tuple[str, frozenset[int]], ...] = ()
-    itriggers: tuple[tuple[str, frozenset[int]], ...] = ()
+    by_key: dict[str, frozenset[int]] = field(default_factory=dict)
     non_ascii: frozenset[int] = frozenset()
+
+
+def _keys_of(d: Detector) -> list[str]:
+    return (
+        [key_literal(t) for t in d.triggers]
+        + [key_iliteral(t) for t in d.itriggers]
+        + [key_gate(g) for g in d.gates]
+    )
 
 
 def _table(detectors: list[Detector]) -> _Table:
     always, non_ascii = set(), set()
-    trig: dict[str, set[int]] = {}
-    itrig: dict[str, set[int]] = {}
+    by_key: dict[str, set[int]] = {}
     for i, d in enumerate(detectors):
+        keys = _keys_of(d)
         if d.non_ascii:
             non_ascii.add(i)
-        elif not d.triggers and not d.itriggers:
+        elif not keys:
             always.add(i)
-        for t in d.triggers:
-            trig.setdefault(t, set()).add(i)
-        for t in d.itriggers:
-            itrig.setdefault(t, set()).add(i)
+        for key in keys:
+            by_key.setdefault(key, set()).add(i)
     return _Table(
         detectors,
         frozenset(always),
-        tuple((t, frozenset(ix)) for t, ix in trig.items()),
-        tuple((t, frozenset(ix)) for t, ix in itrig.items()),
+        {k: frozenset(ix) for k, ix in by_key.items()},
         frozenset(non_ascii),
     )
 
@@ -117,6 +122,23 @@ def _settings(config: GuardConfig) -> Settings:
     )
 
 
+def _configured(detectors: list[Detector], config: GuardConfig) -> list[Detector]:
+    # Policy detectors with nothing configured are dropped; banned terms become the
+    # detector's prefilter literals (their longest word), so texts without one skip it.
+    terms = [" ".join(t.split()).lower() for t in config.policy.banned_terms if t.strip()]
+    out = []
+    for d in detectors:
+        if d.name == "policy.banned_term":
+            if not terms:
+                continue
+            if all(t.isascii() for t in terms):
+                d = replace(d, itriggers=tuple({max(t.split(), key=len) for t in terms}))
+        elif d.name == "policy.banned_pattern" and not config.policy.banned_patterns:
+            continue
+        out.append(d)
+    return out
+
+
 def _roles_for(category: str, config: GuardConfig) -> tuple[str, ...]:
     roles = config.roles or {}
     for key in (category, category + "s", "secrets" if category == "secret" else category):
@@ -130,13 +152,22 @@ class Guard:
 
     def __init__(self, checks: Iterable[str] | None = None, config: GuardConfig | None = None) -> None:
         self.config = config or GuardConfig()
-        self.detectors = resolve_checks(checks, self.config)
         self.settings = _settings(self.config)
+        self.detectors = _configured(resolve_checks(checks, self.config), self.config)
         self._all = _table(self.detectors)
         self._by_role: dict[str, _Table] = {}
         for role in ROLES:
             chosen = [d for d in self.detectors if role in _roles_for(d.category, self.config)]
             self._by_role[role] = _table(chosen)
+        tables = [self._all, *self._by_role.values()]
+        # A record whose texts, joined, match no prefilter key can skip every detector.
+        self._skippable = all(not t.always for t in tables)
+        self._any_non_ascii = any(t.non_ascii for t in tables)
+        self.prefilter = Prefilter(
+            [t for d in self.detectors for t in d.triggers],
+            [t for d in self.detectors for t in d.itriggers],
+            [g for d in self.detectors for g in d.gates],
+        )
 
     @property
     def checks(self) -> list[str]:
@@ -147,6 +178,29 @@ class Guard:
             return self._all
         role = ROLE_ALIASES.get(role, role)
         return self._by_role.get(role, self._all)
+
+    def wants(self, role: str | None) -> bool:
+        """Whether any detector runs on texts of ``role``."""
+        return bool(self.table(role).detectors)
+
+    def detect_many(self, texts: list[tuple[str, str | None, str]]) -> list[Finding]:
+        """Findings in several ``(text, role, field)`` of one record, prefiltered together.
+
+        The texts are joined and run through the prefilter once; when nothing matches
+        (the common case) no detector runs. The join is a superset test: a key found in
+        the joined text may belong to no single text, never the other way round.
+        """
+        if not texts:
+            return []
+        if self._skippable and len(texts) > 1:
+            joined = "\x00\n".join(t[0] for t in texts)
+            if not (self._any_non_ascii and not joined.isascii()):
+                if not self.prefilter.keys(joined, joined.lower):
+                    return []
+        out: list[Finding] = []
+        for text, role, field in texts:
+            out.extend(self.detect(text, role, field))
+        return out
 
     def detect(self, text: str, role: str | None = None, field: str = "") -> list[Finding]:
         """Every finding in ``text`` from the detectors that apply to ``role``."""
@@ -168,14 +222,12 @@ class Guard:
 
     def _detect(self, text: str, table: _Table, offset: int, field: str, role: str | None) -> list[Finding]:
         active = set(table.always)
-        for literal, ix in table.triggers:
-            if literal in text:
-                active |= ix
         view = TextView(text)
-        if table.itriggers:
-            lower = view.lower
-            for literal, ix in table.itriggers:
-                if literal in lower:
+        if table.by_key:
+            by_key = table.by_key
+            for key in self.prefilter.keys(text, lambda: view.lower):
+                ix = by_key.get(key)
+                if ix is not None:
                     active |= ix
         if table.non_ascii and not text.isascii():
             active |= table.non_ascii

@@ -58,7 +58,8 @@ _REFUSAL = re.compile(
     "format.refusal",
     category="format",
     severity="low",
-    itriggers=("sorry", "can't", "cannot", "won't", "unable", "as an ai", "decline", "refuse"),
+    itriggers=("sorry", "can't", "can’t", "cannot", "won't", "won’t", "unable", "not able",
+               "as an ai", "decline", "refuse"),
 )
 def refusal(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Stock refusal phrasings in a model's answer."""

@@ -67,8 +67,8 @@ _OVERRIDE = [
     category="injection",
     severity="high",
     itriggers=("ignore", "disregard", "forget", "override", "bypass", "neglect", "abandon",
-               "discard", "overlook", "set aside", "follow", "obey", "instructions:",
-               "instruction:", "from now on", "instead", "rather", "skip", "drop"),
+               "discard", "overlook", "set aside", "follow", "obey", "adhere", "listen",
+               "instruction", "from now on", "instead", "rather", "skip", "drop"),
 )  # fmt: skip
 def override(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Instruction-override phrasings ("ignore all previous instructions")."""
@@ -95,7 +95,7 @@ _ROLE = [
     "injection.role_hijack",
     category="injection",
     severity="high",
-    itriggers=("<|", "[inst]", "[/inst]", "<<sys>>", "do anything now", " mode", "you are now",
+    itriggers=("<|", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "do anything now", " mode", "you are now",
                "you are no longer", " as ", "pretend", "jailbr", "bound by", "restricted by",
                "limited by", "without any", "system", "assistant"),
 )  # fmt: skip
@@ -130,9 +130,10 @@ _EXTRACTION = [
     "injection.prompt_extraction",
     category="injection",
     severity="high",
-    itriggers=("prompt", "instruction", "repeat", "verbatim", "you told", "were you",
-               "are you told", "you are", "above", "rules", "guidelines", "directives",
-               "configuration", "system message", "first message", "initial message"),
+    itriggers=("prompt", "instruction", "repeat", "verbatim", "you told", "you instructed",
+               "you programmed", "you prompted", "you are", "above", "before this",
+               "before here", "rules", "guidelines", "directives", "configuration", "message",
+               "context"),
 )  # fmt: skip
 def prompt_extraction(view: TextView, settings: Settings) -> Iterator[Hit]:
     """System-prompt extraction attempts ("print your system prompt verbatim")."""
@@ -225,7 +226,7 @@ def _looks_hostile(decoded: str) -> bool:
     category="injection",
     severity="high",
     itriggers=("base64", "base-64", "b64", "rot13", "rot-13", "hex", "decode", "decipher",
-               "decrypt", "unscramble", "\\x", "\\u00", "&#"),
+               "decrypt", "unscramble", "translate", "convert", "\\x", "\\u00", "&#"),
 )  # fmt: skip
 def encoded_payload(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Encoded payload markers: decode-and-follow requests, base64/hex blobs hiding instructions."""

@@ -20,7 +20,9 @@ from llmops.guard.registry import Settings, TextView, detector
 
 # --- the shared numeric pass ---------------------------------------------------------
 
-_NUMBER = re.compile(r"(?<![\w@#$€£¥/\\:+\-.,=])\+?\(?\d[\d ().\-]*+")
+_NUMBER = re.compile(r"[+(\d][\d ().\-]*+")
+_START = re.compile(r"\+?\(?\d")
+_GLUED_BEFORE = frozenset("@#$€£¥/\\:+-.,=_")
 _NON_DIGIT = re.compile(r"\D")
 _MAX_GROUPS = 6
 _NEGATIVE_CONTEXT = re.compile(
@@ -53,12 +55,19 @@ def _numbers(view: TextView) -> list[Number]:
     text = view.text
     out: list[Number] = []
     for m in _NUMBER.finditer(text):
-        raw = m.group().rstrip(" (.-")
+        raw, start = m.group(), m.start()
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in _GLUED_BEFORE):
+            space = raw.find(" ")  # the first group is glued to a word: keep the rest
+            if space == -1:
+                continue
+            trimmed = raw[space:].lstrip(" ")
+            start += len(raw) - len(trimmed)
+            raw = trimmed
+        raw = raw.rstrip(" (.-")
         while raw.endswith(")") and raw.count("(") < raw.count(")"):
             raw = raw[:-1].rstrip(" (.-")
-        if not raw:
+        if not raw or _START.match(raw) is None:
             continue
-        start = m.start()
         end = start + len(raw)
         if end < len(text) and (text[end].isalnum() or text[end] in "_@"):
             continue  # part of a token such as 123abc or a hex hash
@@ -228,7 +237,7 @@ def _numeric_hits(view: TextView, kinds: tuple[str, ...]) -> Iterator[Number]:
             yield number
 
 
-@detector("pii.credit_card", category="pii", severity="high")
+@detector("pii.credit_card", category="pii", severity="high", gates=("digits",))
 def credit_card(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Payment card numbers (issuer prefix, layout and Luhn checksum)."""
     for n in _numeric_hits(view, ("card",)):
@@ -236,14 +245,14 @@ def credit_card(view: TextView, settings: Settings) -> Iterator[Hit]:
         yield Hit(n.start, n.end, n.digits, evidence, n.confidence)
 
 
-@detector("pii.ssn", category="pii", severity="high")
+@detector("pii.ssn", category="pii", severity="high", gates=("digits", "digits_ssn"))
 def ssn(view: TextView, settings: Settings) -> Iterator[Hit]:
     """US social security numbers, excluding the ranges never issued."""
     for n in _numeric_hits(view, ("ssn",)):
         yield Hit(n.start, n.end, n.digits, "***-**-" + n.digits[-4:], n.confidence)
 
 
-@detector("pii.phone", category="pii", severity="medium")
+@detector("pii.phone", category="pii", severity="medium", gates=("digits", "digits_phone"))
 def phone(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Phone numbers: international (+CC / 00CC), NANP and trunk-0 national formats."""
     for n in _numeric_hits(view, ("phone", "phone-context")):
@@ -251,7 +260,7 @@ def phone(view: TextView, settings: Settings) -> Iterator[Hit]:
         yield Hit(n.start, n.end, digits, mask_digits(n.raw), n.confidence)
 
 
-@detector("pii.ipv4", category="pii", severity="low")
+@detector("pii.ipv4", category="pii", severity="low", gates=("digits",))
 def ipv4(view: TextView, settings: Settings) -> Iterator[Hit]:
     """IPv4 addresses (valid octets; not after version/build words)."""
     for n in _numeric_hits(view, ("ipv4",)):
@@ -266,7 +275,7 @@ _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}(
 _FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff"})
 
 
-@detector("pii.email", category="pii", severity="medium", triggers=("@",))
+@detector("pii.email", category="pii", severity="medium", gates=("email",))
 def email(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Email addresses (not image names such as icon@2x.png, not @handles)."""
     text = view.text
@@ -300,7 +309,7 @@ _IBAN_LENGTHS = {
     "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24, "SI": 19, "SK": 24,
     "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
 }  # fmt: skip
-_IBAN_START = re.compile(r"(?<![A-Za-z0-9])([A-Z]{2})\d\d")
+_IBAN_START = re.compile(r"([A-Z]{2})\d\d")
 
 
 def iban_valid(compact: str) -> bool:
@@ -311,13 +320,13 @@ def iban_valid(compact: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-@detector("pii.iban", category="pii", severity="high")
+@detector("pii.iban", category="pii", severity="high", gates=("iban",))
 def iban(view: TextView, settings: Settings) -> Iterator[Hit]:
     """International bank account numbers (country length and mod-97 checksum)."""
     text = view.text
     for m in _IBAN_START.finditer(text):
         length = _IBAN_LENGTHS.get(m.group(1))
-        if length is None:
+        if length is None or m.start() > 0 and text[m.start() - 1].isalnum():
             continue
         chars: list[str] = []
         pos = m.start()
@@ -340,12 +349,10 @@ def iban(view: TextView, settings: Settings) -> Iterator[Hit]:
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:]|\.\d)")
 
 
-@detector("pii.ipv6", category="pii", severity="low", triggers=(":",))
+@detector("pii.ipv6", category="pii", severity="low", gates=("ipv6",))
 def ipv6(view: TextView, settings: Settings) -> Iterator[Hit]:
     """IPv6 addresses (validated; at least two non-empty groups)."""
     text = view.text
-    if text.count(":") < 2:
-        return
     for m in _IPV6.finditer(text):
         raw = m.group()
         if sum(1 for g in raw.split(":") if g) < 2:

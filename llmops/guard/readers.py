@@ -122,9 +122,16 @@ def _message(msg: Any, base: str, out: list[Text], default_role: str | None = No
 
 
 def _messages(messages: Any, prefix: str, out: list[Text], default_role: str | None = None) -> None:
-    if isinstance(messages, list):
-        for i, msg in enumerate(messages):
-            _message(msg, f"{prefix}[{i}]", out, default_role)
+    if type(messages) is not list:
+        return
+    for i, msg in enumerate(messages):
+        # The common case (a plain string content, no tool calls) without the general path.
+        if type(msg) is dict and len(msg) == 2 and type(content := msg.get("content")) is str:
+            role = msg.get("role")
+            if content and type(role) is str:
+                out.append(Text(f"{prefix}[{i}].content", role, content))
+                continue
+        _message(msg, f"{prefix}[{i}]", out, default_role)
 
 
 def _choices(body: Any, prefix: str, out: list[Text]) -> None:
@@ -133,7 +140,12 @@ def _choices(body: Any, prefix: str, out: list[Text]) -> None:
     for i, choice in enumerate(body["choices"]):
         if not isinstance(choice, dict):
             continue
-        if isinstance(choice.get("message"), dict):
+        message = choice.get("message")
+        if type(message) is dict and len(message) == 2 and type(content := message.get("content")) is str:
+            if content:
+                out.append(Text(f"{prefix}.choices[{i}].message.content", message.get("role") or "assistant", content))
+            continue
+        if isinstance(message, dict):
             _message(choice["message"], f"{prefix}.choices[{i}].message", out, "assistant")
         elif isinstance(choice.get("text"), str):
             _content(choice["text"], f"{prefix}.choices[{i}].text", "assistant", out)

@@ -2,9 +2,10 @@
 
 A detector is a function ``find(view, settings) -> Iterable[Hit]`` registered with a
 name, a version, a category, a severity and its prefilter: literal *triggers* that must
-occur in the text (case-sensitive) or in its lower-cased form (*itriggers*). The scan
-engine checks the triggers of every detector once per text and calls only the
-detectors whose triggers occur, so most texts run no regex at all.
+occur in the text (case-sensitive), literals of its lower-cased form (*itriggers*), or a
+named *gate* (see :mod:`llmops.guard.prefilter`). The engine finds all of them in one
+pass per text and calls only the detectors whose prefilter matched, so most texts run
+no detector regex at all.
 """
 
 from __future__ import annotations
@@ -65,8 +66,8 @@ class Detector:
     find: FindFn
     triggers: tuple[str, ...] = ()
     itriggers: tuple[str, ...] = ()
+    gates: tuple[str, ...] = ()  # cheap patterns, one of which must match (prefilter.GATES)
     non_ascii: bool = False  # runs only on texts with a non-ASCII character
-    default: bool = True  # part of the category's default checks
 
 
 REGISTRY: dict[str, Detector] = {}
@@ -80,8 +81,8 @@ def detector(
     version: str = "1",
     triggers: Iterable[str] = (),
     itriggers: Iterable[str] = (),
+    gates: Iterable[str] = (),
     non_ascii: bool = False,
-    default: bool = True,
 ) -> Callable[[FindFn], FindFn]:
     """Register ``find`` as the detector ``name``; its docstring's first line describes it."""
 
@@ -96,8 +97,8 @@ def detector(
             find=find,
             triggers=tuple(triggers),
             itriggers=tuple(t.lower() for t in itriggers),
+            gates=tuple(gates),
             non_ascii=non_ascii,
-            default=default,
         )
         return find
 

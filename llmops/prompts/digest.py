@@ -90,7 +90,8 @@ def _ordered(value: Any) -> Any:
 
 def readable(payload: dict[str, Any]) -> list[str]:
     """The payload as YAML lines, for a unified diff of what changed."""
+    shown = {k: v for k, v in payload.items() if v is not None}
     text = yaml.dump(
-        _ordered(payload), Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True, width=100
+        _ordered(shown), Dumper=_ReadableDumper, sort_keys=False, allow_unicode=True, width=100
     )
     return text.splitlines(keepends=True)

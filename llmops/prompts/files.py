@@ -18,8 +18,8 @@ from llmops.errors import PromptError
 from llmops.prompts.model import PromptFile, RagFile
 
 _HINTS = {
-    "messages": "add `messages:`, a list of {role, content}",
-    "kind": "use `kind: rag` for a RAG config, or leave `kind` out for a prompt",
+    ("messages", "missing"): "add `messages:`, a list of {role, content}",
+    ("kind", "literal_error"): "use `kind: rag` for a RAG config, or leave `kind` out",
 }
 
 
@@ -57,8 +57,7 @@ def load_version_file(path: Path) -> PromptFile | RagFile:
         return model.model_validate(data)
     except ValidationError as exc:
         error = pydantic_error(doc, exc, PromptError)
-        loc = exc.errors()[0]["loc"]
-        top = str(loc[0]) if loc else ""
-        if error.hint is None and top in _HINTS:
-            error.hint = _HINTS[top]
+        first = exc.errors()[0]
+        key = (".".join(map(str, first["loc"])), first["type"])
+        error.hint = error.hint or _HINTS.get(key)
         raise error from None

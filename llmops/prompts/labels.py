@@ -23,7 +23,10 @@ def load_labels(path: Path, name: str, versions: set[str]) -> dict[str, str]:
         return {}
     if not isinstance(data, dict):
         raise PromptError(
-            "expected a mapping of label to version", file=path, line=1, hint="e.g. `production: v1`"
+            "expected a mapping of label to version",
+            file=path,
+            line=1,
+            hint="e.g. `production: v1`",
         )
     labels: dict[str, str] = {}
     for label, version in data.items():
@@ -68,16 +71,17 @@ def labels_text(current: str, label: str, version: str) -> str:
         comment = match.group(2) or ""
         text = current[: match.start()] + replacement + comment + current[match.end() :]
     else:
-        if current and not current.endswith("\n"):
-            current += "\n"
-        text = current + replacement + "\n"
-    expected = yaml.safe_load(current) or {}
-    if not isinstance(expected, dict):
-        expected = {}
-    expected = {str(k): str(v) for k, v in expected.items()}
+        text = current + ("\n" if current and not current.endswith("\n") else "") + replacement
+    if not text.endswith("\n"):
+        text += "\n"
+    loaded = yaml.safe_load(current) if current.strip() else None
+    expected = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
     expected[label] = version
-    parsed = yaml.safe_load(text) or {}
-    if {str(k): str(v) for k, v in parsed.items()} != expected:
+    try:
+        parsed = yaml.safe_load(text) or {}
+    except yaml.YAMLError:
+        parsed = None
+    if not isinstance(parsed, dict) or {str(k): str(v) for k, v in parsed.items()} != expected:
         # An unusual layout (flow mapping, anchors): rewrite the file plainly instead.
         text = yaml.safe_dump(expected, sort_keys=False)
     return text

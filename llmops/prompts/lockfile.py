@@ -107,7 +107,9 @@ def read_lock(path: Path) -> LockFile:
     entries: dict[str, LockEntry] = {}
     for ref, entry in model.versions.items():
         _check_entry(path, ref, entry)
-        entries[ref] = LockEntry(entry.digest, entry.content_digest, entry.locked_at, entry.snapshot)
+        entries[ref] = LockEntry(
+            entry.digest, entry.content_digest, entry.locked_at, entry.snapshot
+        )
     return LockFile(path, entries, exists=True)
 
 

@@ -37,15 +37,13 @@ class Message(_Strict):
 class Chunking(_Strict):
     """How source documents are cut into chunks, in characters."""
 
-    size: int = Field(800, gt=0)
-    overlap: int = Field(0, ge=0)
+    size: int = Field(default=800, gt=0)
+    overlap: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _overlap_below_size(self) -> Chunking:
         if self.overlap >= self.size:
-            raise ValueError(
-                f"overlap ({self.overlap}) must be smaller than size ({self.size})"
-            )
+            raise ValueError(f"overlap ({self.overlap}) must be smaller than size ({self.size})")
         return self
 
 
@@ -53,16 +51,16 @@ class ChromaServer(_Strict):
     """A Chroma server to use instead of the embedded store."""
 
     host: str = Field(min_length=1)
-    port: int = Field(8000, ge=1, le=65535)
+    port: int = Field(default=8000, ge=1, le=65535)
 
 
 class RagConfig(_Strict):
     """The retrieval settings of a ``kind: rag`` version."""
 
     sources: list[str] = Field(min_length=1)
-    chunking: Chunking = Field(default_factory=Chunking)  # type: ignore[arg-type]
-    embedder: str = Field("all-MiniLM-L6-v2", min_length=1)
-    top_k: int = Field(4, ge=1, le=1000)
+    chunking: Chunking = Field(default_factory=Chunking)
+    embedder: str = Field(default="all-MiniLM-L6-v2", min_length=1)
+    top_k: int = Field(default=4, ge=1, le=1000)
     collection: str
     chroma: ChromaServer | None = None
 
@@ -109,11 +107,10 @@ class PromptFile(_Strict):
 
     @model_validator(mode="after")
     def _context_is_retrieved(self) -> PromptFile:
-        if self.rag is not None:
-            if "context" in self.variables:
-                raise ValueError(
-                    "variables: 'context' is filled by retrieval when `rag:` is set; remove it"
-                )
+        if self.rag is not None and "context" in self.variables:
+            raise ValueError(
+                "variables: 'context' is filled by retrieval when `rag:` is set; remove it"
+            )
         return self
 
 
@@ -123,9 +120,9 @@ class RagFile(_Strict):
     kind: Literal["rag"]
     description: str = ""
     sources: list[str] = Field(min_length=1)
-    chunking: Chunking = Field(default_factory=Chunking)  # type: ignore[arg-type]
-    embedder: str = Field("all-MiniLM-L6-v2", min_length=1)
-    top_k: int = Field(4, ge=1, le=1000)
+    chunking: Chunking = Field(default_factory=Chunking)
+    embedder: str = Field(default="all-MiniLM-L6-v2", min_length=1)
+    top_k: int = Field(default=4, ge=1, le=1000)
     collection: str | None = None
     chroma: ChromaServer | None = None
 

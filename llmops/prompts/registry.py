@@ -69,7 +69,9 @@ class Registry:
 
     def labels_of(self, version: PromptVersion) -> list[str]:
         """The labels that point at this version."""
-        return sorted(k for k, v in self._labels.get(version.name, {}).items() if v == version.version)
+        return sorted(
+            k for k, v in self._labels.get(version.name, {}).items() if v == version.version
+        )
 
     def all(self) -> list[PromptVersion]:
         return [v for name in self.names() for v in self.versions(name)]
@@ -122,7 +124,8 @@ class Registry:
             known = ", ".join(self.names()) or "none"
             raise PromptError(
                 f"unknown prompt {name!r}",
-                hint=f"known prompts: {known}; versions live in {self._rel(self.prompts_dir)}/<name>/",
+                hint=f"known prompts: {known}; "
+                f"versions live in {self._rel(self.prompts_dir)}/<name>/",
             )
 
     def _known(self, name: str) -> str:
@@ -234,10 +237,10 @@ def _build(
             versions[name][version] = _record(name, version, path, spec, content, lock)
     registry = Registry(root, prompts_dir, versions, labels, lock, contents)
     # RAG configs have no references, so prompts can be resolved against them in one pass.
-    for by_version in versions.values():
-        for version, record in by_version.items():
+    for records in versions.values():
+        for version, record in records.items():
             if record.rag is not None:
-                by_version[version] = _with_rag(registry, record, contents[record.ref])
+                records[version] = _with_rag(registry, record, contents[record.ref])
     return registry
 
 

@@ -10,13 +10,18 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from llmops.errors import PromptError
 from llmops.prompts.digest import readable
+from llmops.prompts.files import line_of
 from llmops.prompts.labels import LABEL_FILES, LABELS_FILE, labels_text, write_atomic
 from llmops.prompts.lockfile import LockEntry
 from llmops.prompts.model import NAME_RE, PromptVersion
 from llmops.prompts.registry import Registry
+
+if TYPE_CHECKING:
+    from llmops.project import Project
 
 
 @dataclass
@@ -73,19 +78,42 @@ def _rel(registry: Registry, version: PromptVersion) -> str:
         return str(version.path)
 
 
-def check(registry: Registry, *, full: bool = False) -> CheckReport:
+def check_suites(registry: Registry, project: Project) -> None:
+    """Every suite in llmops.yaml must name a prompt version that exists."""
+    for name, suite in project.config.suites.items():
+        try:
+            version = registry.resolve(suite.prompt)
+        except PromptError as exc:
+            where = project.config_path
+            line = line_of(where, ["suites", name, "prompt"]) if where else None
+            raise PromptError(
+                f"suites.{name}.prompt: {exc.message}", file=where, line=line, hint=exc.hint
+            ) from None
+        if version.kind != "prompt":
+            raise PromptError(
+                f"suites.{name}.prompt: {version.ref} is a RAG config, not a prompt",
+                file=project.config_path,
+                hint="name a prompt whose `rag:` points at the config",
+            )
+
+
+def check(registry: Registry, *, full: bool = False, project: Project | None = None) -> CheckReport:
     """Check templates and variables, and every locked version against the lock.
 
     A locked version whose content still matches its snapshot had its templates checked
     when it was locked, so only unlocked and edited versions are parsed again, unless
-    ``full`` asks for every version.
+    ``full`` asks for every version. With ``project``, the suites' prompt references
+    are checked too.
 
     Raises:
         TemplateError: a template does not parse, is unsafe, or its variables do not
             match ``variables:`` (a user error, exit 2, not a lock failure).
+        PromptError: a suite names a prompt that does not resolve.
     """
     from llmops.prompts.render import prompt_variables_check
 
+    if project is not None:
+        check_suites(registry, project)
     report = CheckReport(deleted=registry.missing_locked())
     for version in registry.all():
         report.n_versions += 1
@@ -137,9 +165,7 @@ def _entry(registry: Registry, version: PromptVersion, now: str) -> LockEntry:
     return LockEntry(version.digest, version.content_digest, now, registry.content(version))
 
 
-def lock(
-    registry: Registry, refs: list[str] | None = None, *, prune: bool = False
-) -> LockResult:
+def lock(registry: Registry, refs: list[str] | None = None, *, prune: bool = False) -> LockResult:
     """Lock versions (all when ``refs`` is None) and write the lock file.
 
     Locked versions whose RAG reference now resolves elsewhere get their digest

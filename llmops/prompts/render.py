@@ -91,7 +91,7 @@ def _parse(version: PromptVersion, index: int) -> tuple[nodes.Template, frozense
     if unsafe is not None:
         name, line = unsafe
         raise TemplateError(
-            f"unsafe access to {name!r} in {_where(version, index)}, template line {line}",
+            f"unsafe access to {name} in {_where(version, index)}, template line {line}",
             file=version.path,
             line=_content_line(version.path, index, line),
             hint="templates may not use attributes that start with '_'",
@@ -100,9 +100,10 @@ def _parse(version: PromptVersion, index: int) -> tuple[nodes.Template, frozense
 
 
 def _unsafe_access(tree: nodes.Template) -> tuple[str, int] | None:
-    """The first attribute or item starting with ``_`` the template reaches for."""
+    """The attributes or items starting with ``_`` the template reaches for, and a line."""
     from jinja2 import nodes
 
+    found: list[tuple[int, str]] = []
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         name: Any = None
         if isinstance(node, nodes.Getattr):
@@ -113,8 +114,11 @@ def _unsafe_access(tree: nodes.Template) -> tuple[str, int] | None:
             arg = node.args[0]
             name = arg.value if isinstance(arg, nodes.Const) else None
         if isinstance(name, str) and name.startswith("_"):
-            return name, node.lineno
-    return None
+            found.append((node.lineno, name))
+    if not found:
+        return None
+    names = ", ".join(repr(n) for n in sorted({name for _, name in found}))
+    return names, min(line for line, _ in found)
 
 
 def _checked_trees(version: PromptVersion) -> list[nodes.Template]:
@@ -183,9 +187,11 @@ def render_messages(version: PromptVersion, variables: dict[str, Any]) -> list[d
     needed = list(version.variables) + ([RAG_VARIABLE] if version.rag is not None else [])
     missing = [name for name in needed if name not in variables]
     if missing:
-        hint = "pass a value for each; `context` is the list of retrieved chunks" if (
-            RAG_VARIABLE in missing
-        ) else "pass a value for each"
+        hint = (
+            "pass a value for each; `context` is the list of retrieved chunks"
+            if (RAG_VARIABLE in missing)
+            else "pass a value for each"
+        )
         raise TemplateError(
             f"{version.ref}: missing variable(s) " + ", ".join(map(repr, missing)),
             file=version.path,
@@ -217,4 +223,6 @@ def _render_error(version: PromptVersion, index: int, exc: Exception) -> Templat
             file=version.path,
             hint="check the variable's fields",
         )
-    return TemplateError(f"rendering {where} failed: {type(exc).__name__}: {exc}", file=version.path)
+    return TemplateError(
+        f"rendering {where} failed: {type(exc).__name__}: {exc}", file=version.path
+    )

@@ -10,11 +10,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from llmops.project import ProviderConfig
-from llmops.providers.base import Completion, Provider, ProviderCallError, TokenLogprob
+from llmops.providers.base import (
+    Completion,
+    EmbeddingProvider,
+    Provider,
+    ProviderCallError,
+    TokenLogprob,
+)
 from llmops.providers.retry import RetryPolicy
 
 __all__ = [
     "Completion",
+    "EmbeddingProvider",
     "Provider",
     "ProviderCallError",
     "RetryPolicy",

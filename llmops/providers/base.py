@@ -54,3 +54,12 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release connections or the loaded model."""
         ...
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """An endpoint that also serves ``/embeddings`` (the openai provider)."""
+
+    async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+        """One vector per text, in order; :class:`ProviderCallError` once retries are spent."""
+        ...

@@ -33,7 +33,9 @@ create table if not exists completions (
 """
 
 
-def cache_key(identity: str, model: str | None, params: dict[str, Any], messages: list[Message]) -> str:
+def cache_key(
+    identity: str, model: str | None, params: dict[str, Any], messages: list[Message]
+) -> str:
     """The cache key of one call: sha256 of a canonical JSON of everything sent."""
     doc = {"v": 1, "identity": identity, "model": model, "params": params, "messages": messages}
     blob = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
@@ -78,27 +80,39 @@ class ResponseCache:
     def __init__(self, path: Path, *, busy_timeout_ms: int = 30_000) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(
-            str(self.path), timeout=busy_timeout_ms / 1000, check_same_thread=False,
-            isolation_level=None,
-        )
-        self._db.execute(f"pragma busy_timeout = {int(busy_timeout_ms)}")
-        self._db.execute("pragma journal_mode = wal")
-        self._db.execute("pragma synchronous = normal")
-        self._db.execute(_SCHEMA)
+        self._db: sqlite3.Connection | None = None
+        with self._lock:
+            self._conn()
+
+    def _conn(self) -> sqlite3.Connection:
+        # Opened on first use and again after close(), so a closed cache still works.
+        if self._db is None:
+            db = sqlite3.connect(
+                str(self.path), timeout=self._busy_timeout_ms / 1000,
+                check_same_thread=False, isolation_level=None,
+            )
+            db.execute(f"pragma busy_timeout = {int(self._busy_timeout_ms)}")
+            db.execute("pragma journal_mode = wal")
+            db.execute("pragma synchronous = normal")
+            db.execute(_SCHEMA)
+            self._db = db
+        return self._db
 
     def get(self, key: str) -> Completion | None:
         """The stored completion for ``key`` (``cached=True``), or None."""
         with self._lock:
-            row = self._db.execute("select value from completions where key = ?", (key,)).fetchone()
+            row = self._conn().execute(
+                "select value from completions where key = ?", (key,)
+            ).fetchone()
         return None if row is None else _decode(row[0])
 
     def put(self, key: str, identity: str, completion: Completion) -> None:
         """Store ``completion`` under ``key``, replacing what was there."""
         blob = _encode(completion)
         with self._lock:
-            self._db.execute(
+            self._conn().execute(
                 "insert or replace into completions (key, identity, model, value, created_at)"
                 " values (?, ?, ?, ?, ?)",
                 (key, identity, completion.model, blob, time.time()),
@@ -106,11 +120,13 @@ class ResponseCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._db.execute("select count(*) from completions").fetchone()[0])
+            return int(self._conn().execute("select count(*) from completions").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if self._db is not None:
+                self._db.close()
+                self._db = None
 
 
 class CachedProvider:

@@ -13,6 +13,7 @@ only when a call asks for ``logprobs``; the weights are memory-mapped and shared
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import importlib.util
 import inspect
@@ -78,6 +79,16 @@ def _load(path: str, logits_all: bool) -> Any:
     return model
 
 
+@atexit.register
+def _unload() -> None:
+    # Free the models while the interpreter is intact; llama.cpp's finaliser fails noisily
+    # when it runs during interpreter teardown.
+    with _lock:
+        for model in _models.values():
+            model.close()
+        _models.clear()
+
+
 def _accepted_params() -> frozenset[str]:
     global _accepted
     if _accepted is None:
@@ -100,7 +111,9 @@ def llama_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     fmt = kwargs.get("response_format")
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         schema = (fmt.get("json_schema") or {}).get("schema")
-        kwargs["response_format"] = {"type": "json_object", **({"schema": schema} if schema else {})}
+        kwargs["response_format"] = {"type": "json_object"}
+        if schema:
+            kwargs["response_format"]["schema"] = schema
     if kwargs.get("logprobs"):
         kwargs.setdefault("top_logprobs", 0)
     else:

@@ -123,7 +123,8 @@ class OpenAIProvider:
                     orjson.loads(content), latency_ms=latency_ms, fallback_model=model
                 )
             except orjson.JSONDecodeError:
-                raise TransientError(f"malformed JSON in the response ({_snippet(content)})") from None
+                reason = f"malformed JSON in the response ({_snippet(content)})"
+                raise TransientError(reason) from None
             except MalformedResponse as exc:
                 raise TransientError(f"{exc} ({_snippet(content)})") from None
 

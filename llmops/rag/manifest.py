@@ -83,7 +83,7 @@ def m001_initial(db: sqlite3.Connection) -> None:
             chunks_deleted integer not null default 0,
             message text
         );
-        """
+        """,
     )
 
 

@@ -152,6 +152,24 @@ class ChunkStore:
                 )
             )
 
+    def upsert(
+        self,
+        ids: list[str],
+        embeddings: np.ndarray,
+        documents: list[str],
+        metadatas: list[dict[str, Any]],
+    ) -> None:
+        for start in range(0, len(ids), self.max_batch):
+            end = start + self.max_batch
+            self._do(
+                lambda s=start, e=end: self.collection.upsert(  # type: ignore[misc]
+                    ids=ids[s:e],
+                    embeddings=embeddings[s:e],
+                    documents=documents[s:e],
+                    metadatas=metadatas[s:e],
+                )
+            )
+
     def update_metadata(self, ids: list[str], metadatas: list[dict[str, Any]]) -> None:
         for start in range(0, len(ids), self.max_batch):
             end = start + self.max_batch
@@ -162,6 +180,8 @@ class ChunkStore:
             )
 
     def delete(self, ids: list[str]) -> None:
+        if not ids:
+            return
         for start in range(0, len(ids), self.max_batch):
             part = ids[start : start + self.max_batch]
             self._do(lambda p=part: self.collection.delete(ids=p))  # type: ignore[misc]

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from llmops.project import Project
     from llmops.prompts import PromptVersion
 
-GROUP_FILES = 64
+GROUP_FILES = 200
 # A file modified less than this long before it was read may change again within the
 # same mtime tick without its stat changing: such files are always re-read.
 RACY_NS = 1_000_000_000
@@ -238,10 +238,17 @@ class _Sync:
             f for f in files if full or f.path in suspect or stat_changed(indexed.get(f.path), f)
         ]
         self.result.sources_total = len(files)
-        for start in range(0, len(todo), GROUP_FILES):
-            group = todo[start : start + GROUP_FILES]
-            self._sync_group(group, indexed)
+        # Each group is one upsert and one delete in Chroma, then one manifest transaction;
+        # removed sources ride along with the groups of changed ones.
+        n_groups = max(1, -(-len(todo) // GROUP_FILES), -(-len(removed) // (GROUP_FILES * 4)))
+        for g in range(n_groups):
+            group = todo[g * GROUP_FILES : (g + 1) * GROUP_FILES]
+            gone = removed[g * GROUP_FILES * 4 : (g + 1) * GROUP_FILES * 4]
+            if not group and not gone:
+                continue
+            self._sync_group(group, gone, indexed)
             self.result.sources_read += len(group)
+            self.result.sources_removed += len(gone)
             self.manifest.update_activity(
                 self.activity,
                 sources_done=self.result.sources_read,
@@ -253,8 +260,6 @@ class _Sync:
                 f"{self.result.sources_read}/{len(todo)} sources read, "
                 f"{self.result.chunks_embedded} chunks embedded"
             )
-        for start in range(0, len(removed), GROUP_FILES * 4):
-            self._remove(removed[start : start + GROUP_FILES * 4])
 
     def _sweep(self, current: dict[str, SourceFile]) -> set[str]:
         """Compare the whole collection with the manifest; returns sources to re-check."""
@@ -278,7 +283,9 @@ class _Sync:
         self.result.chunks_deleted += len(stray)
         return suspect
 
-    def _sync_group(self, group: list[SourceFile], indexed: dict[str, SourceRecord]) -> None:
+    def _sync_group(
+        self, group: list[SourceFile], gone: list[str], indexed: dict[str, SourceRecord]
+    ) -> None:
         reads = [read_source(self.project.root, f.path) for f in group]
         plans: dict[str, list[ChunkPlan]] = {}
         for read in reads:
@@ -291,7 +298,7 @@ class _Sync:
                 )
                 if not plans[read.path]:
                     self.result.empty.append(read.path)
-        present = self.store.chunks_of_sources([r.path for r in reads])
+        present = self.store.chunks_of_sources([r.path for r in reads] + gone)
         desired = {c.id: (path, c) for path, chunks in plans.items() for c in chunks}
         sha_of = {r.path: r.sha256 for r in reads}
         stamp = now_iso()
@@ -306,22 +313,25 @@ class _Sync:
                 or present[cid].get("source_sha256") != sha_of[p]
             )
         ]
-        to_delete = [cid for cid in present if cid not in desired]
-        if to_add:
+        recorded = self.manifest.chunks_of(self.record.id, gone) if gone else {}
+        stale = set(present) | {c.chunk_id for chunks in recorded.values() for c in chunks}
+        to_delete = sorted(stale - set(desired))
+        writes = [(p, c, stamp) for p, c in to_add]
+        writes += [(p, c, str(m.get("indexed_at", stamp))) for p, c, m in to_update]
+        if writes:
+            import numpy as np
+
             vectors = self._vectors([c for _, c in to_add], present)
-            self.store.add(
-                [c.id for _, c in to_add],
+            if to_update:
+                # Moved chunks keep their stored vector; only their position changed.
+                kept = self.store.embeddings_of([c.id for _, c, _ in to_update])
+                moved = np.asarray([kept[c.id] for _, c, _ in to_update], dtype=np.float32)
+                vectors = np.concatenate([vectors, moved]) if len(vectors) else moved
+            self.store.upsert(
+                [c.id for _, c, _ in writes],
                 vectors,
-                [c.text for _, c in to_add],
-                [self._meta(p, sha_of[p], c, stamp) for p, c in to_add],
-            )
-        if to_update:
-            self.store.update_metadata(
-                [c.id for _, c, _ in to_update],
-                [
-                    self._meta(p, sha_of[p], c, str(m.get("indexed_at", stamp)))
-                    for p, c, m in to_update
-                ],
+                [c.text for _, c, _ in writes],
+                [self._meta(p, sha_of[p], c, when) for p, c, when in writes],
             )
         self.store.delete(to_delete)
         self.result.chunks_deleted += len(to_delete)
@@ -334,7 +344,7 @@ class _Sync:
             path: [ChunkRecord(c.id, path, c.sha, c.index) for c in plan]
             for path, plan in plans.items()
         }
-        self.manifest.replace_sources(self.record.id, records, chunks, removed=[])
+        self.manifest.replace_sources(self.record.id, records, chunks, removed=gone)
 
     def _record(
         self, read: SourceText, listed: SourceFile, old: SourceRecord | None, plan: list[ChunkPlan]
@@ -373,6 +383,8 @@ class _Sync:
         """Vectors for new chunks: copied from a stored chunk of the same hash, else embedded."""
         import numpy as np
 
+        if not chunks:
+            return np.zeros((0, 1), dtype=np.float32)
         shas = {c.sha for c in chunks}
         donors: dict[str, str] = {
             str(m["chunk_sha256"]): cid
@@ -399,12 +411,3 @@ class _Sync:
         self.result.chunks_embedded += len(todo)
         self.result.chunks_reused += len(chunks) - len(todo)
         return np.stack([by_sha[c.sha] for c in chunks]).astype(np.float32)
-
-    def _remove(self, paths: list[str]) -> None:
-        present = self.store.chunks_of_sources(paths)
-        recorded = self.manifest.chunks_of(self.record.id, paths)
-        ids = set(present) | {c.chunk_id for chunks in recorded.values() for c in chunks}
-        self.store.delete(sorted(ids))
-        self.result.chunks_deleted += len(present)
-        self.manifest.replace_sources(self.record.id, [], {}, removed=paths)
-        self.result.sources_removed += len(paths)

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from llmops.eval_result import EvalResult
+    from llmops.project import Project
+    from llmops.prompts import PromptVersion
 
 FILES = {"md": "summary.md", "json": "results.json", "junit": "junit.xml", "html": "report.html"}
 
 
-def write_reports(result: EvalResult, directory: Path, formats: Sequence[str]) -> Path:
-    """Write the chosen formats into ``directory`` (created); return the directory."""
+def write_reports(
+    result: EvalResult,
+    directory: Path,
+    formats: Sequence[str],
+    versions: Mapping[str, PromptVersion] | None = None,
+    project: Project | None = None,
+) -> Path:
+    """Write the chosen formats into ``directory`` (created); return the directory.
+
+    ``versions`` (``name@version`` → version) lets the reports show prompt diffs;
+    ``project`` lets the HTML report chart the prompt's history from the store.
+    """
     directory.mkdir(parents=True, exist_ok=True)
     for fmt in formats:
         target = directory / FILES[fmt]
         if fmt == "md":
             from llmops.reports.markdown import summary_markdown
 
-            text = summary_markdown(result)
+            text = summary_markdown(result, versions)
         elif fmt == "json":
-            text = result.dumps() + "\n"
+            from llmops.reports.json import write_results_json
+
+            write_results_json([result], target)
+            continue
         elif fmt == "junit":
             from llmops.reports.junit import junit_xml
 
@@ -30,7 +45,7 @@ def write_reports(result: EvalResult, directory: Path, formats: Sequence[str]) -
         else:
             from llmops.reports.html import eval_html
 
-            text = eval_html(result)
+            text = eval_html(result, project=project)
         tmp = target.with_name(target.name + ".tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)

@@ -32,7 +32,8 @@ def comparison_markdown(
 
     Args:
         result: the run's machine-readable result (the ``--json`` shape: ``variants``
-            with ``cases``, and ``comparisons``), as a dict or a model with ``to_json()``.
+            with ``cases``, and ``comparisons``), as a dict or a model with ``to_json()``;
+            or just the list of comparisons (then no per-case regressions are listed).
         versions: ``name@version`` → loaded version, to show the prompt diff of each
             compared pair (or pass ``diffs`` made by :func:`llmops.diff.version_diff`).
         diffs: ready-made prompt diffs.
@@ -41,6 +42,8 @@ def comparison_markdown(
     Returns:
         The section, or an empty string when the run compared nothing.
     """
+    if isinstance(result, list | tuple):  # only the comparisons: no cases to list
+        result = {"comparisons": list(result)}
     data = _as_dict(result)
     comparisons = [_as_dict(c) for c in data.get("comparisons") or []]
     if not comparisons:
@@ -52,8 +55,9 @@ def comparison_markdown(
     out = _Budget(max_chars)
     out.add_required(_table(comparisons))
     out.add_required(_flags(comparisons))
-    for d in all_diffs:
-        out.add_block(*_diff_block(d), f"the prompt diff {d.b} vs {d.a}")
+    for d in all_diffs:  # a long diff may not crowd out the regressed cases
+        share = max(2_000, out.room() // (3 * len(all_diffs)))
+        out.add_block(*_diff_block(d), f"the prompt diff {d.b} vs {d.a}", limit=share)
     for candidate, baseline in pairs:
         regressed = regressed_cases(cases.get(_ref(candidate), []), cases.get(_ref(baseline), []))
         if regressed:
@@ -229,21 +233,25 @@ class _Budget:
             return
         self._append(text)
 
-    def add_block(self, head: list[str], body: list[str], tail: list[str], what: str) -> None:
+    def add_block(
+        self, head: list[str], body: list[str], tail: list[str], what: str,
+        limit: int | None = None,
+    ) -> None:
         """Head and tail always (when they fit), as many body lines as there is room for."""
+        room = self.room() if limit is None else min(limit, self.room())
         fixed = sum(len(line) + 1 for line in head + tail)
-        if fixed + sum(len(line) + 1 for line in body) <= self.room():
+        if fixed + sum(len(line) + 1 for line in body) <= room:
             self._append("\n".join(head + body + tail) + "\n")
             return
         kept: list[str] = []
         used = fixed + 80  # the cut marker
         for line in body:
-            if used + len(line) + 1 > self.room():
+            if used + len(line) + 1 > room:
                 break
             kept.append(line)
             used += len(line) + 1
         cut = len(body) - len(kept)
-        if kept or fixed + 80 <= self.room():
+        if kept or fixed + 80 <= room:
             marker = [f"... {cut} more lines not shown"] if body else []
             self._append("\n".join(head + kept + marker + tail) + "\n")
         self.left_out.append(f"{cut} lines of {what}")
@@ -251,8 +259,8 @@ class _Budget:
     def add_cases(self, candidate: str, baseline: str, cases: list[dict[str, Any]]) -> None:
         head = (f"#### Cases that got worse: {_html(candidate)} vs {_html(baseline)} "
                 f"({len(cases)})\n\n")
-        if len(head) > self.room():
-            self.left_out.append(f"{len(cases)} regressed cases of {candidate}")
+        if len(head) + len(_case_block(cases[0])) > self.room():
+            self.left_out.append(f"{len(cases)} of {len(cases)} regressed cases of {candidate}")
             return
         self._append(head)
         for shown, entry in enumerate(cases):

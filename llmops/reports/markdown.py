@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from llmops.eval_result import EvalResult, ScoreSummary, VariantResult
+    from llmops.prompts import PromptVersion
 
 MAX_LISTED = 20
 
@@ -50,15 +52,19 @@ def variant_table(result: EvalResult) -> list[str]:
     return lines
 
 
-def _comparisons(result: EvalResult) -> list[str]:
+def _comparisons(
+    result: EvalResult, versions: Mapping[str, PromptVersion] | None
+) -> list[str]:
     if not result.comparisons:
         return []
     try:
         from llmops.reports.comparison import comparison_markdown
+    except ImportError:
+        return _comparison_table(result)
+    return ["", comparison_markdown(result, versions=versions).rstrip()]
 
-        return ["", comparison_markdown(result.comparisons).rstrip()]
-    except (ImportError, TypeError, AttributeError):
-        pass
+
+def _comparison_table(result: EvalResult) -> list[str]:
     marks = {
         "improved": "🟢 improved", "regressed": "🔴 regressed", "inconclusive": "⚪ inconclusive"
     }
@@ -93,8 +99,15 @@ def _problems(v: VariantResult) -> list[str]:
     return lines
 
 
-def summary_markdown(result: EvalResult) -> str:
-    """The whole comment: verdict line, variant table, comparisons, gate, problem cases."""
+def summary_markdown(
+    result: EvalResult, versions: Mapping[str, PromptVersion] | None = None
+) -> str:
+    """The whole comment: verdict line, variant table, comparisons, gate, problem cases.
+
+    Args:
+        result: the evaluation.
+        versions: ``name@version`` → version, so the comparison shows the prompt diffs.
+    """
     if result.exit_code == 3:
         verdict = "💥 every model call failed"
     else:
@@ -111,7 +124,7 @@ def summary_markdown(result: EvalResult) -> str:
                                                        if result.repeat > 1 else "") + commit,
         "",
         *variant_table(result),
-        *_comparisons(result),
+        *_comparisons(result, versions),
     ]
     if result.gate.reasons:
         lines += ["", "### Gate", ""] + [f"- {r}" for r in result.gate.reasons]

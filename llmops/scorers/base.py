@@ -86,7 +86,9 @@ class ScorerContext:
 
     ``evalset`` is the eval set's path, used to name the file in validation errors;
     ``cache_dir`` overrides where the embedding and judge caches live (default: the
-    project's ``.llmops/``; no caches without a project).
+    project's ``.llmops/``; no caches without a project). ``no_cache`` means: do not
+    answer judge calls from the response cache. Embeddings are keyed on the model's
+    weights digest and always cached.
     """
 
     project: Project | None = None
@@ -96,9 +98,7 @@ class ScorerContext:
     cache_dir: Path | None = None
 
     def cache_path(self, filename: str) -> Path | None:
-        """Where a cache file lives, or None when caching is off or there is no place for it."""
-        if self.no_cache:
-            return None
+        """Where a cache file lives, or None when there is no place for it."""
         base = self.cache_dir
         if base is None and self.project is not None:
             base = self.project.state_dir

@@ -21,12 +21,17 @@ from llmops.scorers.base import Sample, Score, ScorerContext
 from llmops.scorers.registry import scorer
 
 SEVERITY = {"low": 1, "medium": 2, "high": 3}
-_KEEP = ("detector", "category", "severity", "start", "end", "evidence", "confidence")
+_KEEP = (
+    "detector", "category", "severity", "start", "end", "evidence", "confidence", "fingerprint",
+    "suppressed",
+)  # fmt: skip
 
 
 def _finding(f: Any, where: str) -> dict[str, Any]:
     data = asdict(f) if is_dataclass(f) and not isinstance(f, type) else dict(vars(f))
-    out = {k: data.get(k) for k in _KEEP if k in data}
+    out = {k: data.get(k) for k in _KEEP if k in data and data.get(k) is not None}
+    if not out.get("suppressed"):
+        out.pop("suppressed", None)
     out["field"] = where
     return out
 
@@ -55,7 +60,11 @@ class Guardrails:
                     hits = detect(content, checks=self.checks, role=role, config=self.config)
                     found += [_finding(f, f"input.messages[{i}]") for f in hits]
         bar = SEVERITY[self.fail_on]
-        failing = [f for f in found if SEVERITY.get(str(f.get("severity")), 3) >= bar]
+        failing = [
+            f
+            for f in found
+            if not f.get("suppressed") and SEVERITY.get(str(f.get("severity")), 3) >= bar
+        ]
         details: dict[str, Any] = {"findings": found} if found else {}
         return Score.boolean(not failing, details)
 

@@ -19,8 +19,10 @@ Options:
     prompt: NAME@REF of a project prompt version to use as the judge prompt.
     temperature: the judge's temperature (default 0, or 0.7 with samples > 1).
     logprobs: ask for token logprobs for G-Eval weighting (default true).
-    json_mode: ask for a JSON response_format (default true; turn off for endpoints
-        that reject it; the answer is parsed tolerantly either way).
+    json_mode: the response_format asked for: ``auto`` (default: a JSON schema, then
+        llama.cpp's ``json_object`` + schema, then none, stepping down when the endpoint
+        rejects one), ``json_schema``, ``json_object`` or ``off``. The answer is parsed
+        tolerantly whatever the endpoint returns.
 """
 
 from __future__ import annotations
@@ -53,11 +55,29 @@ PRESETS = {
 RESPONSE_SCHEMA = {
     "type": "object",
     "properties": {
-        "score": {"type": "integer", "minimum": 1, "maximum": 5},
+        "score": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
         "reason": {"type": "string"},
     },
     "required": ["score", "reason"],
+    "additionalProperties": False,
 }
+_JSON_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {"name": "judgement", "schema": RESPONSE_SCHEMA},
+}
+# llama.cpp's server knows only "text" and "json_object"; it takes a schema inside the latter.
+_JSON_OBJECT_SCHEMA = {"type": "json_object", "schema": RESPONSE_SCHEMA}
+JSON_MODES: dict[str, list[dict[str, Any] | None]] = {
+    "auto": [_JSON_SCHEMA, _JSON_OBJECT_SCHEMA, None],
+    "json_schema": [_JSON_SCHEMA],
+    "json_object": [{"type": "json_object"}],
+    "off": [None],
+}
+
+
+def _rejects_format(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return "response_format" in text or "json_schema" in text
 
 
 class Rubric:
@@ -69,9 +89,12 @@ class Rubric:
         threshold: float,
         samples: int,
         params: dict[str, Any],
+        formats: list[dict[str, Any] | None],
         template: jp.JudgePrompt,
         ctx: ScorerContext,
     ) -> None:
+        self.formats = formats
+        self._format_at = 0
         self.criteria = criteria
         self.preset = preset
         self.threshold = threshold
@@ -162,6 +185,23 @@ class Rubric:
         details["judge_score"] = round(mean, 4)
         return Score.of(normalise(mean), self.threshold, details)
 
+    async def _complete(
+        self, provider: Provider, messages: list[dict[str, Any]], params: dict[str, Any]
+    ) -> tuple[Any, dict[str, Any] | None]:
+        """One call, stepping down the response formats the endpoint rejects."""
+        from llmops.providers.base import ProviderCallError
+
+        while True:
+            at = self._format_at
+            fmt = self.formats[at]
+            sent = {**params, "response_format": fmt} if fmt is not None else params
+            try:
+                return await provider.complete(messages, sent), fmt
+            except ProviderCallError as exc:
+                if fmt is None or at + 1 >= len(self.formats) or not _rejects_format(exc):
+                    raise
+                self._format_at = max(self._format_at, at + 1)
+
     async def _ask(
         self, provider: Provider, messages: list[dict[str, Any]], i: int
     ) -> dict[str, Any]:
@@ -177,7 +217,7 @@ class Rubric:
             if attempt:
                 params["_retry"] = attempt
             try:
-                completion = await provider.complete(messages, params)
+                completion, fmt = await self._complete(provider, messages, params)
             except ProviderCallError as exc:
                 return {"error": f"judge call failed: {exc}"}
             try:
@@ -186,6 +226,7 @@ class Rubric:
                 problem = str(exc)
                 continue
             result: dict[str, Any] = {"parsed_score": verdict.score, "method": "parsed"}
+            result["response_format"] = fmt["type"] if fmt is not None else "none"
             weighted = weighted_score(completion.logprobs) if verdict.via == "json" else None
             if weighted is not None and verdict.score == int(verdict.score):
                 result.update(score=weighted[0], method="logprobs", distribution=weighted[1])
@@ -208,7 +249,7 @@ def rubric(
     prompt: str | None = None,
     temperature: float | None = None,
     logprobs: bool = True,
-    json_mode: bool = True,
+    json_mode: str = "auto",
     ctx: ScorerContext | None = None,
 ) -> Rubric:
     """An LLM judge grading each output against criteria (1-5, reported 0-1)."""
@@ -225,6 +266,10 @@ def rubric(
         raise UserError(f"scorer 'rubric': threshold {threshold} is outside 0..1")
     if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 50:
         raise UserError("scorer 'rubric': samples must be a whole number from 1 to 50")
+    if json_mode not in JSON_MODES:
+        raise UserError(
+            f"scorer 'rubric': json_mode must be one of {', '.join(JSON_MODES)}, got {json_mode!r}"
+        )
     template = jp.load(prompt, ctx)
     params = dict(template.params)
     params.setdefault("max_tokens", 200)
@@ -233,17 +278,13 @@ def rubric(
     )
     if logprobs:
         params.update(logprobs=True, top_logprobs=5)
-    if json_mode:
-        params["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "judgement", "schema": RESPONSE_SCHEMA},
-        }
     return Rubric(
         criteria=criteria,
         preset=preset,
         threshold=float(threshold),
         samples=samples,
         params=params,
+        formats=JSON_MODES[json_mode],
         template=template,
         ctx=ctx,
     )

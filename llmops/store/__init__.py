@@ -43,8 +43,10 @@ def _proc_start(pid: int) -> str | None:
 
 def process_alive(pid: int | None, host: str | None, proc_start: str | None) -> bool:
     """Whether the process that wrote a run is still running (only knowable on its host)."""
-    if pid is None or host != socket.gethostname():
-        return host != socket.gethostname() and pid is not None  # another host: assume alive
+    if pid is None:
+        return False
+    if host != socket.gethostname():
+        return True  # cannot look at another machine's processes: assume it still runs
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -272,8 +274,8 @@ class Store:
             for r in rows:
                 cur = self.db.execute(
                     "insert into results (run_id, variant_id, case_id, case_digest,"
-                    " case_index, repeat_index, output, latency_ms, prompt_tokens, completion_tokens,"
-                    " cache_hit, error, retrieved, created_at)"
+                    " case_index, repeat_index, output, latency_ms, prompt_tokens,"
+                    " completion_tokens, cache_hit, error, retrieved, created_at)"
                     " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                     " on conflict (variant_id, case_id, repeat_index) do update set"
                     " case_digest = excluded.case_digest, output = excluded.output,"

@@ -1,0 +1,173 @@
+"""How fast `llmops eval` runs against an OpenAI-compatible endpoint, and how much memory it takes.
+
+Starts ``tests/openai_server.py`` as a separate process, writes a throw-away project and
+runs the real ``llmops eval`` command line on it:
+
+1. 1,000 cases, one variant, the ``exact`` scorer, 50 ms server latency, concurrency 32:
+   wall time against the ideal 1,000 × 0.05 / 32 = 1.56 s;
+2. the same at 0 ms latency: overhead per case;
+3. 20,000 cases at 0 ms: peak RSS of the eval process;
+4. the 1,000-case run again with the cache: model calls made and time.
+
+Prints the figures and appends them to bench/RESULTS.md. Usage:
+``python bench/eval_speed.py [--large 20000] [--no-write]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fixtures_eval import build_project  # noqa: E402
+
+KEY = "sk-bench"
+LLMOPS = str(Path(sys.executable).parent / "llmops")
+
+
+class Server:
+    """tests/openai_server.py in its own process."""
+
+    def __init__(self, latency_ms: float) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "openai_server.py"), "--port", "0",
+             "--latency-ms", str(latency_ms), "--api-key", KEY],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().strip()
+        self.base_url = line.rsplit(" ", 1)[-1]
+
+    def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        req = urllib.request.Request(self.base_url.rsplit("/v1", 1)[0] + path,
+                                     data=json.dumps(body or {}).encode(), method="POST")
+        with urllib.request.urlopen(req) as r:
+            return json.loads(r.read())
+
+    def stats(self) -> dict[str, Any]:
+        url = self.base_url.rsplit("/v1", 1)[0] + "/_stats"
+        with urllib.request.urlopen(url) as r:
+            data: dict[str, Any] = json.loads(r.read())
+        return data
+
+    def configure(self, latency_ms: float) -> None:
+        self._post("/_config", {"latency_ms": latency_ms})
+
+    def reset(self, latency_ms: float) -> None:
+        self._post("/_reset")
+        self.configure(latency_ms)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def project(tmp: Path, name: str, base_url: str, n: int) -> Path:
+    provider = {"kind": "openai", "base_url": base_url, "api_key_env": "BENCH_KEY",
+                "model": "fake-model", "max_concurrency": 32, "max_retries": 2}
+    one = {"v1": {"variables": ["question"], "params": {"temperature": 0},
+                  "messages": [{"role": "user", "content": "{{ question }}"}]}}
+    return build_project(tmp / name, provider, n_cases=n, versions=one,
+                         scorers=[{"exact": {}}])
+
+
+def run_eval(root: Path, *extra: str) -> dict[str, Any]:
+    """Run `llmops eval` as a child process; wall time, peak RSS and its JSON."""
+    out = root / "result.json"
+    cmd = [LLMOPS, "--project", str(root), "eval", "qa", "--concurrency", "32",
+           "--json", str(out), "--format", "none", *extra]
+    env = {**os.environ, "BENCH_KEY": KEY}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"llmops eval failed ({proc.returncode}):\n{err}")
+    data = json.loads(out.read_text())
+    return {"wall_s": wall, "rss_mb": usage.ru_maxrss / 1024, "result": data,
+            "run_s": data.get("timings", {}).get("run_s")}
+
+
+def startup_s() -> float:
+    """Process start-up: `llmops --version` wall time (best of 3)."""
+    best = 1e9
+    for _ in range(3):
+        t = time.perf_counter()
+        subprocess.run([LLMOPS, "--version"], capture_output=True, check=True)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--large", type=int, default=20_000)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    lines: list[str] = []
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+        lines.append(text)
+
+    server = Server(latency_ms=50)
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            tmp = Path(d)
+            boot = startup_s()
+            say(f"process start-up (llmops --version): {boot:.2f} s")
+
+            p1 = project(tmp, "p1000", server.base_url, 1000)
+            r = run_eval(p1, "--no-cache")
+            calls = server.stats()["by_path"].get("/v1/chat/completions", 0)
+            ideal = 1000 * 0.05 / 32
+            say(f"1,000 cases, 50 ms latency, concurrency 32: wall {r['wall_s']:.2f} s "
+                f"(run phase {r['run_s']:.2f} s) vs ideal {ideal:.2f} s: "
+                f"{r['run_s'] / ideal:.2f}x run phase, {r['wall_s'] / ideal:.2f}x wall "
+                f"incl. start-up; {calls} calls; peak RSS {r['rss_mb']:.0f} MB")
+
+            server.reset(0)
+            r0 = run_eval(p1, "--no-cache")
+            say(f"1,000 cases, 0 ms latency: wall {r0['wall_s']:.2f} s, run phase "
+                f"{r0['run_s']:.2f} s = {1000 * r0['run_s'] / 1000:.2f} ms per case "
+                f"(server in another process on the same cores)")
+
+            server.reset(0)
+            rc = run_eval(p1)
+            calls = server.stats()["by_path"].get("/v1/chat/completions", 0)
+            hits = rc["result"]["variants"][0]["summary"]["cache_hits"]
+            say(f"1,000 cases again with the cache: {calls} model calls, {hits} cache hits, "
+                f"wall {rc['wall_s']:.2f} s (run phase {rc['run_s']:.2f} s)")
+
+            server.reset(0)
+            big = project(tmp, "pbig", server.base_url, args.large)
+            rb = run_eval(big, "--no-cache")
+            n_done = rb["result"]["variants"][0]["summary"]["n_cases"]
+            say(f"{args.large:,} cases, 0 ms latency: peak RSS {rb['rss_mb']:.0f} MB, wall "
+                f"{rb['wall_s']:.1f} s (run phase {rb['run_s']:.1f} s), {n_done:,} results")
+    finally:
+        server.stop()
+    if not args.no_write:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        with (ROOT / "bench" / "RESULTS.md").open("a") as f:
+            f.write(f"\n## eval_speed ({stamp}, {platform.machine()}, {os.cpu_count()} cores)\n\n")
+            f.write("`python bench/eval_speed.py`\n\n")
+            f.writelines(f"- {line}\n" for line in lines)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""The prefilter: which detectors could match a text, found in one pass.
+
+Every detector names its *triggers* (literals that must occur, case-sensitive), its
+*itriggers* (literals of the lower-cased text) or a *gate* (a cheap pattern such as "a
+run of digits"). With the optional ``hyperscan`` package (x86-64), all of them are
+compiled into one multi-pattern database and each text is scanned once; without it,
+the literals are checked with ``in`` (C substring search) and the gates with byte
+counts. Both paths give the same set of keys, so results do not depend on the engine.
+Set ``LLMOPS_GUARD_ENGINE=python`` to force the pure-Python path.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+_NON_DIGITS = bytes(b for b in range(256) if not 48 <= b <= 57)
+
+
+def _digits(text: str, data: bytes) -> int:
+    return len(data.translate(None, _NON_DIGITS))
+
+
+@dataclass(frozen=True)
+class Gate:
+    """A cheap necessary condition for a detector.
+
+    ``patterns`` (hyperscan syntax) must match the text, and when ``context`` is given one
+    of those case-insensitive literals must occur too. ``fallback`` is the pure-Python
+    test. Both must be *supersets* of what the detector can find: a gate may let through
+    a text with nothing in it, never hold back one with a finding.
+    """
+
+    patterns: tuple[bytes, ...]
+    fallback: Callable[[str, bytes], bool]
+    context: tuple[str, ...] = ()
+
+
+_NOT_GLUED = rb"(?:^|[^0-9A-Za-z@#$/\\:+\-.,=_]|\\[nrtbf])"
+GATES: dict[str, Gate] = {
+    # what pii._classify can accept: cards, formatted SSNs, IPv4, +CC / 00CC / NANP /
+    # trunk-0 phone layouts
+    "digits": Gate(
+        (
+            rb"[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]{4}[ \-]?[0-9]",
+            rb"[0-9]{4}[ \-]?[0-9]{6}[ \-]?[0-9]{4}",
+            rb"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}",
+            rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
+            rb"\+\(?[1-9][0-9 ().\-]{6,}[0-9]",
+            rb"00[1-9][0-9 ().\-]{5,}[0-9]",
+            rb"[0-9]{3}\)?[ .\-]?[0-9]{3}[ .\-][0-9]{4}",
+            _NOT_GLUED + rb"\(?0[0-9]{1,4}\)?[ .\-]+[0-9]{2}",
+        ),
+        lambda t, b: _digits(t, b) >= 4,
+    ),
+    # unseparated national phone numbers need a phone word nearby
+    "digits_phone": Gate(
+        (rb"[0-9]{10}",),
+        lambda t, b: _digits(t, b) >= 10,
+        ("phone", "call", "tel", "mobile", "cell", "whatsapp", "sms", "text", "fax",
+         "contact", "reach", "dial", "ring", "landline"),
+    ),  # fmt: skip
+    # unseparated SSNs need an SSN word nearby
+    "digits_ssn": Gate(
+        (rb"[0-9]{9}",), lambda t, b: _digits(t, b) >= 9, ("ssn", "social sec", "ss#", "ss #")
+    ),
+    "email": Gate(
+        (rb"[A-Za-z0-9._%+\-]@[A-Za-z0-9][A-Za-z0-9\-]*\.[A-Za-z0-9]",), lambda t, b: "@" in t
+    ),
+    "iban": Gate((rb"[A-Z]{2}[0-9]{2}(?: ?[A-Za-z0-9]){4}",), lambda t, b: _digits(t, b) >= 2),
+    "ipv6": Gate(
+        (rb"::", rb"[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){7}"), lambda t, b: t.count(":") >= 2
+    ),
+}
+
+
+def key_literal(literal: str) -> str:
+    return "t:" + literal
+
+
+def key_iliteral(literal: str) -> str:
+    return "i:" + literal
+
+
+def key_gate(name: str) -> str:
+    return "g:" + name
+
+
+def _hs_escape(literal: str) -> bytes:
+    return b"".join(
+        bytes([b]) if chr(b).isalnum() else b"\\x%02x" % b for b in literal.encode("utf-8")
+    )
+
+
+class Prefilter:
+    """Finds the trigger keys present in a text (or in a raw JSON line)."""
+
+    def __init__(self, literals: Iterable[str], iliterals: Iterable[str], gates: Iterable[str]) -> None:
+        self.literals = tuple(sorted(set(literals)))
+        self.iliterals = tuple(sorted(set(iliterals)))
+        self.gates = tuple(sorted(set(gates)))
+        expressions: list[bytes] = []
+        caseless: list[bool] = []
+        self._keys: list[str] = []
+        for x in self.literals:
+            expressions.append(_hs_escape(x))
+            caseless.append(False)
+            self._keys.append(key_literal(x))
+        for x in self.iliterals:
+            expressions.append(_hs_escape(x))
+            caseless.append(True)
+            self._keys.append(key_iliteral(x))
+        for name in self.gates:
+            gate = GATES[name]
+            for pattern in gate.patterns:
+                expressions.append(pattern)
+                caseless.append(False)
+                self._keys.append(("p:" if gate.context else "g:") + name)
+            if gate.context:  # one pattern for all the context words: one match at most
+                words = b"|".join(_hs_escape(w) for w in gate.context)
+                expressions.append(rb"\b(?:" + words + rb")")
+                caseless.append(True)
+                self._keys.append("c:" + name)
+        self._db = _hyperscan_db(expressions, caseless)
+        self._ids: list[int] = []
+        self._paired = frozenset(i for i, k in enumerate(self._keys) if k[0] in "pc")
+        self._lock = threading.Lock()
+
+    @property
+    def engine(self) -> str:
+        return "hyperscan" if self._db is not None else "python"
+
+    def keys(self, text: str, lower: Callable[[], str]) -> set[str]:
+        """The keys of every literal, case-folded literal and gate found in ``text``."""
+        data = text.encode("utf-8", "surrogatepass")
+        if self._db is not None:
+            return self.raw_keys(data)
+        found = {key_literal(x) for x in self.literals if x in text}
+        if self.iliterals:
+            low = lower()
+            found.update(key_iliteral(x) for x in self.iliterals if x in low)
+        for name in self.gates:
+            gate = GATES[name]
+            if gate.fallback(text, data) and (
+                not gate.context or any(w in lower() for w in gate.context)
+            ):
+                found.add(key_gate(name))
+        return found
+
+    def raw_keys(self, data: bytes) -> set[str]:
+        """Keys found in raw bytes in one hyperscan pass (hyperscan engine only)."""
+        assert self._db is not None
+        ids = self._ids
+        with self._lock:  # a database's scratch space is not shared between threads
+            ids.clear()
+            self._db.scan(data, match_event_handler=self._on_match)
+            if not ids:
+                return set()
+            names = self._keys
+            keys = {names[i] for i in ids}
+            paired = not self._paired.isdisjoint(ids)
+        if paired:
+            for name in self.gates:
+                if "p:" + name in keys and "c:" + name in keys:
+                    keys.add(key_gate(name))
+            keys = {k for k in keys if k[0] not in "pc"}
+        return keys
+
+    def _on_match(self, id_: int, start: int, end: int, flags: int, context: object) -> None:
+        self._ids.append(id_)
+
+
+def _hyperscan_db(expressions: list[bytes], caseless: list[bool]) -> Any:
+    if os.environ.get("LLMOPS_GUARD_ENGINE", "").lower() == "python" or not expressions:
+        return None
+    try:
+        import hyperscan
+    except ImportError:
+        return None
+    single = hyperscan.HS_FLAG_SINGLEMATCH
+    flags = [single | hyperscan.HS_FLAG_CASELESS if c else single for c in caseless]
+    try:
+        db = hyperscan.Database()
+        db.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags)
+    except Exception:  # an unsupported CPU or build: the Python path gives the same answers
+        return None
+    return db

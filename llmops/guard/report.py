@@ -1,0 +1,148 @@
+"""Rendering a scan: the JSON report (streamed), the Markdown summary, baselines.
+
+Only masked evidence ever reaches these outputs: findings carry no raw value.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from llmops.errors import UserError
+
+if TYPE_CHECKING:
+    from llmops.guard.scan import ScanResult
+
+_FINDING_KEYS = (
+    "file", "line", "record", "field", "role", "detector", "category", "severity", "start",
+    "end", "evidence", "confidence", "fingerprint", "prompt_version", "suppressed",
+    "detector_version",
+)  # fmt: skip
+
+
+def _finding_json(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: d.get(k) for k in _FINDING_KEYS}
+
+
+def write_json_stream(result: ScanResult, path: str | Path) -> None:
+    """Write the scan's JSON report without holding every finding in memory."""
+    head = orjson.dumps(result.summary(), option=orjson.OPT_INDENT_2)
+    if str(path) == "-":
+        out = sys.stdout.buffer
+        _write(out, head, result)
+        out.flush()
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(target.name + ".tmp")
+    with tmp.open("wb") as out:
+        _write(out, head, result)
+    tmp.replace(target)
+
+
+def _write(out: Any, head: bytes, result: ScanResult) -> None:
+    out.write(head[:-2])  # drop the closing "\n}"
+    out.write(b',\n  "findings": [')
+    first = True
+    for d in result.iter_finding_dicts():
+        out.write(b"\n    " if first else b",\n    ")
+        out.write(orjson.dumps(_finding_json(d)))
+        first = False
+    out.write(b"\n  ]\n}\n" if not first else b"]\n}\n")
+
+
+def load_baseline(path: str | Path) -> set[str]:
+    """Fingerprints from a previous ``--json`` report, a JSON list, or one per line."""
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except FileNotFoundError:
+        raise UserError("baseline file not found", file=p) from None
+    except IsADirectoryError:
+        raise UserError("baseline is a directory, expected a file", file=p) from None
+    except OSError as exc:
+        raise UserError(f"cannot read baseline: {exc.strerror}", file=p) from None
+    stripped = raw.strip()
+    if stripped[:1] in (b"{", b"["):
+        try:
+            data = orjson.loads(stripped)
+        except orjson.JSONDecodeError as exc:
+            raise UserError(f"baseline is not valid JSON ({exc})", file=p) from None
+        items = data.get("findings", []) if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise UserError("baseline: expected a findings list", file=p, field="findings")
+        out = set()
+        for i, item in enumerate(items):
+            value = item.get("fingerprint") if isinstance(item, dict) else item
+            if not isinstance(value, str):
+                raise UserError("baseline entry without a fingerprint", file=p, field=f"findings[{i}]")
+            out.add(value)
+        return out
+    try:
+        text = stripped.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError("baseline is not UTF-8 text", file=p) from None
+    return {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return lines
+
+
+def markdown(result: ScanResult, title: str = "Guard scan") -> str:
+    """A Markdown summary: totals, counts by detector and prompt version, sample findings."""
+    status = "FAILED" if result.failed() else "passed"
+    out = [
+        f"## {title}: {status}",
+        "",
+        f"{result.records_scanned} records scanned, {result.bad_records} bad lines, "
+        f"{result.n_findings} new findings, {result.n_suppressed} suppressed by the baseline "
+        f"(fail on: {result.fail_on}).",
+        "",
+    ]
+    detectors = sorted(set(result.counts) | set(result.suppressed_counts))
+    if detectors:
+        out += _table(
+            ["detector", "new", "suppressed"],
+            [[d, result.counts.get(d, 0), result.suppressed_counts.get(d, 0)] for d in detectors],
+        )
+        out.append("")
+    versions = result.by_prompt_version
+    if versions and set(versions) != {"(none)"}:
+        out += ["### By prompt version", ""]
+        out += _table(
+            ["prompt_version", "findings", "top detectors"],
+            [
+                [v, sum(c.values()), ", ".join(f"{d} ({n})" for d, n in sorted(c.items(), key=lambda x: -x[1])[:3])]
+                for v, c in versions.items()
+            ],
+        )
+        out.append("")
+    if result.sample:
+        out += ["### Findings (first %d)" % len(result.sample), ""]
+        out += _table(
+            ["where", "record", "field", "detector", "severity", "evidence"],
+            [
+                [f"{Path(f.file).name if f.file else ''}:{f.line}", f.record or "", f.field, f.detector,
+                 f.severity, f"`{f.evidence}`"]
+                for f in result.sample
+            ],
+        )  # fmt: skip
+        out.append("")
+    problems = [f for f in result.files if f.error or f.warning]
+    if problems or result.bad_lines:
+        out += ["### Input problems", ""]
+        out += [f"- `{f.path}`: {f.error or f.warning}" for f in problems]
+        out += [f"- `{b['file'] or 'record'}:{b['line']}`: {b['reason']}" for b in result.bad_lines[:20]]
+        if result.bad_records > 20:
+            out.append(f"- … {result.bad_records - 20} more bad lines")
+        out.append("")
+    return "\n".join(out)
