@@ -101,9 +101,10 @@ def resolve_baseline(
     from llmops.prompts import load_registry
 
     registry = load_registry(project)
-    reference = text if "@" in text or text not in _known_refs(registry, prompt) else None
-    version = registry.resolve(reference or f"{prompt}@{text}")
-    return _from_version(text, "version", version)
+    # A bare word is a label or version of the suite's prompt, else another prompt's name.
+    is_prompt = text in registry.names() and text not in _known_refs(registry, prompt)
+    reference = text if "@" in text or is_prompt else f"{prompt}@{text}"
+    return _from_version(text, "version", registry.resolve(reference))
 
 
 def _known_refs(registry: Any, prompt: str) -> set[str]:

@@ -37,7 +37,7 @@ def test_label_version_and_full_references(tmp_path: Path) -> None:
     full = resolve_baseline(project, "p@v2", "p")
     assert full.kind == "version" and full.prompt_version is not None
     assert full.digest == load_registry(project).resolve("p@v2").digest
-    with pytest.raises(PromptError):
+    with pytest.raises(PromptError, match="p has no version or label 'staging'"):
         resolve_baseline(project, "staging", "p")
 
 

@@ -340,14 +340,39 @@ def test_death_between_chroma_write_and_manifest_commit_converges(
     monkeypatch.undo()
     report = check_index(project, version, verify=True)
     assert not report.fresh and report.last_sync_interrupted
-    assert len(report.changed) == 2 and report.deleted == ["corpus/doc04.md"]
+    # The first group (two edits and the removal of doc04) was committed before the crash.
+    assert len(report.changed) == 2 and report.deleted == []
     assert report.verify is not None
     assert report.verify.missing_chunks == 0 and report.verify.orphan_chunks > 0
     new_ids = expected_chunk_ids(rag_project)
     result = sync_index(project, version)
     assert result.swept
-    # The orphans written before the crash are adopted, not embedded again.
-    assert result.chunks_embedded == len(new_ids - old_ids) - report.verify.orphan_chunks
+    # The dead group's chunks reached Chroma before the crash: adopted, not embedded again.
+    assert result.chunks_embedded == 0 and result.chunks_reused == 0
+    assert len(new_ids - old_ids) > report.verify.orphan_chunks
     final = check_index(project, version, verify=True)
     assert final.fresh, final.reasons
     assert final.verify is not None and final.verify.chunks_in_store == len(new_ids)
+
+
+def test_check_reads_only_files_whose_stat_changed(
+    rag_project: RagProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import llmops.rag.freshness as freshness
+
+    project, version = rag_project.project(), rag_project.version()
+    sync_index(project, version)
+    reads: list[str] = []
+    real = freshness.read_source
+
+    def counting(root: Path, path: str):  # type: ignore[no-untyped-def]
+        reads.append(path)
+        return real(root, path)
+
+    monkeypatch.setattr(freshness, "read_source", counting)
+    assert check_index(project, version).fresh
+    assert reads == []
+    path = rag_project.corpus / "doc08.md"
+    path.write_text(path.read_text() + "\nMore.\n")
+    assert check_index(project, version).changed == ["corpus/doc08.md"]
+    assert reads == ["corpus/doc08.md"]

@@ -269,3 +269,19 @@ def test_one_provider_across_event_loops(openai_server: FakeOpenAI) -> None:
     assert run(p.complete(user("first"), {})).text == "first"
     assert run(p.complete(user("second"), {})).text == "second"
     run(p.aclose())
+
+
+def test_a_hundred_connections_at_once_need_no_retry(openai_server: FakeOpenAI) -> None:
+    openai_server.set_latency(20)
+    p = provider(openai_server, RetryPolicy(max_retries=0), max_concurrency=100)
+
+    async def many() -> list[Completion]:
+        try:
+            return await asyncio.gather(*(p.complete(user(f"q{i}"), {}) for i in range(100)))
+        finally:
+            await p.aclose()
+
+    results = run(many())
+    assert all(c.attempts == 1 for c in results)
+    assert openai_server.requests.count() == 100
+    assert openai_server.requests.max_in_flight > 50

@@ -178,3 +178,17 @@ def test_usable_after_aclose_and_serves_embeddings(openai_server: FakeOpenAI,
             await p.aclose()
 
     assert len(asyncio.run(go())) == 2
+
+
+def test_an_unusable_cache_costs_calls_not_results(openai_server: FakeOpenAI,
+                                                   tmp_path: Path) -> None:
+    db = tmp_path / "cache.db"
+    p = cached(openai_server, db)
+    ask(p, ("q", {}))  # closes the connection; the next use reopens the file
+    for f in tmp_path.glob("cache.db*"):
+        f.unlink()
+    db.mkdir()  # a directory where the database file should be: sqlite cannot open it
+    with pytest.warns(UserWarning, match="response cache .* unusable"):
+        a, b = ask(p, ("q", {}), ("q", {}))
+    assert (a.text, b.text) == ("q", "q") and not a.cached and not b.cached
+    assert openai_server.requests.count() == 3

@@ -199,3 +199,15 @@ def test_paired_bootstrap_and_mean_ci_cover_the_mean() -> None:
     assert low < 0.5 < high
     assert mean_ci([None, None]) == (None, None, None)
     assert mean_ci([0.2, 0.2, 0.2])[1:] == pytest.approx((0.2, 0.2))
+
+
+def test_bootstrap_draws_do_not_depend_on_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import llmops.stats as stats
+
+    values = np.random.default_rng(9).normal(size=(3000, 2))  # several chunks
+    monkeypatch.setattr(stats, "_THREADS", 1)
+    one = stats.bootstrap_means(values, n_resamples=1500, seed=5)
+    monkeypatch.setattr(stats, "_THREADS", 4)
+    four = stats.bootstrap_means(values, n_resamples=1500, seed=5)
+    assert np.array_equal(one, four)
+    assert one.shape == (1500, 2)

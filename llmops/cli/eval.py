@@ -113,7 +113,10 @@ def render(result: EvalResult, err: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(stderr=err, highlight=False, soft_wrap=True)
+    stream = sys.stderr if err else sys.stdout
+    # Not a terminal (CI logs, pipes): no 80-column limit, so no column is cut short.
+    width = None if stream.isatty() else 200
+    console = Console(stderr=err, highlight=False, soft_wrap=True, width=width)
     rows = _summary_lines(result)
     table = Table(title=f"{result.suite} · run {result.run_id}", title_justify="left")
     for head in rows[0]:

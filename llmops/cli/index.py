@@ -78,8 +78,6 @@ def _print_check(r: dict[str, Any]) -> None:
             typer.echo(f"    ... and {len(r[label]) - 10} more {label}")
     for item in r["unreadable"]:
         typer.echo(f"  skipped {item['path']}: {item['problem']}")
-    if r["last_sync_interrupted"]:
-        typer.echo("  the last sync did not finish; `llmops index sync` completes it")
 
 
 @app.command()

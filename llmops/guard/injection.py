@@ -59,6 +59,8 @@ _OVERRIDE = [
     (re.compile(r"\b(?:new|updated|real|actual|revised) (?:system )?instructions?\s*:"), 0.7),
     (re.compile(r"\bfrom now on,? (?:you (?:will|must|are|shall|should)|ignore|only|respond|answer)\b"), 0.5),
     (re.compile(r"\b(?:instead|rather),? (?:you (?:will|must|should)|just) (?:say|output|print|respond|reply)\b"), 0.5),
+    (re.compile(r"\byour (?:new|real|actual|true) (?:task|goal|purpose|instructions?|objective|role|job) (?:is|are)\b"), 0.7),
+    (re.compile(rf"\b{_TARGETS} (?:no longer|don't|do not|doesn't|does not) appl(?:y|ies)\b"), 0.7),
 ]
 
 
@@ -68,7 +70,8 @@ _OVERRIDE = [
     severity="high",
     itriggers=("ignore", "disregard", "forget", "override", "bypass", "neglect", "abandon",
                "discard", "overlook", "set aside", "follow", "obey", "adhere", "listen",
-               "instruction", "from now on", "instead", "rather", "skip", "drop"),
+               "instruction", "from now on", "instead", "rather", "skip", "drop", "your new",
+               "your real", "your actual", "your true", "no longer appl", "not apply", "t apply"),
 )  # fmt: skip
 def override(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Instruction-override phrasings ("ignore all previous instructions")."""
@@ -84,10 +87,11 @@ _ROLE = [
     (re.compile(rf"\b(?:act|behave|respond|roleplay|role-play|pose) as (?:an? |my )?{_W}{{0,1}}?{_UNBOUND}\b"), 0.85),
     (re.compile(rf"\bpretend (?:to be|you are|you're|that you are) (?:an? )?{_W}{{0,1}}?(?:{_UNBOUND}|ai without|different ai|human)\b"), 0.85),
     (re.compile(r"\bpretend (?:that )?you (?:have no|don't have any|do not have any|are not bound|can do anything)\b"), 0.85),
-    (re.compile(r"\b(?:jailbreak|jailbroken)\b"), 0.6),
     (re.compile(r"\b(?:no longer|not) (?:bound|restricted|limited) by\b|\bwithout any (?:restrictions|limitations|filters|rules|censorship|guidelines)\b"), 0.6),
     (re.compile(r"(?:^|\n)[ \t]*(?:#{1,3}[ \t]*)?(?:system|assistant)[ \t]*(?:prompt|message)?[ \t]*:[ \t]*\S"), 0.5),
-    (re.compile(r"\b(?:developer|debug|admin|sudo|maintenance) mode\b"), 0.4),
+    (re.compile(r"\b(?:developer|debug|admin|sudo|god) mode (?:enabled|activated|is on)\b|\b(?:enter|enable|activate|switch to) (?:the )?(?:developer|debug|admin|sudo|god) mode\b(?! (?:on|in|for) )"), 0.5),
+    (re.compile(r"\bstop being (?:an? |my )?(?:ai|assistant|chatbot|helpful|language model)\b"), 0.7),
+    (re.compile(r"\byou have no (?:rules|restrictions|limits|limitations|guidelines|filters|boundaries)\b"), 0.6),
 ]
 
 
@@ -97,7 +101,7 @@ _ROLE = [
     severity="high",
     itriggers=("<|", "[inst]", "[/inst]", "<<sys>>", "<</sys>>", "do anything now", " mode", "you are now",
                "you are no longer", " as ", "pretend", "jailbr", "bound by", "restricted by",
-               "limited by", "without any", "system", "assistant"),
+               "limited by", "without any", "system", "assistant", "stop being", "you have no"),
 )  # fmt: skip
 def role_hijack(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Role hijacking: persona switches, jailbreak modes, chat-template tokens in text."""
@@ -105,9 +109,10 @@ def role_hijack(view: TextView, settings: Settings) -> Iterator[Hit]:
 
 
 _SECRET_PROMPT = (
-    r"(?:system|initial|original|hidden|secret|internal|developer|first|full|entire|exact|"
-    r"pre-?|confidential|underlying|starting)[ \t]*(?:prompt|instructions?|message|rules|"
-    r"guidelines|directives|configuration|context)"
+    r"(?:(?:system|initial|original|hidden|secret|internal|developer|pre-?|confidential|"
+    r"underlying|starting)[ \t]*(?:prompt|instructions?|message|rules|guidelines|directives|"
+    r"configuration|context)|(?:first|full|entire|exact|complete|whole)[ \t]+"
+    r"(?:system prompt|prompt|instructions|system message))"
 )
 _EXTRACTION = [
     (
@@ -131,7 +136,7 @@ _EXTRACTION = [
     category="injection",
     severity="high",
     itriggers=("prompt", "instruction", "repeat", "verbatim", "you told", "you instructed",
-               "you programmed", "you prompted", "you are", "above", "before this",
+               "you programmed", "you prompted", "starting with", "beginning with", "above", "before this",
                "before here", "rules", "guidelines", "directives", "configuration", "message",
                "context"),
 )  # fmt: skip
@@ -192,7 +197,8 @@ def invisible_unicode(view: TextView, settings: Settings) -> Iterator[Hit]:
 
 _DECODE_AND_FOLLOW = re.compile(
     r"\b(?:decode|decipher|decrypt|translate|convert|unscramble)\b[^.\n]{0,60}?\b(?:and|then)\b"
-    r"[^.\n]{0,30}?\b(?:follow|execute|run|obey|do what|perform|act on|comply|carry out)"
+    r"[^.\n]{0,30}?\b(?:follow (?:it|them|that|this|its|the (?:instructions?|commands?|text|message))|"
+    r"execute|run it|obey|do what|perform|act on|comply|carry out)"
 )
 _MARKED = re.compile(r"\b(?:base64|base-64|b64|rot13|rot-13|hex)(?:[- ]encoded)?\b[^\n]{0,20}?[:=]\s*\S{16,}")
 _B64_RUN = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")

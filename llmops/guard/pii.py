@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from llmops.guard.findings import Hit, mask, mask_digits
+from llmops.guard.prefilter import GLUED_BEFORE
 from llmops.guard.registry import Settings, TextView, detector
 
 # --- the shared numeric pass ---------------------------------------------------------
 
 _NUMBER = re.compile(r"[+(\d][\d ().\-]*+")
 _START = re.compile(r"\+?\(?\d")
-_GLUED_BEFORE = frozenset("@#$€£¥/\\:+-.,=_")
+_GLUED_BEFORE = frozenset(GLUED_BEFORE + "€£¥")
 _NON_DIGIT = re.compile(r"\D")
 _MAX_GROUPS = 6
 _NEGATIVE_CONTEXT = re.compile(
@@ -66,6 +67,8 @@ def _numbers(view: TextView) -> list[Number]:
         raw = raw.rstrip(" (.-")
         while raw.endswith(")") and raw.count("(") < raw.count(")"):
             raw = raw[:-1].rstrip(" (.-")
+        if raw.startswith("(") and raw.endswith(")") and raw.count("(") == 1 == raw.count(")"):
+            raw, start = raw[1:-1], start + 1  # "(4111 1111 1111 1111)": the parentheses wrap it
         if not raw or _START.match(raw) is None:
             continue
         end = start + len(raw)
@@ -93,7 +96,14 @@ def _windows(text: str, start: int, raw: str) -> Iterator[Number]:
                 i = j + 1
                 break
         else:
+            # The tail of an unclassified run ("4988 0032 2475 3551" with a bad
+            # checksum) is not a number of its own, unless the group before it is a
+            # short word-like number ("2 4111 1111 1111 1111") or it opens with + or (.
             i += 1
+            while i < len(groups) and not (
+                groups[i - 1][1] - groups[i - 1][0] <= 3 or text[groups[i][0]] in "+("
+            ):
+                i += 1
 
 
 def _classify(text: str, start: int, end: int) -> Number | None:
@@ -208,11 +218,11 @@ def _phone(cand: str, digits: str, before: str) -> str | None:
     if m is not None:
         area = m.group(1) or m.group(2)
         return "phone" if area[0] in "23456789" and m.group(3)[0] in "23456789" else None
-    if cand[0] == "+" or cand.startswith("00") and not cand.isdigit():
+    if cand[0] == "+" or cand.startswith("00") and cand[2:3] in "123456789" and not cand.isdigit():
         if not 8 <= nd <= 15 or cand.startswith("+0"):
             return None
         groups = [g for g in _GROUP_SPLIT.split(cand.lstrip("+")) if g]
-        ok = all(len(g) >= 2 or g == "0" or k == 0 for k, g in enumerate(groups))
+        ok = all(len(g) >= 2 or g == "0" or k <= 1 for k, g in enumerate(groups))
         return "phone" if ok else None
     if cand.isdigit():
         if nd not in (10, 11) or _PHONE_CONTEXT.search(before) is None:
@@ -223,7 +233,7 @@ def _phone(cand: str, digits: str, before: str) -> str | None:
             return "phone-context"
         return None
     national = cand.replace("(", "").replace(")", "")
-    if national[0] != "0" or not 9 <= nd <= 12:
+    if national[0] != "0" or national[1:2] == "0" or not 9 <= nd <= 12 or _SSN.fullmatch(cand):
         return None
     groups = [g for g in _GROUP_SPLIT.split(national) if g]
     if len(groups) < 2 or not 2 <= len(groups[0]) <= 5 or any(len(g) < 2 for g in groups):
@@ -290,8 +300,10 @@ def email(view: TextView, settings: Settings) -> Iterator[Hit]:
         m = _DOMAIN.match(text, at + 1)
         if start < at and m is not None and m.group(1).lower() not in _FILE_TLDS:
             end = m.end()
-            if not (end < len(text) and text[end] in "-_@" or start > 0 and text[start - 1] in "/:"):
-                local, domain = text[start:at], text[at + 1 : end]
+            local, domain = text[start:at], text[at + 1 : end]
+            glued = start > 0 and text[start - 1] in "/:" and not text[:start].lower().endswith("mailto:")
+            ssh = local == "git" and end < len(text) and text[end] == ":"
+            if not (end < len(text) and text[end] in "-_@" or glued or ssh):
                 value = f"{local}@{domain}".lower()
                 yield Hit(start, end, value, f"{local[0]}***@{domain}")
         at = nxt

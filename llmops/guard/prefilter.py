@@ -39,7 +39,11 @@ class Gate:
     context: tuple[str, ...] = ()
 
 
-_NOT_GLUED = rb"(?:^|[^0-9A-Za-z@#$/\\:+\-.,=_]|\\[nrtbf])"
+# Characters that glue a number to what precedes it (pii._numbers drops such a group).
+GLUED_BEFORE = "@#$/\\:+-.,_"
+_NOT_GLUED = (
+    rb"(?:^|[^0-9A-Za-z" + b"".join(b"\\x%02x" % ord(c) for c in GLUED_BEFORE) + rb"]|\\[nrtbf])"
+)
 GATES: dict[str, Gate] = {
     # what pii._classify can accept: cards, formatted SSNs, IPv4, +CC / 00CC / NANP /
     # trunk-0 phone layouts

@@ -15,6 +15,7 @@ import hashlib
 import sqlite3
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +143,7 @@ class CachedProvider:
         self.cache = cache
         self.no_cache = no_cache
         self._in_flight: dict[str, asyncio.Future[Completion]] = {}
+        self._warned = False
 
     @property
     def identity(self) -> str:
@@ -156,7 +158,7 @@ class CachedProvider:
         merged = {**defaults, **params} if defaults else params
         key = cache_key(self.identity, merged.get("model") or self.default_model, merged, messages)
         if not self.no_cache:
-            hit = self.cache.get(key)
+            hit = self._get(key)
             if hit is not None:
                 return hit
         pending = self._in_flight.get(key)
@@ -179,7 +181,7 @@ class CachedProvider:
             future.exception()  # mark retrieved: nobody else may be waiting
             raise
         else:
-            self.cache.put(key, self.identity, result)
+            self._put(key, result)
             future.set_result(result)
             return result
         finally:
@@ -189,8 +191,28 @@ class CachedProvider:
         self, key: str, messages: list[Message], params: dict[str, Any]
     ) -> Completion:
         result = await self.inner.complete(messages, params)
-        self.cache.put(key, self.identity, result)
+        self._put(key, result)
         return result
+
+    # A cache that cannot be read or written (disk full, locked for too long) costs model
+    # calls, never results: say so once and go on.
+    def _get(self, key: str) -> Completion | None:
+        try:
+            return self.cache.get(key)
+        except sqlite3.Error as exc:
+            self._warn(exc)
+            return None
+
+    def _put(self, key: str, result: Completion) -> None:
+        try:
+            self.cache.put(key, self.identity, result)
+        except sqlite3.Error as exc:
+            self._warn(exc)
+
+    def _warn(self, exc: sqlite3.Error) -> None:
+        if not self._warned:
+            self._warned = True
+            warnings.warn(f"response cache {self.cache.path} unusable: {exc}", stacklevel=3)
 
     async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
         """Embeddings from the wrapped provider (not cached here)."""

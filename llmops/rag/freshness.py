@@ -82,6 +82,8 @@ class FreshnessReport(BaseModel):
         out = [f"config changed: {c}" for c in self.config_changes]
         if not self.built and not self.config_changed:
             out.append("the index has not been built")
+        if self.last_sync_interrupted:
+            out.append("the last sync did not finish: run `llmops index sync` to complete it")
         for label, items in (
             ("new", self.new),
             ("changed", self.changed),
@@ -165,6 +167,7 @@ def check_freshness(
             report.verify = _verify(project, spec, target, manifest, digest, identity)
     report.fresh = (
         report.built
+        and not report.last_sync_interrupted
         and not report.config_changed
         and not (report.new or report.changed or report.deleted)
         and (report.verify is None or report.verify.clean)

@@ -3,12 +3,13 @@
 Chroma is the truth for what is embedded. For each changed source, the chunks the
 source should have are compared with the chunks Chroma holds for it (a ``where=``
 get): missing ones are added, with vectors copied from any stored chunk of the same
-hash or else embedded; stale ones are deleted; only then is the manifest updated, one
-group of sources per transaction. A sync killed at any point therefore leaves the
-manifest behind the store, never ahead of it: ``check`` reports the unfinished sources
-as changed, and the next sync finishes them without embedding anything twice. After an
-unfinished sync, and on ``build``, the whole collection is also swept for chunks the
-manifest does not know (from sources deleted meanwhile, or written by someone else).
+hash or else embedded; then the manifest is updated (one transaction per group of
+sources); then stale chunks are deleted. The manifest therefore never names a chunk
+the store lacks: a sync killed at any point leaves at most chunks the manifest does
+not know yet. ``check`` reports the unfinished sources as changed and the index as
+not fresh until a sync finishes; the next sync sweeps the whole collection for such
+chunks (adopting those that belong, deleting the rest) and completes without
+embedding anything twice. ``build`` always sweeps.
 """
 
 from __future__ import annotations
@@ -316,24 +317,21 @@ class _Sync:
         recorded = self.manifest.chunks_of(self.record.id, gone) if gone else {}
         stale = set(present) | {c.chunk_id for chunks in recorded.values() for c in chunks}
         to_delete = sorted(stale - set(desired))
-        writes = [(p, c, stamp) for p, c in to_add]
-        writes += [(p, c, str(m.get("indexed_at", stamp))) for p, c, m in to_update]
-        if writes:
-            import numpy as np
-
-            vectors = self._vectors([c for _, c in to_add], present)
-            if to_update:
-                # Moved chunks keep their stored vector; only their position changed.
-                kept = self.store.embeddings_of([c.id for _, c, _ in to_update])
-                moved = np.asarray([kept[c.id] for _, c, _ in to_update], dtype=np.float32)
-                vectors = np.concatenate([vectors, moved]) if len(vectors) else moved
-            self.store.upsert(
-                [c.id for _, c, _ in writes],
-                vectors,
-                [c.text for _, c, _ in writes],
-                [self._meta(p, sha_of[p], c, when) for p, c, when in writes],
+        if to_add:
+            self.store.add(
+                [c.id for _, c in to_add],
+                self._vectors([c for _, c in to_add], present),
+                [c.text for _, c in to_add],
+                [self._meta(p, sha_of[p], c, stamp) for p, c in to_add],
             )
-        self.store.delete(to_delete)
+        if to_update:  # moved chunks keep their vector; only their position changed
+            self.store.update_metadata(
+                [c.id for _, c, _ in to_update],
+                [
+                    self._meta(p, sha_of[p], c, str(m.get("indexed_at", stamp)))
+                    for p, c, m in to_update
+                ],
+            )
         self.result.chunks_deleted += len(to_delete)
         self.result.chunks_updated += len(to_update)
         records = [
@@ -345,6 +343,9 @@ class _Sync:
             for path, plan in plans.items()
         }
         self.manifest.replace_sources(self.record.id, records, chunks, removed=gone)
+        # Deleted last: a death before this leaves orphans (found by the next sync's sweep),
+        # never a manifest that names chunks the store no longer has.
+        self.store.delete(to_delete)
 
     def _record(
         self, read: SourceText, listed: SourceFile, old: SourceRecord | None, plan: list[ChunkPlan]
@@ -383,8 +384,6 @@ class _Sync:
         """Vectors for new chunks: copied from a stored chunk of the same hash, else embedded."""
         import numpy as np
 
-        if not chunks:
-            return np.zeros((0, 1), dtype=np.float32)
         shas = {c.sha for c in chunks}
         donors: dict[str, str] = {
             str(m["chunk_sha256"]): cid
