@@ -347,12 +347,12 @@ class _Evaluation:
             evalset_path=str(plan.evalset.path), evalset_digest=plan.evalset.digest,
             n_cases=len(plan.evalset.cases), repeat=repeat, baseline=base,
         )
-        model = self.project.config.provider.model
+        model = self.project.config.provider.model or getattr(provider, "default_model", None)
         variants = []
         for pv, role in plan.versions:
             vid = store.add_variant(
                 run_id, prompt=pv.name, version=pv.version, digest=pv.digest,
-                model=str(pv.params.get("model") or model or ""), params=pv.params,
+                model=str(pv.params.get("model") or model or provider.identity), params=pv.params,
                 provider=provider.identity, role=role,
             )
             variants.append(Variant(vid, pv, dict(pv.params), role, plan.rag.get(pv.ref)))

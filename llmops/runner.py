@@ -113,6 +113,7 @@ class Runner:
     _scoring: set[asyncio.Task[None]] = field(default_factory=set)
     _last_flush: float = 0.0
     _rag_lock: asyncio.Lock | None = None
+    _score_failures: list[BaseException] = field(default_factory=list)
 
     async def run(self) -> RunStats:
         """Make every call not already done, score everything, and return the counts."""
@@ -241,11 +242,18 @@ class Runner:
         if batch:
             task = asyncio.create_task(self._score_batch(batch))
             self._scoring.add(task)
-            task.add_done_callback(self._scoring.discard)
+            task.add_done_callback(self._scored)
+
+    def _scored(self, task: asyncio.Task[None]) -> None:
+        self._scoring.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._score_failures.append(task.exception())  # type: ignore[arg-type]
 
     async def _drain_scoring(self) -> None:
         while self._scoring:
-            await asyncio.gather(*list(self._scoring))
+            await asyncio.gather(*list(self._scoring), return_exceptions=True)
+        if self._score_failures:
+            raise self._score_failures[0]
 
     async def _score_batch(self, batch: list[tuple[int, Sample]]) -> None:
         samples = [s for _, s in batch]

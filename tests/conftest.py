@@ -2,4 +2,9 @@
 
 from __future__ import annotations
 
-pytest_plugins: list[str] = ["tests.fixtures_servers", "tests.fixtures_eval", "tests.fixtures_chroma", "tests.fixtures_prompts"]
+pytest_plugins: list[str] = [
+    "tests.fixtures_servers",
+    "tests.fixtures_eval",
+    "tests.fixtures_chroma",
+    "tests.fixtures_prompts",
+]

@@ -316,3 +316,14 @@ def test_two_eval_processes_share_one_store(
     con = sqlite3.connect(root / ".llmops" / "results.db")
     assert con.execute("select count(*) from scores").fetchone()[0] == 600
     con.close()
+
+
+def test_errored_cases_are_listed(openai_server: FakeOpenAI, make_project: MakeProject) -> None:
+    from tests.openai_server import Reply
+
+    root = make_project(openai_server.provider_config(max_retries=0), n_cases=3)
+    openai_server.script(Reply.error(400, "context length exceeded"))
+    res = run(root, "eval", "qa", "--prompt", "qa@v1", "--concurrency", "1", "--format", "none")
+    assert res.exit_code == 1
+    assert "error qa@v1 case case-00000:" in res.stdout and "context length exceeded" in res.stdout
+    assert "1 of 3 cases errored" in res.stdout

@@ -320,3 +320,20 @@ def test_rejected_response_format_steps_down(ctx: ScorerContext,
     assert formats == ["json_schema", "json_object"]
     assert openai_server.requests.bodies[1]["response_format"]["schema"]["required"] == [
         "score", "reason"]
+
+
+def test_truncated_json_still_uses_logprobs(ctx: ScorerContext, openai_server: FakeOpenAI) -> None:
+    # A long reason cut off by max_tokens: the JSON is broken, the score token is not.
+    top = {"2": {"2": -0.1, "3": -2.5}}
+    openai_server.script(Reply(text='{"score": 2, "reason": "the answer goes on and on', top_for=top))
+    (r,) = score(ctx, [sample()])
+    assert r.details["method"] == "logprobs" and r.details["parsed_score"] == 2
+    assert 0.25 < r.value < 0.5  # type: ignore[operator]
+
+
+def test_logprobs_of_another_digit_are_not_used() -> None:
+    lps = [TokenLogprob('{"score": ', -0.01), TokenLogprob("3", -0.1, {"3": -0.1, "4": -2.0})]
+    assert weighted_score(lps, 3.0) is not None
+    assert weighted_score(lps, 4.0) is None
+    assert weighted_score([TokenLogprob('{"score":', -0.1), TokenLogprob("4,", -0.1,
+                                                                          {"4,": -0.1})], 4)

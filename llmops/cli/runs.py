@@ -40,9 +40,10 @@ def list_runs(
     if not rows:
         typer.echo("no runs yet")
         return
-    typer.echo(f"{'RUN':24} {'SUITE':16} {'STATUS':12} {'STARTED':24} DONE")
+    typer.echo(f"{'RUN':24} {'SUITE':16} {'STATUS':12} {'STARTED (UTC)':20} DONE")
     for r in rows:
-        typer.echo(f"{r['run_id']:24} {r['suite']:16} {r['status']:12} {r['started_at']:24} "
+        started = r["started_at"][:19].replace("T", " ")
+        typer.echo(f"{r['run_id']:24} {r['suite']:16} {r['status']:12} {started:20} "
                    f"{r['n_cases_done']}")
 
 

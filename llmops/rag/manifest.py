@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
 migration = MIGRATIONS.append
@@ -114,8 +114,7 @@ class CollectionRecord:
     complete: bool
 
 
-@dataclass(frozen=True)
-class SourceRecord:
+class SourceRecord(NamedTuple):
     """What was indexed for one source file."""
 
     path: str
@@ -128,8 +127,7 @@ class SourceRecord:
     indexed_at_ns: int
 
 
-@dataclass(frozen=True)
-class ChunkRecord:
+class ChunkRecord(NamedTuple):
     chunk_id: str
     path: str
     chunk_sha: str
@@ -238,7 +236,7 @@ class Manifest:
             " from sources where collection_id = ?",
             (collection_id,),
         )
-        return {r[0]: SourceRecord(*r) for r in rows}
+        return {r[0]: SourceRecord._make(r) for r in rows}
 
     def chunks_of(self, collection_id: int, paths: Iterable[str]) -> dict[str, list[ChunkRecord]]:
         out: dict[str, list[ChunkRecord]] = {}

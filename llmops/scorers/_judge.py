@@ -106,17 +106,20 @@ def parse_verdict(text: str) -> Verdict:
 
 
 def _digit(token: str) -> int | None:
-    stripped = token.strip().strip('"').strip()
+    # A score token may carry JSON punctuation with it (' 4', '4,', ':4').
+    stripped = token.strip(" \t\n\"':,{}")
     if len(stripped) == 1 and stripped.isdigit() and LOW <= int(stripped) <= HIGH:
         return int(stripped)
     return None
 
 
-def weighted_score(logprobs: list[TokenLogprob] | None) -> tuple[float, dict[str, float]] | None:
+def weighted_score(
+    logprobs: list[TokenLogprob] | None, parsed: float | None = None
+) -> tuple[float, dict[str, float]] | None:
     """The G-Eval score from the tokens' log probabilities, with the distribution used.
 
-    None when the answer's score token cannot be found among the logprobs (then the
-    parsed integer stands).
+    None when the answer's score token cannot be found among the logprobs, or is not
+    the ``parsed`` score (then the parsed score stands).
     """
     if not logprobs:
         return None
@@ -131,7 +134,8 @@ def weighted_score(logprobs: list[TokenLogprob] | None) -> tuple[float, dict[str
     at = match.start(1)
     index = max(i for i, off in enumerate(offsets) if off <= at)
     chosen = logprobs[index]
-    if _digit(chosen.token) is None:
+    digit = _digit(chosen.token)
+    if digit is None or (parsed is not None and parsed != digit):
         return None
     candidates = dict(chosen.top)
     candidates.setdefault(chosen.token, chosen.logprob)

@@ -227,8 +227,8 @@ class Rubric:
                 continue
             result: dict[str, Any] = {"parsed_score": verdict.score, "method": "parsed"}
             result["response_format"] = fmt["type"] if fmt is not None else "none"
-            weighted = weighted_score(completion.logprobs) if verdict.via == "json" else None
-            if weighted is not None and verdict.score == int(verdict.score):
+            weighted = weighted_score(completion.logprobs, verdict.score)
+            if weighted is not None:
                 result.update(score=weighted[0], method="logprobs", distribution=weighted[1])
             else:
                 result["score"] = verdict.score
@@ -272,7 +272,7 @@ def rubric(
         )
     template = jp.load(prompt, ctx)
     params = dict(template.params)
-    params.setdefault("max_tokens", 200)
+    params.setdefault("max_tokens", 120)
     params["temperature"] = (
         float(temperature) if temperature is not None else (0.0 if samples == 1 else 0.7)
     )
