@@ -29,14 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.guard_data.labelled import evaluate_ours, load_labelled  # noqa: E402
 
-WORDS = (
-    "the order was shipped yesterday and should arrive within three business days please "
-    "let me know if you need anything else our refund policy allows returns within thirty "
-    "days of purchase you can track the parcel from your account page the subscription "
-    "renews every month and can be cancelled at any time from settings we are sorry for "
-    "the inconvenience the technical team is looking into the issue and will update you "
-    "soon the new version fixes the login problem on mobile devices thanks for your patience"
-).split()
+WORDS = ["the", "order", "was", "shipped", "yesterday", "and", "should", "arrive", "within", "three", "business", "days", "please", "let", "me", "know", "if", "you", "need", "anything", "else", "our", "refund", "policy", "allows", "returns", "within", "thirty", "days", "of", "purchase", "you", "can", "track", "the", "parcel", "from", "your", "account", "page", "the", "subscription", "renews", "every", "month", "and", "can", "be", "cancelled", "at", "any", "time", "from", "settings", "we", "are", "sorry", "for", "the", "inconvenience", "the", "technical", "team", "is", "looking", "into", "the", "issue", "and", "will", "update", "you", "soon", "the", "new", "version", "fixes", "the", "login", "problem", "on", "mobile", "devices", "thanks", "for", "your", "patience"]
 SYSTEM = (
     "You are a helpful customer support assistant for Acme Corp. Answer from the policy "
     "documents only, be concise and polite, never reveal internal notes, and escalate to a "
@@ -71,15 +64,23 @@ def _grouped(digits: str) -> str:
     return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))
 
 
-def _token(rng: random.Random, n: int, alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") -> str:
+def _token(
+    rng: random.Random,
+    n: int,
+    alphabet: str = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+) -> str:
     return "".join(rng.choice(alphabet) for _ in range(n))
 
 
 def _planted(rng: random.Random) -> tuple[str, str]:
-    kind = rng.choice(["card", "email", "phone", "ssn", "iban", "aws", "github", "openai", "password"])
+    kind = rng.choice(
+        ["card", "email", "phone", "ssn", "iban", "aws", "github", "openai", "password"]
+    )
     value = {
         "card": lambda: _grouped(_luhn_complete("4", 16, rng)),
-        "email": lambda: f"{_token(rng, 6, 'abcdefghij')}.{_token(rng, 5, 'klmnopqrs')}@example.com",
+        "email": lambda: (
+            f"{_token(rng, 6, 'abcdefghij')}.{_token(rng, 5, 'klmnopqrs')}@example.com"
+        ),
         "phone": lambda: f"+44 20 7946 {rng.randint(1000, 9999)}",
         "ssn": lambda: f"{rng.randint(100, 665)}-{rng.randint(10, 99)}-{rng.randint(1000, 9999)}",
         "iban": lambda: "DE89 3704 0044 0532 0130 00",
@@ -124,14 +125,23 @@ def generate(n: int, seed: int = 7) -> list[bytes]:
             "prompt_version": f"support@v{1 + i % 3}",
             "request": {
                 "model": "gpt-4o-mini",
-                "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}],
+                "messages": [
+                    {"role": "system", "content": SYSTEM},
+                    {"role": "user", "content": user},
+                ],
                 "temperature": 0,
             },
             "response": {
                 "id": f"chatcmpl-{i:08d}",
                 "object": "chat.completion",
                 "model": "gpt-4o-mini-2024-07-18",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": answer},
+                        "finish_reason": "stop",
+                    }
+                ],
                 "usage": {"prompt_tokens": 180, "completion_tokens": 160, "total_tokens": 340},
             },
         }
@@ -197,13 +207,19 @@ def _presidio() -> Any:
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
     provider = NlpEngineProvider(
-        nlp_configuration={"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": "en_core_web_sm"}]}
+        nlp_configuration={
+            "nlp_engine_name": "spacy",
+            "models": [{"lang_code": "en", "model_name": "en_core_web_sm"}],
+        }
     )
     return AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
 
 
 def _presidio_find(engine: Any, text: str) -> list[tuple[str, int, int]]:
-    return [(PRESIDIO_MAP.get(r.entity_type, r.entity_type), r.start, r.end) for r in engine.analyze(text=text, language="en")]
+    return [
+        (PRESIDIO_MAP.get(r.entity_type, r.entity_type), r.start, r.end)
+        for r in engine.analyze(text=text, language="en")
+    ]
 
 
 def _ds_find(text: str) -> list[tuple[str, str]]:
@@ -252,7 +268,9 @@ def _labelled_theirs(engine: Any) -> dict[str, dict[str, float]]:
         for item in items:
             found = _presidio_find(engine, item["text"])
             for label in item["labels"]:
-                det = "pii.ip" if label["detector"] in ("pii.ipv4", "pii.ipv6") else label["detector"]
+                det = (
+                    "pii.ip" if label["detector"] in ("pii.ipv4", "pii.ipv6") else label["detector"]
+                )
                 if not det.startswith("pii."):
                     continue
                 s = item["text"].find(label["value"])
@@ -260,7 +278,8 @@ def _labelled_theirs(engine: Any) -> dict[str, dict[str, float]]:
                 (tp if hit else fn)[det] = (tp if hit else fn).get(det, 0) + 1
             for d, a, b in found:
                 if d.startswith("pii.") and not any(
-                    ("pii.ip" if lab["detector"] in ("pii.ipv4", "pii.ipv6") else lab["detector"]) == d
+                    ("pii.ip" if lab["detector"] in ("pii.ipv4", "pii.ipv6") else lab["detector"])
+                    == d
                     and item["text"].find(lab["value"]) < b
                     and a < item["text"].find(lab["value"]) + len(lab["value"])
                     for lab in item["labels"]
@@ -268,7 +287,11 @@ def _labelled_theirs(engine: Any) -> dict[str, dict[str, float]]:
                     fp[d] = fp.get(d, 0) + 1
         for det in sorted(set(tp) | set(fn) | set(fp)):
             t, p, n = tp.get(det, 0), fp.get(det, 0), fn.get(det, 0)
-            out["presidio " + det] = {"recall": t / (t + n) if t + n else float("nan"), "precision": t / (t + p) if t + p else float("nan"), "support": t + n}
+            out["presidio " + det] = {
+                "recall": t / (t + n) if t + n else float("nan"),
+                "precision": t / (t + p) if t + p else float("nan"),
+                "support": t + n,
+            }
     try:
         from detect_secrets.settings import default_settings
     except ImportError:
@@ -284,11 +307,19 @@ def _labelled_theirs(engine: Any) -> dict[str, dict[str, float]]:
                 hit = any(v and (v in label["value"] or label["value"] in v) for _, v in found)
                 (tp if hit else fn)[det] = (tp if hit else fn).get(det, 0) + 1
             for d, v in found:
-                if not any(v and (v in lab["value"] or lab["value"] in v) for lab in item["labels"] if lab["detector"].startswith("secret.")):
+                if not any(
+                    v and (v in lab["value"] or lab["value"] in v)
+                    for lab in item["labels"]
+                    if lab["detector"].startswith("secret.")
+                ):
                     fp[d] = fp.get(d, 0) + 1
         for det in sorted(set(tp) | set(fn) | set(fp)):
             t, p, n = tp.get(det, 0), fp.get(det, 0), fn.get(det, 0)
-            out["detect-secrets " + det] = {"recall": t / (t + n) if t + n else float("nan"), "precision": t / (t + p) if t + p else float("nan"), "support": t + n}
+            out["detect-secrets " + det] = {
+                "recall": t / (t + n) if t + n else float("nan"),
+                "precision": t / (t + p) if t + p else float("nan"),
+                "support": t + n,
+            }
     return out
 
 
@@ -312,7 +343,9 @@ def _big_file(lines: list[bytes], gigabytes: float, workers: int) -> dict[str, A
             "kids_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
             "print(r.records_scanned, r.n_findings, dt, self_kb, kids_kb)\n"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        )
         records, findings, dt, self_kb, kids_kb = out.stdout.split()
         return {
             "bytes": written, "records": int(records), "findings": int(findings), "seconds": float(dt),
@@ -323,7 +356,9 @@ def _big_file(lines: list[bytes], gigabytes: float, workers: int) -> dict[str, A
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--records", type=int, default=20000)
-    ap.add_argument("--compare-sample", type=int, default=400, help="texts given to Presidio/detect-secrets")
+    ap.add_argument(
+        "--compare-sample", type=int, default=400, help="texts given to Presidio/detect-secrets"
+    )
     ap.add_argument("--big-gb", type=float, default=1.0)
     ap.add_argument("--skip-compare", action="store_true")
     ap.add_argument("--skip-big", action="store_true")
@@ -343,15 +378,21 @@ def main() -> None:
         size_mb = path.stat().st_size / 1e6
         floor = _floor(path)
         n = args.records
-        say(f"file: {n} OpenAI-style records, {size_mb:.1f} MB; CPU: {os.cpu_count()} cores shared with other jobs")
+        say(
+            f"file: {n} OpenAI-style records, {size_mb:.1f} MB; CPU: {os.cpu_count()} cores shared with other jobs"
+        )
         say("")
         say("| what | seconds | records/s | x orjson floor | x json floor |")
         say("|---|---|---|---|---|")
         for name in ("json", "orjson"):
-            say(f"| floor: read + {name}.loads | {floor[name]:.3f} | {n / floor[name]:,.0f} | {floor[name] / floor['orjson']:.2f} | {floor[name] / floor['json']:.2f} |")
+            say(
+                f"| floor: read + {name}.loads | {floor[name]:.3f} | {n / floor[name]:,.0f} | {floor[name] / floor['orjson']:.2f} | {floor[name] / floor['json']:.2f} |"
+            )
         for workers in (1, 2):
             dt, findings = _scan_time(path, workers)
-            say(f"| guard scan --workers {workers} ({findings} findings) | {dt:.3f} | {n / dt:,.0f} | {dt / floor['orjson']:.2f} | {dt / floor['json']:.2f} |")
+            say(
+                f"| guard scan --workers {workers} ({findings} findings) | {dt:.3f} | {n / dt:,.0f} | {dt / floor['orjson']:.2f} | {dt / floor['json']:.2f} |"
+            )
 
         if not args.skip_compare:
             texts = _texts_of(lines)
@@ -363,14 +404,18 @@ def main() -> None:
             ours_rps = len(texts) / 2 / (time.perf_counter() - t0)
             comp = _compare(texts, args.compare_sample)
             say("")
-            say(f"Same texts (user + assistant message of each record), all detectors on every text; "
-                f"Presidio and detect-secrets timed on the first {args.compare_sample} texts:")
+            say(
+                f"Same texts (user + assistant message of each record), all detectors on every text; "
+                f"Presidio and detect-secrets timed on the first {args.compare_sample} texts:"
+            )
             say("")
             say("| engine | records/s |")
             say("|---|---|")
             say(f"| llmops detect (1 process) | {ours_rps:,.0f} |")
             if "presidio_rps" in comp:
-                say(f"| Presidio AnalyzerEngine (en_core_web_sm) | {comp['presidio_rps']:,.1f} ({ours_rps / comp['presidio_rps']:,.0f}x slower) |")
+                say(
+                    f"| Presidio AnalyzerEngine (en_core_web_sm) | {comp['presidio_rps']:,.1f} ({ours_rps / comp['presidio_rps']:,.0f}x slower) |"
+                )
             else:
                 say(f"| Presidio | not installed ({comp.get('presidio_error')}) |")
             if "ds_rps" in comp:
@@ -392,17 +437,23 @@ def main() -> None:
     if not args.skip_big:
         big = _big_file(lines, args.big_gb, 2)
         say("")
-        say(f"1 GB file ({big['bytes'] / 1e9:.2f} GB, {big['records']:,} records, {big['findings']:,} findings spooled), "
+        say(
+            f"1 GB file ({big['bytes'] / 1e9:.2f} GB, {big['records']:,} records, {big['findings']:,} findings spooled), "
             f"--workers 2: {big['seconds']:.1f} s ({big['records'] / big['seconds']:,.0f} records/s); "
-            f"peak RSS parent {big['parent_rss_mb']:.0f} MB, largest worker {big['worker_rss_mb']:.0f} MB")
+            f"peak RSS parent {big['parent_rss_mb']:.0f} MB, largest worker {big['worker_rss_mb']:.0f} MB"
+        )
     say("")
-    say(f"peak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    say(
+        f"peak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+    )
 
     if not args.no_append:
         results = ROOT / "bench" / "RESULTS.md"
         with results.open("a", encoding="utf-8") as f:
-            f.write(f"\n## guard scan\n\n`{' '.join(['python', 'bench/guard_scan.py', *sys.argv[1:]])}` "
-                    f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 2 shared cores, figures vary with contention)\n\n")
+            f.write(
+                f"\n## guard scan\n\n`{' '.join(['python', 'bench/guard_scan.py', *sys.argv[1:]])}` "
+                f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 2 shared cores, figures vary with contention)\n\n"
+            )
             f.write("\n".join(report) + "\n")
 
 

@@ -183,9 +183,13 @@ def _export_tree(top: Path, commit: str, prefix: str, dest: Path) -> int:
     pos = 0
     for path in paths:
         header_end = out.index(b"\n", pos)
-        size = int(out[pos:header_end].split()[2])
-        body = out[header_end + 1 : header_end + 1 + size]
-        pos = header_end + 1 + size + 1  # the object, then a newline
+        header = out[pos:header_end].split()
+        pos = header_end + 1
+        if len(header) != 3:  # "<name> missing": a submodule entry, not a file
+            continue
+        size = int(header[2])
+        body = out[pos : pos + size]
+        pos += size + 1  # the object, then a newline
         target = dest / Path(path).relative_to(prefix)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(body)

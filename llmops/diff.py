@@ -96,8 +96,10 @@ def diff(
 
     Args:
         project: the loaded project.
-        a_ref: the old version, ``NAME@VERSION`` or ``NAME@LABEL``.
-        b_ref: the new version.
+        a_ref: the old version, ``NAME@VERSION`` or ``NAME@LABEL``; or ``git:REF`` (the
+            other side's prompt at its ``production`` label at that git ref) or
+            ``git:REF:LABEL_OR_VERSION``.
+        b_ref: the new version, in the same forms.
         suite: look for results of this suite only.
         run: take both versions' results from this run (it must hold both).
         top: how many of the cases that moved most to include.
@@ -107,10 +109,16 @@ def diff(
     from llmops.prompts import load_registry
 
     registry = load_registry(project)
-    a, b = registry.resolve(a_ref), registry.resolve(b_ref)
+    a, b = _resolve_pair(project, registry, a_ref, b_ref)
     if suite is not None:
         project.suite(suite)  # ConfigError naming the known suites
     result = version_diff(a, b, rag_a=_rag_target(registry, a), rag_b=_rag_target(registry, b))
+    for side, ref in (("a", a_ref), ("b", b_ref)):
+        if ref.startswith("git:"):  # say where it came from, in the diff header too
+            label = f"{getattr(result, side)} ({ref.split(':')[0]}:{ref.split(':')[1]})"
+            result.messages = [_relabel(line, getattr(result, side), label)
+                               for line in result.messages]
+            setattr(result, side, label)
     if not project.store_path.is_file():
         if run is not None:
             raise UserError(f"no results store at {project.store_path}, so no run {run!r}")
@@ -129,6 +137,27 @@ def diff(
         result.results = compare_variants(store, pair, top=top, n_resamples=n_resamples,
                                           seed=seed, a_name=a.ref, b_name=b.ref)
     return result
+
+
+def _resolve_pair(
+    project: Project, registry: Any, a_ref: str, b_ref: str
+) -> tuple[PromptVersion, PromptVersion]:
+    """Resolve both references; ``git:REF[:LABEL_OR_VERSION]`` takes its name from the other."""
+    from llmops.baselines import resolve_baseline
+
+    if a_ref.startswith("git:") and b_ref.startswith("git:"):
+        raise UserError("only one side of a diff can be git:REF",
+                        hint="e.g. llmops diff git:main support_answer@v3")
+    out = []
+    for ref, other in ((a_ref, b_ref), (b_ref, a_ref)):
+        if ref.startswith("git:"):
+            name = registry.resolve(other).name
+            version = resolve_baseline(project, ref, name).prompt_version
+            assert version is not None
+            out.append(version)
+        else:
+            out.append(registry.resolve(ref))
+    return out[0], out[1]
 
 
 def version_diff(
@@ -156,6 +185,12 @@ def version_diff(
     out.variables_removed = sorted(set(a.variables) - set(b.variables))
     out.rag = _rag_changes(a, b, rag_a, rag_b)
     return out
+
+
+def _relabel(line: str, old: str, new: str) -> str:
+    if line.startswith(("--- ", "+++ ")) and line[4:] == old:
+        return line[:4] + new
+    return line
 
 
 def _rag_target(registry: Any, version: PromptVersion) -> PromptVersion | None:

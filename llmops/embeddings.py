@@ -83,10 +83,10 @@ class Embedder:
             self.stats["cache_hits"] += len(found)
             if found and self._dim is None:
                 self._dim = int(next(iter(found.values())).shape[0])
-            todo = [k for k in unique if k not in found]
+            missing = [k for k in unique if k not in found]
             chunk = max(self.batch_size * 64, 1024)
-            for start in range(0, len(todo), chunk):
-                part = todo[start : start + chunk]
+            for start in range(0, len(missing), chunk):
+                part = missing[start : start + chunk]
                 batch = [unique[k] for k in part]
                 vectors = _unit_rows(self._backend.encode(batch, self.batch_size))
                 if vectors.shape[0] != len(part):
@@ -314,7 +314,9 @@ class _OpenAIEmbeddings:
         if self._client is None:
             from openai import OpenAI
 
-            self._client = OpenAI(base_url=self.base_url, api_key=self._key, max_retries=4)
+            self._client = OpenAI(
+                base_url=self.base_url, api_key=self._key, max_retries=4, timeout=60.0
+            )
         return self._client
 
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:

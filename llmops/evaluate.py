@@ -8,18 +8,22 @@ scorer options, API key) is checked before the first model call. The returned
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-import secrets
-import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmops.errors import EXIT_FAILED, EXIT_RUNTIME, LlmopsError, PromptError, UserError
+from llmops.eval_plan import (
+    check_locks,
+    check_renders,
+    config_digest,
+    git_state,
+    new_run_id,
+    relative,
+    select_versions,
+)
 from llmops.eval_result import EvalResult, build_result
 from llmops.evalsets import EvalSet, load_evalset
 from llmops.runner import Runner, RunStats, Variant, scorer_slots
@@ -176,16 +180,11 @@ class _Evaluation:
         started = time.perf_counter()
         fmts = _check_formats(formats)
         registry = load_registry(self.project)
-        _check_locks(registry)
+        check_locks(registry)
         store = Store(self.project.store_path)
         try:
-            prior = store.run(resume) if resume else None
+            prior = _prior_run(store, resume)
             if prior is not None:
-                if prior.status == "running":
-                    raise UserError(
-                        f"run {resume} is still running (pid {prior.meta['pid']})",
-                        hint="wait for it, or stop it first",
-                    )
                 suite_name, repeat = prior.suite, int(prior.meta["repeat"] or 1)
             assert suite_name is not None
             suite = self.project.suite(suite_name)
@@ -202,38 +201,49 @@ class _Evaluation:
             else:
                 run_id = new_run_id()
                 variants = self._new_run(store, run_id, plan, repeat, provider)
-            limit = concurrency or self.project.config.provider.max_concurrency
             slots = scorer_slots(scorers)
             runner = Runner(
                 self.project, store, run_id, provider, plan.evalset, variants, slots,
-                repeat=repeat, concurrency=limit, query_template=suite.query,
+                repeat=repeat,
+                concurrency=concurrency or self.project.config.provider.max_concurrency,
+                query_template=suite.query,
                 on_result=lambda v, ok, cached: self.progress.advance(v.label, ok, cached),
             )
             total = len(plan.evalset.cases) * len(variants) * repeat
             self.progress.start(suite_name, run_id, total, len(store.done_keys(run_id)))
             stats = self._execute(store, run_id, runner, provider, scorers)
-            result = build_result(
-                store, run_id, plan.evalset, variants, [s.key for s in slots], suite.gate,
-                plan.warnings,
-            )
-            result.evalset["path"] = _relative(plan.evalset.path, self.project.root)
-            result.timings["run_s"] = round(stats.wall_s, 4)
-            result.calls_made = stats.calls - stats.cache_hits
-            result.cache_hits = stats.cache_hits
-            if result.n_results and result.n_results == result.n_errored:
-                result.exit_code = EXIT_RUNTIME
+            result = self._result(store, run_id, plan, variants, [s.key for s in slots], stats)
             if fmts:
-                from llmops.reports import write_reports
-
-                out = Path(report_dir) if report_dir else self.project.reports_dir
-                versions = {pv.ref: pv for pv, _ in plan.versions}
-                result.report_dir = str(write_reports(
-                    result, out / run_id, fmts, versions, self.project
-                ))
+                self._reports(result, plan, fmts, report_dir)
             result.timings["total_s"] = round(time.perf_counter() - started, 4)
             return result
         finally:
             store.close()
+
+    def _result(
+        self, store: Store, run_id: str, plan: _Plan, variants: list[Variant], keys: list[str],
+        stats: RunStats,
+    ) -> EvalResult:
+        result = build_result(
+            store, run_id, plan.evalset, variants, keys, plan.suite.gate, plan.warnings
+        )
+        result.evalset["path"] = relative(plan.evalset.path, self.project.root)
+        result.timings["run_s"] = round(stats.wall_s, 4)
+        result.calls_made = stats.calls - stats.cache_hits
+        result.cache_hits = stats.cache_hits
+        if result.n_results and result.n_results == result.n_errored:
+            result.exit_code = EXIT_RUNTIME
+        return result
+
+    def _reports(
+        self, result: EvalResult, plan: _Plan, fmts: list[str], report_dir: str | Path | None
+    ) -> None:
+        from llmops.reports import write_reports
+
+        out = Path(report_dir) if report_dir else self.project.reports_dir
+        versions = {pv.ref: pv for pv, _ in plan.versions}
+        written = write_reports(result, out / result.run_id, fmts, versions, self.project)
+        result.report_dir = str(written)
 
     def _execute(
         self, store: Store, run_id: str, runner: Runner, provider: Any, scorers: list[Any]
@@ -299,7 +309,7 @@ class _Evaluation:
             evalset.check_variables(pv.variables, pv.ref)
             if pv.rag is not None:
                 rag[pv.ref] = registry.resolve(pv.rag)
-            _check_renders(pv, evalset)
+            check_renders(pv, evalset)
         return _Plan(suite_name, suite, evalset, versions, rag, warnings)
 
     def _check_rag(self, plan: _Plan, require_fresh: bool) -> None:
@@ -337,13 +347,13 @@ class _Evaluation:
         self, store: Store, run_id: str, plan: _Plan, repeat: int, provider: Any
     ) -> list[Variant]:
         base = next((pv.ref for pv, role in plan.versions if role == "baseline"), None)
-        git_commit, git_dirty = _git_state(self.project.root)
+        git_commit, git_dirty = git_state(self.project.root)
         from llmops import __version__
 
         store.create_run(
             run_id, plan.suite_name,
             git_commit=git_commit, git_dirty=git_dirty,
-            config_digest=_config_digest(self.project), package_version=__version__,
+            config_digest=config_digest(self.project), package_version=__version__,
             evalset_path=str(plan.evalset.path), evalset_digest=plan.evalset.digest,
             n_cases=len(plan.evalset.cases), repeat=repeat, baseline=base,
         )
@@ -367,66 +377,17 @@ class _Evaluation:
         return out
 
 
-def select_versions(
-    registry: Registry,
-    suite: SuiteConfig,
-    prompts: Sequence[str],
-    baseline: str | None,
-    warnings: list[str],
-) -> list[tuple[PromptVersion, str]]:
-    """The variants of a run as (version, role): the baseline first, then the candidates."""
-    base: PromptVersion | None = None
-    if baseline is not None:
-        ref = baseline
-        if "@" not in ref and ref not in registry.names():
-            ref = f"{suite.prompt}@{ref}"
-        base = registry.resolve(ref)
-    else:
-        try:
-            base = registry.resolve(f"{suite.prompt}@production")
-        except PromptError as exc:
-            if not prompts and not _unreleased(registry, suite.prompt):
-                raise
-            warnings.append(f"no baseline: {exc.message}")
-    if prompts:
-        candidates = [registry.resolve(r) for r in prompts]
-    else:
-        candidates = _unreleased(registry, suite.prompt)
-    for pv in [base, *candidates]:
-        if pv is not None and pv.kind != "prompt":
-            raise PromptError(f"{pv.ref} is a RAG config, not a prompt", file=pv.path)
-    chosen: list[tuple[PromptVersion, str]] = [] if base is None else [(base, "baseline")]
-    seen = {base.digest} if base is not None else set()
-    for pv in candidates:
-        if pv.digest not in seen:
-            seen.add(pv.digest)
-            chosen.append((pv, "candidate"))
-    return chosen
-
-
-def _unreleased(registry: Registry, name: str) -> list[PromptVersion]:
-    return [v for v in registry.changed_or_unlocked() if v.name == name and v.kind == "prompt"]
-
-
-def _check_locks(registry: Registry) -> None:
-    for v in registry.all():
-        if getattr(v, "edited", False):
-            raise PromptError(
-                f"{v.ref} is locked but its file changed",
-                file=v.path,
-                hint="restore it and make a new version (a locked version never changes)",
-            )
-
-
-def _check_renders(pv: PromptVersion, evalset: EvalSet) -> None:
-    """Render the first case: a template that cannot render fails before any call."""
-    from llmops.prompts import render_messages
-
-    case = evalset.cases[0]
-    variables = dict(case.vars)
-    if pv.rag is not None:
-        variables["context"] = []
-    render_messages(pv, variables)
+def _prior_run(store: Store, resume: str | None) -> Any:
+    """The run to resume (None for a new run); refused while its process still runs."""
+    if not resume:
+        return None
+    prior = store.run(resume)
+    if prior.status == "running":
+        raise UserError(
+            f"run {resume} is still running (pid {prior.meta['pid']})",
+            hint="wait for it, or stop it first",
+        )
+    return prior
 
 
 def _check_formats(formats: Sequence[str] | None) -> list[str]:
@@ -440,41 +401,3 @@ def _check_formats(formats: Sequence[str] | None) -> list[str]:
         if f not in out:
             out.append(f)
     return out
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root))
-    except ValueError:
-        return str(path)
-
-
-def new_run_id() -> str:
-    """A sortable, unique run id: UTC time plus random hex."""
-    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
-
-
-def _config_digest(project: Project) -> str:
-    data = project.config.model_dump(mode="json")
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _git_state(root: Path) -> tuple[str | None, int | None]:
-    """The commit checked out at ``root`` and whether the tree has changes (None: no git)."""
-
-    def git(*args: str) -> str | None:
-        try:
-            done = subprocess.run(
-                ["git", *args], cwd=root, capture_output=True, text=True, timeout=10
-            )
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        return done.stdout.strip() if done.returncode == 0 else None
-
-    commit = git("rev-parse", "HEAD")
-    if commit is None:
-        return None, None
-    status = git("status", "--porcelain", "--untracked-files=no")
-    return commit, None if status is None else int(bool(status))
-

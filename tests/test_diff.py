@@ -163,6 +163,9 @@ def test_cli_diff_json_and_text(evaluated: tuple[Path, str]) -> None:
     assert text.exit_code == 0, text.output
     assert "improved" in text.stdout and "cases that moved most" in text.stdout
     assert "\x1b[" not in text.stdout  # no colour codes when not on a terminal
+    coloured = runner.invoke(app, ["--project", str(root), "diff", "p@v1", "p@v2"],
+                             env={"FORCE_COLOR": "1"})  # as on a terminal
+    assert "\x1b[32m+" in coloured.stdout and "\x1b[31m-" in coloured.stdout
 
 
 def test_cli_diff_bad_reference_exits_2(tmp_path: Path) -> None:

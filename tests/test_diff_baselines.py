@@ -138,3 +138,51 @@ def _scorer_identity(store: Any, variant: dict[str, Any]) -> tuple[str, dict[str
     import json
 
     return row[0], json.loads(row[1])
+
+
+def test_reused_results_cost_no_model_calls_in_a_real_run(
+    evaluated: tuple[Path, str, Any],
+) -> None:
+    root, run_id, server = evaluated
+    project = load_project(root)
+    registry = load_registry(project)
+    with open_store(project.store_path) as store:
+        first = store.run(run_id)
+        store.create_run("r2", "s", evalset_path=first.meta["evalset_path"],
+                         evalset_digest=first.meta["evalset_digest"], n_cases=20, repeat=1)
+        for stored in store.variants(run_id):
+            version = registry.resolve(f"p@{stored['version']}")
+            found = find_reusable(store, digest=version.digest,
+                                  evalset_digest=first.meta["evalset_digest"],
+                                  model=stored["model"], params=version.params, n_results=20,
+                                  provider=stored["provider"], exclude_run="r2")
+            assert found is not None and found.run_id == run_id
+            new_id = store.add_variant("r2", prompt="p", version=version.version,
+                                       digest=version.digest, model=stored["model"],
+                                       params=version.params, provider=stored["provider"],
+                                       role=stored["role"])
+            reuse_results(store, found, run_id="r2", variant_id=new_id)  # scores redone
+        store.finish_run("r2", status="interrupted")
+    calls = server.requests.total
+    # Finish r2 with the real runner, cache off: every case is already done.
+    result = evaluate(str(root), "s", resume="r2", no_cache=True, formats=())
+    assert server.requests.total == calls
+    (comparison,) = result.comparisons
+    assert comparison.verdict == "improved" and comparison.delta == pytest.approx(0.8)
+
+
+def test_diff_against_a_git_ref(tmp_path: Path) -> None:
+    from llmops.diff import diff
+
+    root = write_project(tmp_path)
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "first")
+    (root / "prompts" / "p" / "v1.yaml").write_text(V1.replace("Be polite.", "Be rude."))
+    d = diff(load_project(root), "git:HEAD", "p@v1")
+    assert d.a == "p@v1 (git:HEAD)" and d.b == "p@v1"
+    assert d.messages[0] == "--- p@v1 (git:HEAD)"
+    assert any(line.startswith("-") and "Be polite." in line for line in d.messages)
+    assert any(line.startswith("+") and "Be rude." in line for line in d.messages)
+    with pytest.raises(UserError, match="only one side"):
+        diff(load_project(root), "git:HEAD", "git:HEAD")

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from llmops.diff import version_diff
 from llmops.prompts import PromptVersion
 from llmops.reports.comparison import (
@@ -112,3 +114,35 @@ def test_no_comparisons_gives_nothing_and_a_plain_list_is_accepted() -> None:
     assert comparison_markdown({"variants": [], "comparisons": []}) == ""
     md = comparison_markdown(_result(2)["comparisons"])
     assert "| p@v2 | p@v1 | similarity |" in md and "Cases that got worse" not in md
+
+
+def test_a_pr_shaped_run_fits_a_comment_and_fails_on_regression(
+    tmp_path: Path, openai_server: Any
+) -> None:
+    import json
+
+    from llmops.evaluate import evaluate
+    from tests.test_diff import write_project
+
+    root = write_project(tmp_path, openai_server.provider_config())
+    # The new version drops the "ok" every case needs: a measured regression. Long
+    # questions make long (echoed) outputs, far more than one comment can hold.
+    (root / "prompts" / "p" / "v3.yaml").write_text(
+        "variables: [question]\nmessages:\n  - role: user\n    content: '{{ question }}'\n")
+    filler = "please explain the refund policy in detail " * 40
+    (root / "cases.jsonl").write_text("".join(
+        json.dumps({"id": f"case-{i:03d}", "vars": {"question": f"{i} {filler}", "tone": "x"}})
+        + "\n" for i in range(300)))
+    (root / "prompts" / "p" / "v1.yaml").write_text(
+        "variables: [question]\nmessages:\n  - role: user\n    content: 'ok {{ question }}'\n")
+    result = evaluate(str(root), "s", prompts=["p@v3"], formats=("md", "html"),
+                      report_dir=tmp_path / "reports")
+    assert result.exit_code == 1 and not result.gate.passed
+    (c,) = result.comparisons
+    assert c.verdict == "regressed" and c.delta == pytest.approx(-1.0)
+    summary = (tmp_path / "reports" / result.run_id / "summary.md").read_text()
+    assert len(summary) < GITHUB_COMMENT_LIMIT
+    assert "Shortened to fit a GitHub comment" in summary
+    assert re.search(r"Left out: \d+ of 300 regressed cases of p@v3", summary)
+    _balanced(summary)
+    assert (tmp_path / "reports" / result.run_id / "report.html").is_file()

@@ -14,7 +14,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from llmops.cli._app import RootGroup
+from llmops.cli._app import RootGroup, state
 from llmops.cli.history import history_command
 from llmops.evaluate import evaluate
 from llmops.project import load_project
@@ -101,8 +101,11 @@ def test_history_reads_every_run_of_the_prompt(two_runs: tuple[Path, Any]) -> No
     assert "<svg" in history_html(h)
 
 
-def test_history_command_json_html_and_table(two_runs: tuple[Path, Any], tmp_path: Path) -> None:
+def test_history_command_json_html_and_table(
+    two_runs: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root, _ = two_runs
+    monkeypatch.setattr(state, "project", None)  # as if no --project was given
     app = typer.Typer(cls=RootGroup)
     app.command("history")(history_command)
     app.command("noop")(lambda: None)  # a group, as under `llmops runs`
@@ -113,7 +116,8 @@ def test_history_command_json_html_and_table(two_runs: tuple[Path, Any], tmp_pat
     assert len(json.loads(out.stdout)["points"]) == 4
     chart = tmp_path / "h.html"
     text = runner.invoke(app, ["history", "p", "--html", str(chart)], env=env)
-    assert text.exit_code == 0 and "history of p" in text.stdout and chart.is_file()
+    assert text.exit_code == 0, text.output
+    assert "history of p" in text.stdout and chart.is_file(), text.stdout
     bad = runner.invoke(app, ["history", "p", "--suite", "nope"], env=env)
     assert bad.exit_code == 2 and "unknown suite" in bad.output
 

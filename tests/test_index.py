@@ -227,7 +227,7 @@ def test_verify_finds_tampering_and_build_repairs_it(rag_project: RagProject) ->
     spec = spec_of(project, version)
     store = ChunkStore.open(connect(project, spec), spec.location(project), result.collection)
     assert store is not None
-    victim = next(iter(store.scan()))[0]
+    victim = store.ids()[0]
     store.delete([victim])
     vector = np.ones((1, 64), dtype=np.float32) / 8
     store.add(["intruder"], vector, ["x"], [{"source": "elsewhere"}])

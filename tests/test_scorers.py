@@ -204,9 +204,21 @@ def _raises() -> Any:
 def test_custom_per_case_sync() -> None:
     s = build("test_per_case", word="hi")
     assert (s.name, s.version, s.args) == ("test_per_case", "3", {"word": "hi"})
+    assert build("test_per_case").args == {}
     scores = run(s, ["hi there", "nope"])
     assert values(scores) == [1.0, 0.25]
     assert [x.passed for x in scores] == [True, False]
+
+
+@scorer("test_strict")
+def _strict(threshold: float = 0.9) -> Any:
+    return lambda sample: 0.8
+
+
+def test_function_scorer_passes_at_the_factory_threshold() -> None:
+    assert run(build("test_strict"), ["a"])[0].passed is False
+    assert run(build("test_strict", threshold=0.7), ["a"])[0].passed is True
+    assert run(build("test_per_case"), ["nope"])[0].passed is False  # 0.25 < default 0.5
 
 
 def test_custom_async_and_batched() -> None:
@@ -337,3 +349,36 @@ def test_judge_agreement() -> None:
     assert judge_agreement([], [], 0.5) == {"n": 0, "spearman": None, "accuracy": None,
                                             "threshold": 0.5}
     assert judge_agreement([0.5, 0.5, 0.5], [0.1, 0.2, 0.3], 0.5)["spearman"] is None
+
+
+def test_a_plugin_cannot_take_a_builtin_name(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    root = _project(tmp_path, ["team_scorers_clash"], "team_scorers_clash", """
+        from llmops.scorers import scorer
+
+        @scorer("exact")
+        def my_exact():
+            return lambda sample: True
+    """)
+    with pytest.raises(ConfigError, match=r"scorer name 'exact' is already taken by "
+                                          r"llmops\.scorers\.exact\.exact"):
+        build_scorers([], ScorerContext(project=load_project(root)))
+    assert get("exact").factory.__module__ == "llmops.scorers.exact"
+
+
+def test_threshold_is_exposed_for_agreement_reports() -> None:
+    assert build("test_strict").threshold == 0.9  # type: ignore[attr-defined]
+    assert build("exact").threshold is None  # type: ignore[attr-defined]
+
+
+@scorer("test_picky")
+def _picky(size: int = 1) -> Any:
+    share = 1.0 / size
+    return lambda sample: share
+
+
+def test_a_factory_failing_on_its_options_is_a_user_error() -> None:
+    expected = r"scorer 'test_picky' could not be built with \{'size': 'big'\}: TypeError"
+    with pytest.raises(UserError, match=expected):
+        build("test_picky", size="big")

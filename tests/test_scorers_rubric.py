@@ -325,7 +325,8 @@ def test_rejected_response_format_steps_down(ctx: ScorerContext,
 def test_truncated_json_still_uses_logprobs(ctx: ScorerContext, openai_server: FakeOpenAI) -> None:
     # A long reason cut off by max_tokens: the JSON is broken, the score token is not.
     top = {"2": {"2": -0.1, "3": -2.5}}
-    openai_server.script(Reply(text='{"score": 2, "reason": "the answer goes on and on', top_for=top))
+    cut = '{"score": 2, "reason": "the answer goes on and on'
+    openai_server.script(Reply(text=cut, top_for=top))
     (r,) = score(ctx, [sample()])
     assert r.details["method"] == "logprobs" and r.details["parsed_score"] == 2
     assert 0.25 < r.value < 0.5  # type: ignore[operator]
@@ -337,3 +338,24 @@ def test_logprobs_of_another_digit_are_not_used() -> None:
     assert weighted_score(lps, 4.0) is None
     assert weighted_score([TokenLogprob('{"score":', -0.1), TokenLogprob("4,", -0.1,
                                                                           {"4,": -0.1})], 4)
+
+
+def test_rubric_without_a_project_is_a_user_error() -> None:
+    with pytest.raises(UserError, match="needs a project with a judge endpoint"):
+        build_scorers([{"rubric": {"criteria": "x"}}])
+
+
+def test_judge_prompt_errors_show_in_validation(openai_server: FakeOpenAI,
+                                                tmp_path: Path) -> None:
+    from llmops.errors import TemplateError
+
+    ctx = make_project(tmp_path, openai_server.provider_config())
+    (tmp_path / "prompts" / "typo_judge").mkdir(parents=True)
+    (tmp_path / "prompts" / "typo_judge" / "v1.yaml").write_text(yaml.safe_dump({
+        "variables": ["answer", "expected"],
+        "messages": [{"role": "user", "content": "{{ answer }} vs {{ expected.text }}"}],
+    }))
+    (s,) = build_scorers([{"rubric": {"criteria": "x", "prompt": "typo_judge@v1"}}], ctx)
+    with pytest.raises(TemplateError):
+        s.validate([Case(id="a", vars={}, expected="yes")])
+    assert openai_server.requests.count("/v1/chat/completions") == 0

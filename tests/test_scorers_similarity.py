@@ -103,6 +103,7 @@ def test_options_come_from_the_project_embedder(tmp_path: Path,
     assert s.inner.embedder.cache.path == tmp_path / ".llmops" / "embeddings.db"  # type: ignore[attr-defined]
     assert build(ctx, batch_size=4).inner.embedder.batch_size == 4  # type: ignore[attr-defined]
     assert s.args == {}
+    assert s.inner.embedder.identity.startswith("st:")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(("options", "error", "message"), [
@@ -115,3 +116,33 @@ def test_bad_options(ctx: ScorerContext, options: dict[str, Any], error: type[Ex
                      message: str) -> None:
     with pytest.raises(error, match=message):
         build(ctx, **options)
+
+
+def test_openai_compatible_embedder(openai_server: Any, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(emb, "_EMBEDDERS", {})
+    (tmp_path / "llmops.yaml").write_text(yaml.safe_dump({"embedder": {
+        "kind": "openai", "base_url": openai_server.base_url,
+        "api_key_env": openai_server.api_key_env, "model": "fake-embed"}}))
+    ctx = ScorerContext(project=load_project(tmp_path))
+    same, other = run(build(ctx), [("refund within thirty days", "refund within thirty days"),
+                                   ("green apples", "refund within thirty days")])
+    assert same.value == pytest.approx(1.0, abs=1e-5)
+    assert other.value < 0.5  # type: ignore[operator]
+    assert openai_server.requests.count("/v1/embeddings") == 1
+
+
+def test_embedding_endpoint_down_errors_the_cases(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.fixtures_servers import free_port
+
+    monkeypatch.setattr(emb, "_EMBEDDERS", {})
+    monkeypatch.setenv("LLMOPS_EMB_DOWN_KEY", "x")
+    (tmp_path / "llmops.yaml").write_text(yaml.safe_dump({"embedder": {
+        "kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
+        "api_key_env": "LLMOPS_EMB_DOWN_KEY", "model": "m"}}))
+    s = build(ScorerContext(project=load_project(tmp_path)))
+    s.inner.embedder._backend._get_client().max_retries = 0  # type: ignore[attr-defined]
+    results = run(s, [("a", "b"), ("c", "d")])
+    assert all(r.value is None and r.passed is None for r in results)
+    assert all("embedding endpoint" in (r.error or "") for r in results)

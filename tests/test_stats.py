@@ -202,7 +202,7 @@ def test_paired_bootstrap_and_mean_ci_cover_the_mean() -> None:
 
 
 def test_bootstrap_draws_do_not_depend_on_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    import llmops.stats as stats
+    import llmops._bootstrap as stats
 
     values = np.random.default_rng(9).normal(size=(3000, 2))  # several chunks
     monkeypatch.setattr(stats, "_THREADS", 1)

@@ -20,8 +20,11 @@ def register(app: typer.Typer) -> None:
 
 
 def diff_command(
-    a: Annotated[str, typer.Argument(help="The old version, NAME@VERSION or NAME@LABEL.")],
-    b: Annotated[str, typer.Argument(help="The new version.")],
+    a: Annotated[
+        str, typer.Argument(metavar="A",
+                            help="The old version: NAME@VERSION, NAME@LABEL or git:REF[:X].")
+    ],
+    b: Annotated[str, typer.Argument(metavar="B", help="The new version, in the same forms.")],
     suite: Annotated[str | None, typer.Option("--suite", help="Use this suite's results.")] = None,
     run: Annotated[
         str | None, typer.Option("--run", help="Take both versions' results from this run.")

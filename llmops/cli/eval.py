@@ -67,9 +67,14 @@ class _RichProgress(_PlainProgress):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self.bar = Progress(
-            "[bold]{task.description}", BarColumn(), MofNCompleteColumn(),
-            "{task.fields[errors]} errors", "{task.fields[cached]} cached", TimeRemainingColumn(),
-            console=Console(stderr=True), transient=True,
+            "[bold]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            "{task.fields[errors]} errors",
+            "{task.fields[cached]} cached",
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
         )
         self.task: Any = None
 
@@ -98,13 +103,17 @@ def _summary_lines(result: EvalResult) -> list[list[str]]:
         def ms(x: float | None) -> str:
             return "-" if x is None else f"{x:.0f}"
 
-        rows.append([
-            v.label, v.role,
-            *("n/a" if s.scores[k].mean is None else f"{s.scores[k].mean:.3f}" for k in keys),
-            "n/a" if s.pass_rate is None else f"{100 * s.pass_rate:.1f}%",
-            f"{s.n_errors}/{s.n_cases}", f"{s.prompt_tokens}/{s.completion_tokens}",
-            f"{ms(s.latency_p50_ms)}/{ms(s.latency_p95_ms)}",
-        ])
+        rows.append(
+            [
+                v.label,
+                v.role,
+                *("n/a" if s.scores[k].mean is None else f"{s.scores[k].mean:.3f}" for k in keys),
+                "n/a" if s.pass_rate is None else f"{100 * s.pass_rate:.1f}%",
+                f"{s.n_errors}/{s.n_cases}",
+                f"{s.prompt_tokens}/{s.completion_tokens}",
+                f"{ms(s.latency_p50_ms)}/{ms(s.latency_p95_ms)}",
+            ]
+        )
     return rows
 
 
@@ -150,32 +159,43 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval")
     def eval_command(
-        suite: Annotated[str | None, typer.Argument(help="Suite to run (default: all).")] = None,
+        suite: Annotated[
+            str | None, typer.Argument(metavar="SUITE", help="Suite to run (default: all).")
+        ] = None,
         prompt: Annotated[
             list[str] | None,
-            typer.Option("--prompt", "-p", help="Candidate version NAME@REF (repeatable)."),
+            typer.Option(
+                "--prompt", "-p", metavar="NAME@REF", help="Candidate version (repeatable)."
+            ),
         ] = None,
         baseline: Annotated[
-            str | None, typer.Option(help="Version compared with (default: production).")
+            str | None,
+            typer.Option(metavar="REF", help="Version compared with (default: production)."),
         ] = None,
-        repeat: Annotated[int, typer.Option(min=1, help="Calls per case and variant.")] = 1,
+        repeat: Annotated[
+            int, typer.Option(min=1, metavar="N", help="Calls per case and variant.")
+        ] = 1,
         concurrency: Annotated[
-            int | None, typer.Option(min=1, help="Calls in flight at once.")
+            int | None, typer.Option(min=1, metavar="N", help="Calls in flight at once.")
         ] = None,
         no_cache: Annotated[
             bool, typer.Option("--no-cache", help="Ignore cached answers.")
         ] = False,
         resume: Annotated[
-            str | None, typer.Option(help="Finish an interrupted run (RUN_ID).")
+            str | None, typer.Option(metavar="RUN_ID", help="Finish an interrupted run.")
         ] = None,
         json_path: Annotated[
-            str | None, typer.Option("--json", help="Write the result as JSON ('-' = stdout).")
+            str | None,
+            typer.Option("--json", metavar="PATH", help="Write the result as JSON ('-' = stdout)."),
         ] = None,
         report_dir: Annotated[
-            Path | None, typer.Option(help="Directory for <run_id>/ reports.")
+            Path | None, typer.Option(metavar="DIR", help="Directory for <run_id>/ reports.")
         ] = None,
         format: Annotated[
-            str, typer.Option("--format", help="Report formats: md,html,junit,json (or none).")
+            str,
+            typer.Option(
+                "--format", metavar="LIST", help="Report formats: md,html,junit,json (or none)."
+            ),
         ] = "md,json,junit",
         require_fresh: Annotated[
             bool, typer.Option("--require-fresh", help="Fail (exit 1) on a stale RAG index.")
@@ -188,8 +208,13 @@ def register(app: typer.Typer) -> None:
         formats = [] if format.strip().lower() == "none" else format.split(",")
         progress = _RichProgress() if sys.stderr.isatty() else _PlainProgress()
         options: dict[str, Any] = dict(
-            baseline=baseline, repeat=repeat, concurrency=concurrency, no_cache=no_cache,
-            report_dir=report_dir, formats=formats, require_fresh=require_fresh,
+            baseline=baseline,
+            repeat=repeat,
+            concurrency=concurrency,
+            no_cache=no_cache,
+            report_dir=report_dir,
+            formats=formats,
+            require_fresh=require_fresh,
             progress=progress,
         )
         if resume:

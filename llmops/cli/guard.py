@@ -42,17 +42,27 @@ def scan_command(
     paths: Annotated[list[Path], typer.Argument(help="JSONL or JSONL.gz log files.")],
     checks: Annotated[
         str | None,
-        typer.Option(help="Comma-separated categories (pii,secrets,injection,policy,format) or detector names."),
+        typer.Option(
+            help="Comma-separated categories (pii,secrets,injection,policy,format) or detector names."
+        ),
     ] = None,
     fail_on: Annotated[
-        str | None, typer.Option("--fail-on", help="Exit 1 on a new finding at or above: low, medium, high.")
+        str | None,
+        typer.Option("--fail-on", help="Exit 1 on a new finding at or above: low, medium, high."),
     ] = None,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
-    json_path: Annotated[str | None, typer.Option("--json", help="Write the JSON report here ('-' = stdout).")] = None,
-    baseline: Annotated[
-        Path | None, typer.Option(help="A previous --json report (or fingerprints): known findings are suppressed.")
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Write the JSON report here ('-' = stdout).")
     ] = None,
-    markdown_path: Annotated[str | None, typer.Option("--markdown", help="Write a Markdown summary here.")] = None,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            help="A previous --json report (or fingerprints): known findings are suppressed."
+        ),
+    ] = None,
+    markdown_path: Annotated[
+        str | None, typer.Option("--markdown", help="Write a Markdown summary here.")
+    ] = None,
     history: Annotated[bool, typer.Option(help="Keep the summary in the results store.")] = True,
 ) -> None:
     """Scan log files; exit 1 when a new finding reaches --fail-on, 2 when an input is unreadable."""
@@ -97,7 +107,13 @@ class _progress:
         if not sys.stderr.isatty():
             return None
         from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         from llmops.guard.sources import file_size
 
@@ -168,7 +184,9 @@ def _record(project: Project, result: ScanResult, paths: list[str]) -> None:
 @app.command("history")
 def history_command(
     days: Annotated[int, typer.Option(min=1, help="How many days back.")] = 30,
-    json_path: Annotated[str | None, typer.Option("--json", help="Write the rows as JSON ('-' = stdout).")] = None,
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Write the rows as JSON ('-' = stdout).")
+    ] = None,
 ) -> None:
     """Findings per day from the scans kept in the results store."""
     from llmops.cli._app import load
@@ -200,4 +218,6 @@ def detectors_command() -> None:
 
     for d in known():
         roles = ",".join(DEFAULT_ROLES[d.category])
-        typer.echo(f"{d.name:<30} v{d.version:<3} {d.category:<10} {d.severity:<7} {roles:<18} {d.description}")
+        typer.echo(
+            f"{d.name:<30} v{d.version:<3} {d.category:<10} {d.severity:<7} {roles:<18} {d.description}"
+        )

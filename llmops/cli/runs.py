@@ -126,3 +126,12 @@ def export(
     pd.DataFrame(rows, columns=list(rows[0]) if rows else None).to_csv(tmp, index=False)
     tmp.replace(csv)
     typer.echo(f"{len(rows)} rows written to {csv}")
+
+
+def _register_history() -> None:
+    from llmops.cli.history import history_command
+
+    app.command("history")(history_command)
+
+
+_register_history()

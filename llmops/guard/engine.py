@@ -9,6 +9,7 @@ texts are scanned in overlapping chunks so that time and memory stay bounded.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -111,7 +112,9 @@ def _settings(config: GuardConfig) -> Settings:
             cls = jsonschema.validators.validator_for(config.json_schema)
             cls.check_schema(config.json_schema)
         except jsonschema.SchemaError as exc:
-            raise ConfigError(f"invalid JSON schema: {exc.message}", field="guard.json_schema") from None
+            raise ConfigError(
+                f"invalid JSON schema: {exc.message}", field="guard.json_schema"
+            ) from None
         validator = cls(config.json_schema)
     return Settings(
         banned=compile_terms(config.policy.banned_terms),
@@ -150,7 +153,9 @@ def _roles_for(category: str, config: GuardConfig) -> tuple[str, ...]:
 class Guard:
     """A configured set of detectors: ``guard.detect(text, role)``."""
 
-    def __init__(self, checks: Iterable[str] | None = None, config: GuardConfig | None = None) -> None:
+    def __init__(
+        self, checks: Iterable[str] | None = None, config: GuardConfig | None = None
+    ) -> None:
         self.config = config or GuardConfig()
         self.settings = _settings(self.config)
         self.detectors = _configured(resolve_checks(checks, self.config), self.config)
@@ -214,13 +219,17 @@ class Guard:
         out: list[Finding] = []
         seen: set[tuple[str, int]] = set()
         for offset in range(0, len(text), CHUNK):
-            for f in self._detect(text[offset : offset + CHUNK + OVERLAP], table, offset, field, role):
+            for f in self._detect(
+                text[offset : offset + CHUNK + OVERLAP], table, offset, field, role
+            ):
                 if f.start < offset + CHUNK and (f.detector, f.start) not in seen:
                     seen.add((f.detector, f.start))
                     out.append(f)
         return out
 
-    def _detect(self, text: str, table: _Table, offset: int, field: str, role: str | None) -> list[Finding]:
+    def _detect(
+        self, text: str, table: _Table, offset: int, field: str, role: str | None
+    ) -> list[Finding]:
         active = set(table.always)
         view = TextView(text)
         if table.by_key:
@@ -271,17 +280,30 @@ _PRIORITY = {
 
 def _drop_overlaps(findings: list[Finding]) -> list[Finding]:
     # The same span reported twice (a phone-like run inside an IBAN, a `password=` hit
-    # around a GitHub token) keeps only the more specific detector's finding.
+    # around a GitHub token) keeps only the more specific detector's finding. For each
+    # rank, the spans of higher rank are kept sorted with a running max of their ends,
+    # so each question "does a higher-ranked span overlap?" is one bisection.
     def rank(f: Finding) -> int:
         return _PRIORITY.get(f.detector, 10 if f.category == "secret" else 0)
 
-    leaky = [f for f in findings if f.category in ("pii", "secret")]
+    leaky = sorted((f for f in findings if f.category in ("pii", "secret")), key=lambda f: f.start)
+    ranks = sorted({rank(f) for f in leaky})
+    above: dict[int, tuple[list[int], list[int]]] = {}
+    for r in ranks:
+        starts, max_ends, top = [], [], -1
+        for f in leaky:
+            if rank(f) > r:
+                starts.append(f.start)
+                top = max(top, f.end)
+                max_ends.append(top)
+        above[r] = (starts, max_ends)
     keep = []
     for f in findings:
-        if f.category in ("pii", "secret") and any(
-            o is not f and o.start < f.end and f.start < o.end and rank(o) > rank(f) for o in leaky
-        ):
-            continue
+        if f.category in ("pii", "secret"):
+            starts, max_ends = above[rank(f)]
+            i = bisect_left(starts, f.end)
+            if i and max_ends[i - 1] > f.start:
+                continue
         keep.append(f)
     keep.sort(key=lambda f: (f.start, f.detector))
     return keep

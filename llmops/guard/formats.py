@@ -42,7 +42,9 @@ def json_output(view: TextView, settings: Settings) -> Iterator[Hit]:
         error = next(iter(settings.json_validator.iter_errors(value)), None)
         if error is not None:
             where = "/".join(str(p) for p in error.absolute_path) or "(root)"
-            yield Hit(0, len(text), f"schema:{where}", f"schema: {where}: {clip(error.message, 60)}")
+            yield Hit(
+                0, len(text), f"schema:{where}", f"schema: {where}: {clip(error.message, 60)}"
+            )
 
 
 _REFUSAL = re.compile(
@@ -58,8 +60,19 @@ _REFUSAL = re.compile(
     "format.refusal",
     category="format",
     severity="low",
-    itriggers=("sorry", "can't", "can’t", "cannot", "won't", "won’t", "unable", "not able",
-               "as an ai", "decline", "refuse"),
+    itriggers=(
+        "sorry",
+        "can't",
+        "can’t",
+        "cannot",
+        "won't",
+        "won’t",
+        "unable",
+        "not able",
+        "as an ai",
+        "decline",
+        "refuse",
+    ),
 )
 def refusal(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Stock refusal phrasings in a model's answer."""

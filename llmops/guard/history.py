@@ -47,7 +47,14 @@ def daily(store_path: Path, days: int = 30) -> list[dict[str, Any]]:
     for row in rows:
         day = out.setdefault(
             row["day"],
-            {"day": row["day"], "scans": 0, "records_scanned": 0, "bad_records": 0, "findings": 0, "counts": {}},
+            {
+                "day": row["day"],
+                "scans": 0,
+                "records_scanned": 0,
+                "bad_records": 0,
+                "findings": 0,
+                "counts": {},
+            },
         )
         day["scans"] += 1
         day["records_scanned"] += row["records_scanned"]

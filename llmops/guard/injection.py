@@ -24,7 +24,9 @@ def _severity(confidence: float) -> str:
     return "high" if confidence >= 0.8 else "medium" if confidence >= 0.5 else "low"
 
 
-def _phrase_hits(text: str, lower: str, patterns: list[tuple[re.Pattern[str], float]]) -> Iterator[Hit]:
+def _phrase_hits(
+    text: str, lower: str, patterns: list[tuple[re.Pattern[str], float]]
+) -> Iterator[Hit]:
     taken: list[tuple[int, int]] = []
     for pattern, confidence in patterns:
         for m in pattern.finditer(lower):
@@ -32,7 +34,14 @@ def _phrase_hits(text: str, lower: str, patterns: list[tuple[re.Pattern[str], fl
                 continue
             taken.append((m.start(), m.end()))
             phrase = " ".join(m.group().split())
-            yield Hit(m.start(), m.end(), phrase, clip(text[m.start() : m.end()]), confidence, _severity(confidence))
+            yield Hit(
+                m.start(),
+                m.end(),
+                phrase,
+                clip(text[m.start() : m.end()]),
+                confidence,
+                _severity(confidence),
+            )
 
 
 _W = r"(?:[\w'’-]+[ \t,]+)"  # one filler word and the space after it
@@ -54,12 +63,32 @@ _OVERRIDE = [
         ),
         0.95,
     ),
-    (re.compile(rf"\b(?:do not|don't|dont|stop) (?:follow|obey|adhere to|listen to)[ \t]+{_W}{{0,2}}?{_TARGETS}\b"), 0.85),
+    (
+        re.compile(
+            rf"\b(?:do not|don't|dont|stop) (?:follow|obey|adhere to|listen to)[ \t]+{_W}{{0,2}}?{_TARGETS}\b"
+        ),
+        0.85,
+    ),
     (re.compile(r"\bforget (?:about )?everything (?:you|above|before|that|i|we)\b"), 0.85),
     (re.compile(r"\b(?:new|updated|real|actual|revised) (?:system )?instructions?\s*:"), 0.7),
-    (re.compile(r"\bfrom now on,? (?:you (?:will|must|are|shall|should)|ignore|only|respond|answer)\b"), 0.5),
-    (re.compile(r"\b(?:instead|rather),? (?:you (?:will|must|should)|just) (?:say|output|print|respond|reply)\b"), 0.5),
-    (re.compile(r"\byour (?:new|real|actual|true) (?:task|goal|purpose|instructions?|objective|role|job) (?:is|are)\b"), 0.7),
+    (
+        re.compile(
+            r"\bfrom now on,? (?:you (?:will|must|are|shall|should)|ignore|only|respond|answer)\b"
+        ),
+        0.5,
+    ),
+    (
+        re.compile(
+            r"\b(?:instead|rather),? (?:you (?:will|must|should)|just) (?:say|output|print|respond|reply)\b"
+        ),
+        0.5,
+    ),
+    (
+        re.compile(
+            r"\byour (?:new|real|actual|true) (?:task|goal|purpose|instructions?|objective|role|job) (?:is|are)\b"
+        ),
+        0.7,
+    ),
     (re.compile(rf"\b{_TARGETS} (?:no longer|don't|do not|doesn't|does not) appl(?:y|ies)\b"), 0.7),
 ]
 
@@ -80,18 +109,71 @@ def override(view: TextView, settings: Settings) -> Iterator[Hit]:
 
 _UNBOUND = r"(?:unrestricted|unfiltered|uncensored|jailbroken|evil|unethical|amoral|rogue|unbound|unlimited)"
 _ROLE = [
-    (re.compile(r"<\|(?:im_start|im_end|system|endoftext|start_header_id|end_header_id|eot_id)\|>|\[/?inst\]|<</?sys>>"), 0.9),
+    (
+        re.compile(
+            r"<\|(?:im_start|im_end|system|endoftext|start_header_id|end_header_id|eot_id)\|>|\[/?inst\]|<</?sys>>"
+        ),
+        0.9,
+    ),
     (re.compile(r"\bdo anything now\b|\b(?:dan|jailbreak|god|evil) mode\b"), 0.9),
-    (re.compile(rf"\byou are (?:now|no longer) (?:a |an |the |in )?(?:dan\b|{_UNBOUND}|free (?:from|of)|no longer|not bound|(?:developer|god|jailbreak) mode)"), 0.9),
-    (re.compile(r"\byou are no longer (?:an? )?(?:ai|assistant|chatbot|bound|restricted|required|limited)\b"), 0.85),
-    (re.compile(rf"\b(?:act|behave|respond|roleplay|role-play|pose) as (?:an? |my )?{_W}{{0,1}}?{_UNBOUND}\b"), 0.85),
-    (re.compile(rf"\bpretend (?:to be|you are|you're|that you are) (?:an? )?{_W}{{0,1}}?(?:{_UNBOUND}|ai without|different ai|human)\b"), 0.85),
-    (re.compile(r"\bpretend (?:that )?you (?:have no|don't have any|do not have any|are not bound|can do anything)\b"), 0.85),
-    (re.compile(r"\b(?:no longer|not) (?:bound|restricted|limited) by\b|\bwithout any (?:restrictions|limitations|filters|rules|censorship|guidelines)\b"), 0.6),
-    (re.compile(r"(?:^|\n)[ \t]*(?:#{1,3}[ \t]*)?(?:system|assistant)[ \t]*(?:prompt|message)?[ \t]*:[ \t]*\S"), 0.5),
-    (re.compile(r"\b(?:developer|debug|admin|sudo|god) mode (?:enabled|activated|is on)\b|\b(?:enter|enable|activate|switch to) (?:the )?(?:developer|debug|admin|sudo|god) mode\b(?! (?:on|in|for) )"), 0.5),
-    (re.compile(r"\bstop being (?:an? |my )?(?:ai|assistant|chatbot|helpful|language model)\b"), 0.7),
-    (re.compile(r"\byou have no (?:rules|restrictions|limits|limitations|guidelines|filters|boundaries)\b"), 0.6),
+    (
+        re.compile(
+            rf"\byou are (?:now|no longer) (?:a |an |the |in )?(?:dan\b|{_UNBOUND}|free (?:from|of)|no longer|not bound|(?:developer|god|jailbreak) mode)"
+        ),
+        0.9,
+    ),
+    (
+        re.compile(
+            r"\byou are no longer (?:an? )?(?:ai|assistant|chatbot|bound|restricted|required|limited)\b"
+        ),
+        0.85,
+    ),
+    (
+        re.compile(
+            rf"\b(?:act|behave|respond|roleplay|role-play|pose) as (?:an? |my )?{_W}{{0,1}}?{_UNBOUND}\b"
+        ),
+        0.85,
+    ),
+    (
+        re.compile(
+            rf"\bpretend (?:to be|you are|you're|that you are) (?:an? )?{_W}{{0,1}}?(?:{_UNBOUND}|ai without|different ai|human)\b"
+        ),
+        0.85,
+    ),
+    (
+        re.compile(
+            r"\bpretend (?:that )?you (?:have no|don't have any|do not have any|are not bound|can do anything)\b"
+        ),
+        0.85,
+    ),
+    (
+        re.compile(
+            r"\b(?:no longer|not) (?:bound|restricted|limited) by\b|\bwithout any (?:restrictions|limitations|filters|rules|censorship|guidelines)\b"
+        ),
+        0.6,
+    ),
+    (
+        re.compile(
+            r"(?:^|\n)[ \t]*(?:#{1,3}[ \t]*)?(?:system|assistant)[ \t]*(?:prompt|message)?[ \t]*:[ \t]*\S"
+        ),
+        0.5,
+    ),
+    (
+        re.compile(
+            r"\b(?:developer|debug|admin|sudo|god) mode (?:enabled|activated|is on)\b|\b(?:enter|enable|activate|switch to) (?:the )?(?:developer|debug|admin|sudo|god) mode\b(?! (?:on|in|for) )"
+        ),
+        0.5,
+    ),
+    (
+        re.compile(r"\bstop being (?:an? |my )?(?:ai|assistant|chatbot|helpful|language model)\b"),
+        0.7,
+    ),
+    (
+        re.compile(
+            r"\byou have no (?:rules|restrictions|limits|limitations|guidelines|filters|boundaries)\b"
+        ),
+        0.6,
+    ),
 ]
 
 
@@ -123,11 +205,24 @@ _EXTRACTION = [
         ),
         0.85,
     ),
-    (re.compile(r"\brepeat (?:the |all |back )?(?:the )?(?:words|text|everything|content|instructions|lines?)[ \t]+(?:above|before|preceding|prior|verbatim)"), 0.8),
-    (re.compile(r"\b(?:instructions|prompt)\b[\w \t]{0,24}\bverbatim\b|\bverbatim\b[\w \t]{0,24}\b(?:instructions|prompt)\b"), 0.8),
+    (
+        re.compile(
+            r"\brepeat (?:the |all |back )?(?:the )?(?:words|text|everything|content|instructions|lines?)[ \t]+(?:above|before|preceding|prior|verbatim)"
+        ),
+        0.8,
+    ),
+    (
+        re.compile(
+            r"\b(?:instructions|prompt)\b[\w \t]{0,24}\bverbatim\b|\bverbatim\b[\w \t]{0,24}\b(?:instructions|prompt)\b"
+        ),
+        0.8,
+    ),
     (re.compile(r"\bwhat (?:were|are|was) you (?:told|instructed|programmed|prompted)\b"), 0.7),
     (re.compile(r"\b(?:starting|beginning) with [\"'“]?you are\b"), 0.7),
-    (re.compile(r"\b(?:everything|all (?:the )?text|the text) (?:above|before) (?:this|here)\b"), 0.6),
+    (
+        re.compile(r"\b(?:everything|all (?:the )?text|the text) (?:above|before) (?:this|here)\b"),
+        0.6,
+    ),
 ]
 
 
@@ -174,7 +269,9 @@ def invisible_unicode(view: TextView, settings: Settings) -> Iterator[Hit]:
         after = text[m.end()] if m.end() < len(text) else ""
         tags = [ch for ch in run if ord(ch) >= 0xE0000]
         if tags:
-            hidden = "".join(chr(ord(ch) - 0xE0000) for ch in tags if 0x20 <= ord(ch) - 0xE0000 < 0x7F)
+            hidden = "".join(
+                chr(ord(ch) - 0xE0000) for ch in tags if 0x20 <= ord(ch) - 0xE0000 < 0x7F
+            )
             confidence = 0.95
             what = f"{len(tags)} tag characters (hidden text, {len(hidden)} chars)"
         elif set(run) & _BIDI:
@@ -190,7 +287,14 @@ def invisible_unicode(view: TextView, settings: Settings) -> Iterator[Hit]:
                 continue
             confidence, what = (0.7 if len(run) > 1 else 0.55), "zero-width characters"
         codes = ",".join(sorted({f"U+{ord(ch):04X}" for ch in run}))[:60]
-        yield Hit(m.start(), m.end(), codes, f"{what}: {codes} x{len(run)}", confidence, _severity(confidence))
+        yield Hit(
+            m.start(),
+            m.end(),
+            codes,
+            f"{what}: {codes} x{len(run)}",
+            confidence,
+            _severity(confidence),
+        )
 
 
 # --- encoded payloads ----------------------------------------------------------------
@@ -200,9 +304,13 @@ _DECODE_AND_FOLLOW = re.compile(
     r"[^.\n]{0,30}?\b(?:follow (?:it|them|that|this|its|the (?:instructions?|commands?|text|message))|"
     r"execute|run it|obey|do what|perform|act on|comply|carry out)"
 )
-_MARKED = re.compile(r"\b(?:base64|base-64|b64|rot13|rot-13|hex)(?:[- ]encoded)?\b[^\n]{0,20}?[:=]\s*\S{16,}")
+_MARKED = re.compile(
+    r"\b(?:base64|base-64|b64|rot13|rot-13|hex)(?:[- ]encoded)?\b[^\n]{0,20}?[:=]\s*\S{16,}"
+)
 _B64_RUN = re.compile(r"[A-Za-z0-9+/]{20,}={0,2}")
-_ESCAPES = re.compile(r"(?:\\x[0-9a-fA-F]{2}){8,}|(?:\\u00[0-9a-fA-F]{2}){8,}|(?:&#x?[0-9a-fA-F]{2,4};){8,}")
+_ESCAPES = re.compile(
+    r"(?:\\x[0-9a-fA-F]{2}){8,}|(?:\\u00[0-9a-fA-F]{2}){8,}|(?:&#x?[0-9a-fA-F]{2,4};){8,}"
+)
 
 
 def _decoded_text(blob: str) -> str | None:
@@ -219,7 +327,9 @@ def _unescape(blob: str) -> str:
     if blob.startswith("&#"):
         parts = [p for p in blob.replace("&#", " ").replace(";", " ").split() if p]
         return "".join(chr(int(p[1:], 16) if p[0] in "xX" else int(p)) for p in parts)
-    return "".join(chr(int(h, 16)) for h in re.findall(r"[0-9a-fA-F]{2}(?=\\|$)", blob.replace("\\u00", "\\x")))
+    return "".join(
+        chr(int(h, 16)) for h in re.findall(r"[0-9a-fA-F]{2}(?=\\|$)", blob.replace("\\u00", "\\x"))
+    )
 
 
 def _looks_hostile(decoded: str) -> bool:
@@ -241,8 +351,17 @@ def encoded_payload(view: TextView, settings: Settings) -> Iterator[Hit]:
     for m in _B64_RUN.finditer(text):
         decoded = _decoded_text(m.group())
         if decoded is not None and _looks_hostile(decoded):
-            yield Hit(m.start(), m.end(), m.group(), f"base64 hiding: {clip(decoded, 60)}", 0.95, "high")
+            yield Hit(
+                m.start(), m.end(), m.group(), f"base64 hiding: {clip(decoded, 60)}", 0.95, "high"
+            )
     for m in _ESCAPES.finditer(text):
         decoded = _unescape(m.group())
         confidence = 0.9 if _looks_hostile(decoded) else 0.5
-        yield Hit(m.start(), m.end(), m.group(), f"escaped text: {clip(decoded, 60)}", confidence, _severity(confidence))
+        yield Hit(
+            m.start(),
+            m.end(),
+            m.group(),
+            f"escaped text: {clip(decoded, 60)}",
+            confidence,
+            _severity(confidence),
+        )

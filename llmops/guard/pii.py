@@ -110,7 +110,7 @@ def _classify(text: str, start: int, end: int) -> Number | None:
     cand = text[start:end]
     if cand.startswith("(") and ")" not in cand:
         cand, start = cand[1:], start + 1
-    if not cand or not cand[0].isdigit() and cand[0] not in "+(":
+    if not cand or (not cand[0].isdigit() and cand[0] not in "+("):
         return None
     digits = _NON_DIGIT.sub("", cand)
     nd = len(digits)
@@ -218,7 +218,7 @@ def _phone(cand: str, digits: str, before: str) -> str | None:
     if m is not None:
         area = m.group(1) or m.group(2)
         return "phone" if area[0] in "23456789" and m.group(3)[0] in "23456789" else None
-    if cand[0] == "+" or cand.startswith("00") and cand[2:3] in "123456789" and not cand.isdigit():
+    if cand[0] == "+" or (cand.startswith("00") and cand[2:3] in "123456789" and not cand.isdigit()):
         if not 8 <= nd <= 15 or cand.startswith("+0"):
             return None
         groups = [g for g in _GROUP_SPLIT.split(cand.lstrip("+")) if g]
@@ -227,7 +227,7 @@ def _phone(cand: str, digits: str, before: str) -> str | None:
     if cand.isdigit():
         if nd not in (10, 11) or _PHONE_CONTEXT.search(before) is None:
             return None
-        if nd == 10 and (cand[0] in "23456789" and cand[3] in "23456789" or cand[0] == "0"):
+        if nd == 10 and ((cand[0] in "23456789" and cand[3] in "23456789") or cand[0] == "0"):
             return "phone-context"
         if nd == 11 and cand[0] in "01":
             return "phone-context"
@@ -290,7 +290,9 @@ def email(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Email addresses (not image names such as icon@2x.png, not @handles)."""
     text = view.text
     at = text.find("@")
-    while at != -1:
+    attempts = 0
+    while at != -1 and attempts < 5000:  # a bound on time for hostile input
+        attempts += 1
         nxt = text.find("@", at + 1)
         start = at
         while start > 0 and at - start < 64 and text[start - 1] in _LOCAL_CHARS:
@@ -301,9 +303,13 @@ def email(view: TextView, settings: Settings) -> Iterator[Hit]:
         if start < at and m is not None and m.group(1).lower() not in _FILE_TLDS:
             end = m.end()
             local, domain = text[start:at], text[at + 1 : end]
-            glued = start > 0 and text[start - 1] in "/:" and not text[:start].lower().endswith("mailto:")
+            glued = (
+                start > 0
+                and text[start - 1] in "/:"
+                and not text[:start].lower().endswith("mailto:")
+            )
             ssh = local == "git" and end < len(text) and text[end] == ":"
-            if not (end < len(text) and text[end] in "-_@" or glued or ssh):
+            if not ((end < len(text) and text[end] in "-_@") or glued or ssh):
                 value = f"{local}@{domain}".lower()
                 yield Hit(start, end, value, f"{local[0]}***@{domain}")
         at = nxt
@@ -338,7 +344,7 @@ def iban(view: TextView, settings: Settings) -> Iterator[Hit]:
     text = view.text
     for m in _IBAN_START.finditer(text):
         length = _IBAN_LENGTHS.get(m.group(1))
-        if length is None or m.start() > 0 and text[m.start() - 1].isalnum():
+        if length is None or (m.start() > 0 and text[m.start() - 1].isalnum()):
             continue
         chars: list[str] = []
         pos = m.start()
@@ -350,7 +356,7 @@ def iban(view: TextView, settings: Settings) -> Iterator[Hit]:
                 break
             pos += 1
         compact = "".join(chars).upper()
-        if len(chars) != length or pos < len(text) and text[pos].isalnum():
+        if len(chars) != length or (pos < len(text) and text[pos].isalnum()):
             continue
         if iban_valid(compact):
             yield Hit(m.start(), pos, compact, mask(compact, 4, 4))

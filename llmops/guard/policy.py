@@ -55,6 +55,10 @@ def banned_pattern(view: TextView, settings: Settings) -> Iterator[Hit]:
             if m.end() > m.start():
                 value = m.group()
                 yield Hit(
-                    m.start(), m.end(), f"{source}\x00{value}", f"/{clip(source, 40)}/ {mask(value)}",
-                    1.0, settings.policy_severity,
+                    m.start(),
+                    m.end(),
+                    f"{source}\x00{value}",
+                    f"/{clip(source, 40)}/ {mask(value)}",
+                    1.0,
+                    settings.policy_severity,
                 )

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 _NON_DIGITS = bytes(b for b in range(256) if not 48 <= b <= 57)
 
@@ -64,8 +64,22 @@ GATES: dict[str, Gate] = {
     "digits_phone": Gate(
         (rb"[0-9]{10}",),
         lambda t, b: _digits(t, b) >= 10,
-        ("phone", "call", "tel", "mobile", "cell", "whatsapp", "sms", "text", "fax",
-         "contact", "reach", "dial", "ring", "landline"),
+        (
+            "phone",
+            "call",
+            "tel",
+            "mobile",
+            "cell",
+            "whatsapp",
+            "sms",
+            "text",
+            "fax",
+            "contact",
+            "reach",
+            "dial",
+            "ring",
+            "landline",
+        ),
     ),  # fmt: skip
     # unseparated SSNs need an SSN word nearby
     "digits_ssn": Gate(
@@ -102,7 +116,9 @@ def _hs_escape(literal: str) -> bytes:
 class Prefilter:
     """Finds the trigger keys present in a text (or in a raw JSON line)."""
 
-    def __init__(self, literals: Iterable[str], iliterals: Iterable[str], gates: Iterable[str]) -> None:
+    def __init__(
+        self, literals: Iterable[str], iliterals: Iterable[str], gates: Iterable[str]
+    ) -> None:
         self.literals = tuple(sorted(set(literals)))
         self.iliterals = tuple(sorted(set(iliterals)))
         self.gates = tuple(sorted(set(gates)))
@@ -188,7 +204,12 @@ def _hyperscan_db(expressions: list[bytes], caseless: list[bool]) -> Any:
     flags = [single | hyperscan.HS_FLAG_CASELESS if c else single for c in caseless]
     try:
         db = hyperscan.Database()
-        db.compile(expressions=expressions, ids=list(range(len(expressions))), elements=len(expressions), flags=flags)
+        db.compile(
+            expressions=expressions,
+            ids=list(range(len(expressions))),
+            elements=len(expressions),
+            flags=flags,
+        )
     except Exception:  # an unsupported CPU or build: the Python path gives the same answers
         return None
     return db

@@ -50,7 +50,7 @@ def records_of(obj: Any) -> list[Record]:
     if "custom_id" in obj:
         return [_batch(obj)]
     response = obj.get("response")
-    if "request" in obj or isinstance(response, dict) and "choices" in response:
+    if "request" in obj or (isinstance(response, dict) and "choices" in response):
         return [_openai(obj)]
     if "resourceSpans" in obj:
         return [_span(span) for span in _otlp_spans(obj)]
@@ -141,9 +141,19 @@ def _choices(body: Any, prefix: str, out: list[Text]) -> None:
         if not isinstance(choice, dict):
             continue
         message = choice.get("message")
-        if type(message) is dict and len(message) == 2 and type(content := message.get("content")) is str:
+        if (
+            type(message) is dict
+            and len(message) == 2
+            and type(content := message.get("content")) is str
+        ):
             if content:
-                out.append(Text(f"{prefix}.choices[{i}].message.content", message.get("role") or "assistant", content))
+                out.append(
+                    Text(
+                        f"{prefix}.choices[{i}].message.content",
+                        message.get("role") or "assistant",
+                        content,
+                    )
+                )
             continue
         if isinstance(message, dict):
             _message(choice["message"], f"{prefix}.choices[{i}].message", out, "assistant")
@@ -175,7 +185,12 @@ def _batch(obj: dict[str, Any]) -> Record:
 
 def _simple(obj: dict[str, Any]) -> Record:
     rec = Record("simple", _str(obj.get("id")), _version(obj))
-    for key, role in (("input", "user"), ("prompt", "user"), ("output", "assistant"), ("response", "assistant")):
+    for key, role in (
+        ("input", "user"),
+        ("prompt", "user"),
+        ("output", "assistant"),
+        ("response", "assistant"),
+    ):
         value = obj.get(key)
         if isinstance(value, list) and value and isinstance(value[0], dict) and "role" in value[0]:
             _messages(value, key, rec.texts)
@@ -202,7 +217,10 @@ def _otlp_value(value: Any) -> Any:
     if "arrayValue" in value:
         return [_otlp_value(v) for v in value["arrayValue"].get("values", [])]
     if "kvlistValue" in value:
-        return {kv.get("key"): _otlp_value(kv.get("value")) for kv in value["kvlistValue"].get("values", [])}
+        return {
+            kv.get("key"): _otlp_value(kv.get("value"))
+            for kv in value["kvlistValue"].get("values", [])
+        }
     return value
 
 
@@ -257,9 +275,16 @@ def _span(span: dict[str, Any]) -> Record:
     rec = Record("otel", _str(span_id), _str(version))
     pre = "attributes."
     if "gen_ai.system_instructions" in attrs:
-        _parts(attrs["gen_ai.system_instructions"], pre + "gen_ai.system_instructions", rec.texts, "system")
+        _parts(
+            attrs["gen_ai.system_instructions"],
+            pre + "gen_ai.system_instructions",
+            rec.texts,
+            "system",
+        )
     _parts(attrs.get("gen_ai.input.messages"), pre + "gen_ai.input.messages", rec.texts, "user")
-    _parts(attrs.get("gen_ai.output.messages"), pre + "gen_ai.output.messages", rec.texts, "assistant")
+    _parts(
+        attrs.get("gen_ai.output.messages"), pre + "gen_ai.output.messages", rec.texts, "assistant"
+    )
     for key, value in attrs.items():  # the older flattened convention
         if isinstance(value, str) and key.endswith(".content"):
             head = key[: -len(".content")]

@@ -78,7 +78,9 @@ def load_baseline(path: str | Path) -> set[str]:
         for i, item in enumerate(items):
             value = item.get("fingerprint") if isinstance(item, dict) else item
             if not isinstance(value, str):
-                raise UserError("baseline entry without a fingerprint", file=p, field=f"findings[{i}]")
+                raise UserError(
+                    "baseline entry without a fingerprint", file=p, field=f"findings[{i}]"
+                )
             out.add(value)
         return out
     try:
@@ -121,7 +123,11 @@ def markdown(result: ScanResult, title: str = "Guard scan") -> str:
         out += _table(
             ["prompt_version", "findings", "top detectors"],
             [
-                [v, sum(c.values()), ", ".join(f"{d} ({n})" for d, n in sorted(c.items(), key=lambda x: -x[1])[:3])]
+                [
+                    v,
+                    sum(c.values()),
+                    ", ".join(f"{d} ({n})" for d, n in sorted(c.items(), key=lambda x: -x[1])[:3]),
+                ]
                 for v, c in versions.items()
             ],
         )
@@ -141,7 +147,9 @@ def markdown(result: ScanResult, title: str = "Guard scan") -> str:
     if problems or result.bad_lines:
         out += ["### Input problems", ""]
         out += [f"- `{f.path}`: {f.error or f.warning}" for f in problems]
-        out += [f"- `{b['file'] or 'record'}:{b['line']}`: {b['reason']}" for b in result.bad_lines[:20]]
+        out += [
+            f"- `{b['file'] or 'record'}:{b['line']}`: {b['reason']}" for b in result.bad_lines[:20]
+        ]
         if result.bad_records > 20:
             out.append(f"- … {result.bad_records - 20} more bad lines")
         out.append("")

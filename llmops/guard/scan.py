@@ -71,7 +71,9 @@ def _parse_error(line: bytes, exc: Exception) -> str:
     return f"not valid JSON: {str(exc).split(':', 1)[0]}"
 
 
-def scan_object(obj: Any, line: int, guard: Guard, baseline: frozenset[str], out: BlockResult) -> None:
+def scan_object(
+    obj: Any, line: int, guard: Guard, baseline: frozenset[str], out: BlockResult
+) -> None:
     """Scan one parsed line (or one API record) into ``out``."""
     try:
         records = [record_of_text(obj)] if isinstance(obj, str) else records_of(obj)
@@ -92,7 +94,9 @@ def scan_object(obj: Any, line: int, guard: Guard, baseline: frozenset[str], out
             out.findings.append(f)
 
 
-def scan_block(lines: Iterable[bytes | None], guard: Guard, baseline: frozenset[str]) -> BlockResult:
+def scan_block(
+    lines: Iterable[bytes | None], guard: Guard, baseline: frozenset[str]
+) -> BlockResult:
     """Parse and scan a block of JSONL lines; bad lines are counted, never raised."""
     out = BlockResult()
     loads = orjson.loads
@@ -218,7 +222,9 @@ class ScanResult:
             "suppressed": self.n_suppressed,
             "suppressed_counts": dict(sorted(self.suppressed_counts.items())),
             "by_severity": {s: self.by_severity.get(s, 0) for s in SEVERITY_RANK},
-            "by_prompt_version": {k: dict(sorted(v.items())) for k, v in sorted(self.by_prompt_version.items())},
+            "by_prompt_version": {
+                k: dict(sorted(v.items())) for k, v in sorted(self.by_prompt_version.items())
+            },
             "checks": self.checks,
             "fail_on": self.fail_on,
             "failed": self.failed(),
@@ -324,7 +330,9 @@ def _tasks(sources: list[Source], result: ScanResult, workers: int) -> Iterator[
             result.files[index].error = str(exc)
 
 
-def _ordered(pool: ProcessPoolExecutor, tasks: Iterator[Task], window: int) -> Iterator[tuple[Task, BlockResult]]:
+def _ordered(
+    pool: ProcessPoolExecutor, tasks: Iterator[Task], window: int
+) -> Iterator[tuple[Task, BlockResult]]:
     pending: deque[tuple[Task, Future[BlockResult]]] = deque()
     for task in tasks:
         pending.append((task, pool.submit(_run_task, task)))
@@ -336,7 +344,9 @@ def _ordered(pool: ProcessPoolExecutor, tasks: Iterator[Task], window: int) -> I
         yield done, future.result()
 
 
-def _merge(blocks: Iterator[tuple[Task, BlockResult]], result: ScanResult, progress: ProgressFn | None) -> None:
+def _merge(
+    blocks: Iterator[tuple[Task, BlockResult]], result: ScanResult, progress: ProgressFn | None
+) -> None:
     for task, block in blocks:
         summary = result.files[task.file_index]
         base = summary.lines

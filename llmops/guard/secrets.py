@@ -40,13 +40,19 @@ class Rule:
     severity: Callable[[str], str | None] | None = None
 
 
+# Candidate positions tried per text and rule: a bound on time for hostile input.
+MAX_ATTEMPTS = 2000
+
+
 def _find(view: TextView, rule: Rule) -> Iterator[Hit]:
     text = view.text
     seen: set[int] = set()
     for prefix in rule.prefixes:
         pos = text.find(prefix)
-        while pos != -1:
-            if pos not in seen and (pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in "_")):
+        while pos != -1 and len(seen) < MAX_ATTEMPTS:
+            if pos not in seen and (
+                pos == 0 or not (text[pos - 1].isalnum() or text[pos - 1] in "_")
+            ):
                 seen.add(pos)
                 m = rule.regex.match(text, pos)
                 if m is not None:
@@ -90,8 +96,12 @@ _TAIL = r"(?![A-Za-z0-9_\-])"
 
 _rule_detector(
     "secret.aws_access_key",
-    Rule(("AKIA", "ASIA", "ABIA", "ACCA"), re.compile(r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Za-z0-9])"), 3.0,
-         placeholders=False),
+    Rule(
+        ("AKIA", "ASIA", "ABIA", "ACCA"),
+        re.compile(r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}(?![A-Za-z0-9])"),
+        3.0,
+        placeholders=False,
+    ),
     "high",
     "AWS access key ids (AKIA/ASIA...).",
 )
@@ -185,7 +195,9 @@ _rule_detector(
     "secret.jwt",
     Rule(
         ("eyJ",),
-        re.compile(r"eyJ[A-Za-z0-9_\-]{8,2000}\.eyJ[A-Za-z0-9_\-]{8,8000}\.[A-Za-z0-9_\-]{0,2000}" + _TAIL),
+        re.compile(
+            r"eyJ[A-Za-z0-9_\-]{8,2000}\.eyJ[A-Za-z0-9_\-]{8,8000}\.[A-Za-z0-9_\-]{0,2000}" + _TAIL
+        ),
         keep=6,
         check=_jwt_ok,
     ),
@@ -195,7 +207,9 @@ _rule_detector(
 
 # --- PEM private keys ----------------------------------------------------------------
 
-_PEM = re.compile(r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----")
+_PEM = re.compile(
+    r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----"
+)
 _BASE64_CHAR = re.compile(r"[A-Za-z0-9+/=]")
 
 
@@ -203,7 +217,9 @@ _BASE64_CHAR = re.compile(r"[A-Za-z0-9+/=]")
 def private_key(view: TextView, settings: Settings) -> Iterator[Hit]:
     """PEM private key blocks with a body (not bare headers, not public keys)."""
     text = view.text
-    for m in _PEM.finditer(text):
+    for n, m in enumerate(_PEM.finditer(text)):
+        if n >= MAX_ATTEMPTS:
+            break
         end_marker = text.find("-----END", m.end(), m.end() + 20000)
         stop = end_marker if end_marker != -1 else min(len(text), m.end() + 400)
         body = text[m.end() : stop].replace("\\n", "")
@@ -234,9 +250,7 @@ _NOT_SECRET_KEYS = re.compile(
     r"_prompt|_regex|_pattern|_min|_max|_hint|_label|_question|_reset|_required|_strength)$"
 )
 _STOPWORDS = frozenset(
-    "required incorrect invalid wrong missing none null nil undefined true false empty "
-    "password secret token changeme admin default hidden masked unknown string optional "
-    "env environment config settings variable value here below above".split()
+    ["required", "incorrect", "invalid", "wrong", "missing", "none", "null", "nil", "undefined", "true", "false", "empty", "password", "secret", "token", "changeme", "admin", "default", "hidden", "masked", "unknown", "string", "optional", "env", "environment", "config", "settings", "variable", "value", "here", "below", "above"]
 )
 _TRAILING = ".,;:!?)]}"
 
@@ -253,7 +267,7 @@ def generic_assignment(view: TextView, settings: Settings) -> Iterator[Hit]:
     done: set[int] = set()
     for key in _GENERIC_KEYS:
         pos = lower.find(key)
-        while pos != -1:
+        while pos != -1 and len(done) < MAX_ATTEMPTS:
             start = pos
             while start > 0 and pos - start < 40 and _is_key_char(lower[start - 1]):
                 start -= 1

@@ -180,6 +180,8 @@ def gzip_tasks(index: int, source: Source) -> Iterator[Task]:
             block = b"\n" + block[block.index(b"\n") + 1 :]
             too_long, skipping = (1,), False
         if len(block) >= GZ_BLOCK or too_long:
+            if len(block) > MAX_LINE:
+                block, too_long = _blank_long_lines(block, too_long)
             yield Task(index, path, data=block, too_long=too_long, weight=weight)
             weight = 0
         else:
@@ -187,9 +189,21 @@ def gzip_tasks(index: int, source: Source) -> Iterator[Task]:
     if skipping:
         yield Task(index, path, data=b"\n", too_long=(1,), weight=weight)
     elif rest:
-        yield Task(index, path, data=rest, weight=weight)
+        data, too_long = _blank_long_lines(rest, ()) if len(rest) > MAX_LINE else (rest, ())
+        yield Task(index, path, data=data, too_long=too_long, weight=weight)
     if failure is not None:
         raise failure
+
+
+def _blank_long_lines(block: bytes, too_long: tuple[int, ...]) -> tuple[bytes, tuple[int, ...]]:
+    """Empty the lines over MAX_LINE in a block and list them as too long."""
+    lines = block.split(b"\n")
+    marked = set(too_long)
+    for i, line in enumerate(lines):
+        if len(line) > MAX_LINE:
+            lines[i] = b""
+            marked.add(i + 1)
+    return b"\n".join(lines), tuple(sorted(marked))
 
 
 def file_size(path: str | Path) -> int:

@@ -293,15 +293,10 @@ def _verify(
             orphan_chunks=0,
             foreign_chunks=0,
         )
-    seen: set[str] = set()
-    orphans: list[str] = []
-    foreign: list[str] = []
-    for chunk_id, meta in store.scan():
-        seen.add(chunk_id)
-        if meta.get("config_digest") != digest or not isinstance(meta.get("source"), str):
-            foreign.append(chunk_id)
-        elif chunk_id not in known:
-            orphans.append(chunk_id)
+    ours, others = store.census(digest)
+    seen = ours | others
+    orphans = sorted(ours - known)
+    foreign = sorted(others)
     missing = sorted(known - seen)
     meta_identity = store.metadata.get("embedder_identity")
     examples = {"missing": missing, "orphan": orphans, "foreign": foreign}

@@ -10,7 +10,7 @@ Any failure to talk to Chroma becomes a :class:`RuntimeFailure` (exit 3) naming 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from llmops.errors import LlmopsError, RuntimeFailure
@@ -218,20 +218,37 @@ class ChunkStore:
                 offset += PAGE
         return out
 
-    def scan(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every (id, metadata) in the collection, paged by 5,000."""
-        offset = 0
+    def ids(self, where: dict[str, Any] | None = None) -> list[str]:
+        """Every id in the collection (matching ``where``), paged by 5,000, no metadata."""
+        out: list[str] = []
         while True:
             got = self._do(
-                lambda o=offset: self.collection.get(  # type: ignore[misc]
-                    include=["metadatas"], limit=PAGE, offset=o
+                lambda o=len(out): self.collection.get(  # type: ignore[misc]
+                    where=where, include=[], limit=PAGE, offset=o
                 )
             )
-            for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
-                yield chunk_id, dict(meta or {})
+            out.extend(got["ids"])
             if len(got["ids"]) < PAGE:
-                return
-            offset += PAGE
+                return out
+
+    def metadata_of(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """id → metadata of these ids (those that exist)."""
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), PAGE):
+            part = ids[start : start + PAGE]
+            got = self._do(
+                lambda p=part: self.collection.get(ids=p, include=["metadatas"])  # type: ignore[misc]
+            )
+            for chunk_id, meta in zip(got["ids"], got["metadatas"], strict=True):
+                out[chunk_id] = dict(meta or {})
+        return out
+
+    def census(self, digest: str) -> tuple[set[str], set[str]]:
+        """(ids written under ``digest``, ids that were not): ids only, no metadata scan."""
+        ours = set(self.ids({"config_digest": digest}))
+        if self.count() == len(ours):
+            return ours, set()
+        return ours, set(self.ids()) - ours
 
     def query(self, vector: Any, k: int) -> list[dict[str, Any]]:
         """The ``k`` nearest chunks: text, source, score (cosine similarity) and metadata."""

@@ -127,34 +127,7 @@ def sync_index(
     digest = spec.digest(identity)
     location = spec.location(project)
     with _locked(project), contextlib.closing(Manifest(project.state_dir / "index.db")) as manifest:
-        client = connect(project, spec)
-        record = manifest.collection(location, digest)
-        if record is None:
-            record = manifest.add_collection(
-                location=location,
-                digest=digest,
-                name=spec.name,
-                chroma_name=spec.chroma_name(digest),
-                config=spec.config(identity),
-                embedder=spec.embedder,
-                embedder_identity=identity,
-                dim=embedder.dim,
-            )
-        store = ChunkStore.open(
-            client,
-            location,
-            record.chroma_name,
-            create={
-                "config_digest": digest,
-                "config_ref": spec.ref,
-                "embedder": spec.embedder,
-                "embedder_identity": identity,
-                "dim": record.dim,
-                "created_at": now_iso(),
-                "last_synced_at": "never",
-            },
-        )
-        assert store is not None
+        record, store = _open_collection(project, spec, manifest, embedder, digest)
         result = SyncResult(
             spec.ref, record.chroma_name, digest, location, "build" if full else "sync"
         )
@@ -178,6 +151,38 @@ def sync_index(
     result.seconds = round(time.perf_counter() - started, 3)
     result.embed_seconds = round(result.embed_seconds, 3)
     return result
+
+
+def _open_collection(
+    project: Project, spec: IndexSpec, manifest: Manifest, embedder: Embedder, digest: str
+) -> tuple[CollectionRecord, ChunkStore]:
+    """The manifest record and the Chroma collection of a digest, created when new."""
+    location = spec.location(project)
+    client = connect(project, spec)
+    record = manifest.collection(location, digest)
+    if record is None:
+        record = manifest.add_collection(
+            location=location,
+            digest=digest,
+            name=spec.name,
+            chroma_name=spec.chroma_name(digest),
+            config=spec.config(embedder.identity),
+            embedder=spec.embedder,
+            embedder_identity=embedder.identity,
+            dim=embedder.dim,
+        )
+    metadata = {
+        "config_digest": digest,
+        "config_ref": spec.ref,
+        "embedder": spec.embedder,
+        "embedder_identity": embedder.identity,
+        "dim": record.dim,
+        "created_at": now_iso(),
+        "last_synced_at": "never",
+    }
+    store = ChunkStore.open(client, location, record.chroma_name, create=metadata)
+    assert store is not None
+    return record, store
 
 
 @contextlib.contextmanager
@@ -266,19 +271,17 @@ class _Sync:
         """Compare the whole collection with the manifest; returns sources to re-check."""
         self.result.swept = True
         known = self.manifest.chunk_paths(self.record.id)
+        ours, foreign = self.store.census(self.record.digest)
+        seen = ours | foreign
+        stray = sorted(foreign)  # not written by this index
         suspect: set[str] = set()
-        stray: list[str] = []
-        seen: set[str] = set()
-        for chunk_id, meta in self.store.scan():
-            seen.add(chunk_id)
+        unknown = sorted(ours - set(known))
+        for chunk_id, meta in self.store.metadata_of(unknown).items():
             source = meta.get("source")
-            if meta.get("config_digest") != self.record.digest or not isinstance(source, str):
-                stray.append(chunk_id)  # not written by this index
-            elif chunk_id not in known:
-                if source in current:
-                    suspect.add(source)
-                else:
-                    stray.append(chunk_id)
+            if isinstance(source, str) and source in current:
+                suspect.add(source)  # its source decides: kept if it still belongs
+            else:
+                stray.append(chunk_id)
         suspect.update(path for chunk_id, path in known.items() if chunk_id not in seen)
         self.store.delete(stray)
         self.result.chunks_deleted += len(stray)

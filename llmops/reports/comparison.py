@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from llmops.prompts import PromptVersion
 
 GITHUB_COMMENT_LIMIT = 65_536
-DEFAULT_BUDGET = 60_000  # leaves room for the rest of summary.md
+DEFAULT_BUDGET = 45_000  # leaves room for the rest of summary.md (tables, failed cases)
 _OUTPUT_CHARS = 600  # per output shown in a regressed case
 _EPS = 1e-9
 

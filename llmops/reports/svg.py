@@ -16,7 +16,8 @@ PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b
 UP, DOWN, FLAT = "#2e7d32", "#c62828", "#757575"
 
 _W, _H = 560, 260
-_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 16, 28, 36
+_LEFT, _RIGHT, _TOP, _BOTTOM = 48, 16, 44, 36
+_LEGEND_Y = 32
 
 
 def _frame(title: str, width: int = _W, height: int = _H) -> list[str]:
@@ -40,14 +41,16 @@ def _y_axis(lo: float, hi: float, plot_h: float, width: int = _W) -> list[str]:
 
 
 def _legend(labels: Sequence[str], width: int = _W) -> list[str]:
+    """One row under the title, left to right."""
     parts: list[str] = []
-    x = float(width - _RIGHT)
-    for i, label in reversed(list(enumerate(labels))):
-        text = escape(label)
-        x -= 26 + 7.0 * len(label)
-        parts.append(f'<rect x="{x:.0f}" y="6" width="10" height="10" '
+    x = float(_LEFT)
+    for i, label in enumerate(labels):
+        if x > width - 60:
+            break
+        parts.append(f'<rect x="{x:.0f}" y="{_LEGEND_Y - 9}" width="10" height="10" '
                      f'fill="{PALETTE[i % len(PALETTE)]}"/>')
-        parts.append(f'<text x="{x + 14:.0f}" y="15">{text}</text>')
+        parts.append(f'<text x="{x + 14:.0f}" y="{_LEGEND_Y}">{escape(label)}</text>')
+        x += 30 + 6.6 * len(label)
     return parts
 
 
@@ -105,7 +108,9 @@ def delta_scatter(
     xs = [p[1] for p in points] or [0.0, 1.0]
     ds = [p[2] for p in points] or [0.0]
     x_lo, x_hi = min(0.0, min(xs)), max(1.0, max(xs))
-    reach = max(0.05, max(abs(d) for d in ds))
+    pad = (x_hi - x_lo) * 0.03  # keep dots at the ends inside the frame
+    x_lo, x_hi = x_lo - pad, x_hi + pad
+    reach = max(0.05, max(abs(d) for d in ds)) * 1.08
     parts = _frame(title) + _y_axis(-reach, reach, plot_h)
     zero_y = _TOP + plot_h / 2
     parts.append(f'<line x1="{_LEFT}" x2="{_W - _RIGHT}" y1="{zero_y}" y2="{zero_y}" '

@@ -70,17 +70,30 @@ class Registered:
         kwargs = dict(options)
         if "ctx" in params:
             kwargs["ctx"] = ctx or ScorerContext()
-        made = self.factory(**kwargs)
+        try:
+            made = self.factory(**kwargs)
+        except LlmopsError:
+            raise
+        except Exception as exc:  # a plugin's factory choking on its options
+            raise UserError(
+                f"scorer {self.name!r} could not be built with {options}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         inner: Any
         if callable(getattr(made, "score", None)):
             inner = made
         elif callable(made):
-            inner = _FunctionScorer(made, batched=self.batched, threshold=options.get("threshold"))
+            threshold = options.get("threshold")
+            if threshold is None and "threshold" in params:
+                default = params["threshold"].default
+                threshold = None if default is inspect.Parameter.empty else default
+            inner = _FunctionScorer(made, batched=self.batched, threshold=threshold)
         else:
             raise UserError(
                 f"scorer {self.name!r}: its factory returned {type(made).__name__}, "
                 "expected a scorer or a scoring function"
             )
+        # The options as written: with the version they rebuild the same scorer.
         return CheckedScorer(self.name, self.version, options, inner)
 
 
@@ -103,11 +116,23 @@ def scorer(
     """
 
     def register(factory: Callable[..., Any]) -> Callable[..., Any]:
+        if not factory.__module__.startswith("llmops.scorers."):
+            _load_builtins()  # so that a clash with a built-in name shows here, not later
+        taken = _REGISTRY.get(name)
+        if taken is not None and _origin(taken.factory) != _origin(factory):
+            raise UserError(
+                f"scorer name {name!r} is already taken by {_origin(taken.factory)}",
+                hint="give the scorer another name",
+            )
         doc = description or (inspect.getdoc(factory) or "").split("\n", 1)[0]
         _REGISTRY[name] = Registered(name, str(version), factory, batched, doc)
         return factory
 
     return register
+
+
+def _origin(factory: Callable[..., Any]) -> str:
+    return f"{factory.__module__}.{factory.__qualname__}"
 
 
 def get(name: str) -> Registered:
@@ -161,6 +186,12 @@ class CheckedScorer:
 
     def __repr__(self) -> str:
         return f"<scorer {self.name}@{self.version} {self.args}>"
+
+    @property
+    def threshold(self) -> float | None:
+        """The value at or above which a case passes, when the scorer has one."""
+        value = getattr(self.inner, "threshold", None)
+        return float(value) if isinstance(value, int | float) else None
 
     def validate(self, cases: list[Case]) -> None:
         check = getattr(self.inner, "validate", None)

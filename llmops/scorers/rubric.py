@@ -17,7 +17,8 @@ Options:
     threshold: the 0-1 score at or above which a case passes (default 0.75, i.e. 4 of 5).
     samples: ask the judge N times; the score is the mean, ``details.spread`` the stdev.
     prompt: NAME@REF of a project prompt version to use as the judge prompt.
-    temperature: the judge's temperature (default 0, or 0.7 with samples > 1).
+    temperature: the judge's temperature (default: the judge prompt's, else 0; 0.7 with
+        samples > 1 when that would be 0).
     logprobs: ask for token logprobs for G-Eval weighting (default true).
     json_mode: the response_format asked for: ``auto`` (default: a JSON schema, then
         llama.cpp's ``json_object`` + schema, then none, stepping down when the endpoint
@@ -107,9 +108,11 @@ class Rubric:
     def validate(self, cases: list[Case]) -> None:
         if self.preset == "correctness":
             require_expected(cases, "rubric (preset correctness)", self.ctx)
-        if self.criteria or self.preset:
-            return
         for case in cases:
+            # A judge prompt that cannot render fails here, before any model call.
+            self.template.render(self._variables(Sample(case, "")))
+            if self.criteria or self.preset:
+                continue
             if not (case.rubric and case.rubric.strip()):
                 raise EvalSetError(
                     f"case {case.id!r} has no `rubric` and the rubric scorer has no criteria",
@@ -126,8 +129,7 @@ class Rubric:
             else:
                 from llmops.providers import make_provider
 
-                if self.ctx.project is None:
-                    raise UserError("the rubric scorer needs a project with a judge endpoint")
+                assert self.ctx.project is not None  # checked when the scorer was built
                 cache = self.ctx.extras.get("cache_path") or self.ctx.cache_path("cache.db")
                 self._provider = make_provider(
                     self.ctx.project.judge, cache_path=cache, no_cache=self.ctx.no_cache
@@ -270,12 +272,17 @@ def rubric(
         raise UserError(
             f"scorer 'rubric': json_mode must be one of {', '.join(JSON_MODES)}, got {json_mode!r}"
         )
+    if ctx.project is None and "judge_provider" not in ctx.extras:
+        raise UserError("scorer 'rubric' needs a project with a judge endpoint")
     template = jp.load(prompt, ctx)
     params = dict(template.params)
     params.setdefault("max_tokens", 120)
-    params["temperature"] = (
-        float(temperature) if temperature is not None else (0.0 if samples == 1 else 0.7)
-    )
+    if temperature is not None:
+        params["temperature"] = float(temperature)
+    elif samples > 1 and not params.get("temperature"):
+        params["temperature"] = 0.7  # N identical greedy answers would say nothing
+    else:
+        params.setdefault("temperature", 0.0)
     if logprobs:
         params.update(logprobs=True, top_logprobs=5)
     return Rubric(

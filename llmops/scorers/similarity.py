@@ -31,6 +31,7 @@ EMBEDDING_CACHE = "embeddings.db"
 class Similarity:
     def __init__(self, embedder: Embedder, threshold: float, ctx: ScorerContext) -> None:
         self.embedder = embedder
+        self.identity = embedder.identity
         self.threshold = threshold
         self.ctx = ctx
 
@@ -55,7 +56,7 @@ class Similarity:
             cosines = vectors[start + 1 : end] @ vectors[start]
             best = int(cosines.argmax())
             cos = float(cosines[best])
-            details: dict[str, Any] = {"cosine": round(cos, 6)}
+            details: dict[str, Any] = {"cosine": round(cos, 6), "embedder": self.identity}
             if end - start > 2:
                 details["best_expected"] = best
             out.append(Score.of(min(1.0, max(0.0, cos)), self.threshold, details))

@@ -30,7 +30,9 @@ def _tok(rng: random.Random, n: int, alphabet: str = ALNUM) -> str:
     while True:
         value = "".join(rng.choice(alphabet) for _ in range(n))
         if alphabet != ALNUM or (
-            any(c.isupper() for c in value) and any(c.islower() for c in value) and any(c.isdigit() for c in value)
+            any(c.isupper() for c in value)
+            and any(c.islower() for c in value)
+            and any(c.isdigit() for c in value)
         ):
             return value
 
@@ -59,13 +61,30 @@ def _group(digits: str, sizes: tuple[int, ...], sep: str) -> str:
     return sep.join(out)
 
 
-IBAN_LENGTHS = {"DE": 22, "GB": 22, "FR": 27, "ES": 24, "IT": 27, "NL": 18, "BE": 16, "CH": 21, "AT": 20, "PL": 28, "SE": 24, "NO": 15, "IE": 22, "PT": 25}
+IBAN_LENGTHS = {
+    "DE": 22,
+    "GB": 22,
+    "FR": 27,
+    "ES": 24,
+    "IT": 27,
+    "NL": 18,
+    "BE": 16,
+    "CH": 21,
+    "AT": 20,
+    "PL": 28,
+    "SE": 24,
+    "NO": 15,
+    "IE": 22,
+    "PT": 25,
+}
 
 
 def _iban(rng: random.Random, country: str) -> str:
     n = IBAN_LENGTHS[country] - 4
     if country in ("GB", "NL", "IE"):
-        bban = "".join(rng.choice(string.ascii_uppercase) for _ in range(4)) + "".join(rng.choice(string.digits) for _ in range(n - 4))
+        bban = "".join(rng.choice(string.ascii_uppercase) for _ in range(4)) + "".join(
+            rng.choice(string.digits) for _ in range(n - 4)
+        )
     else:
         bban = "".join(rng.choice(string.digits) for _ in range(n))
     numeric = "".join(str(int(c, 36)) for c in bban + country + "00")
@@ -83,7 +102,9 @@ def _b64url(data: bytes) -> str:
 
 def _jwt(rng: random.Random) -> str:
     header = _b64url(json.dumps({"alg": rng.choice(["HS256", "RS256"]), "typ": "JWT"}).encode())
-    payload = _b64url(json.dumps({"sub": str(rng.randint(1, 10**9)), "name": "Jane", "iat": 1716239022}).encode())
+    payload = _b64url(
+        json.dumps({"sub": str(rng.randint(1, 10**9)), "name": "Jane", "iat": 1716239022}).encode()
+    )
     return f"{header}.{payload}.{_tok(rng, 43, ALNUM + '-_')}"
 
 
@@ -118,15 +139,39 @@ def _pii_positives(rng: random.Random) -> list[dict[str, Any]]:
         items.append(_item(text, "pii", (detector, value)))
 
     for _ in range(40):
-        local = rng.choice([_tok(rng, 6, string.ascii_lowercase), "jane.doe", "j.smith+news", "ops-team", "user_42", "Anna.Lee"])
-        domain = rng.choice(["example.com", "mail.example.co.uk", "corp.io", "sub.domain.org", "uni.edu", "example-shop.de"])
+        local = rng.choice(
+            [
+                _tok(rng, 6, string.ascii_lowercase),
+                "jane.doe",
+                "j.smith+news",
+                "ops-team",
+                "user_42",
+                "Anna.Lee",
+            ]
+        )
+        domain = rng.choice(
+            [
+                "example.com",
+                "mail.example.co.uk",
+                "corp.io",
+                "sub.domain.org",
+                "uni.edu",
+                "example-shop.de",
+            ]
+        )
         local = f"{local}{rng.randint(1, 999)}"
-        add("pii.email", f"{local}@{domain}", rng.choice([None, "Write to <{}>.", "mailto:{}", "Email: {}"]))
+        add(
+            "pii.email",
+            f"{local}@{domain}",
+            rng.choice([None, "Write to <{}>.", "mailto:{}", "Email: {}"]),
+        )
     phones = [
         lambda: f"+1 415 555 {rng.randint(1000, 9999)}",
         lambda: f"+44 20 7946 {rng.randint(1000, 9999)}",
         lambda: f"+49 30 {rng.randint(1000000, 9999999)}",
-        lambda: f"+33 1 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+        lambda: (
+            f"+33 1 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+        ),
         lambda: f"({rng.randint(201, 989)}) {rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
         lambda: f"{rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
         lambda: f"{rng.randint(201, 989)}.{rng.randint(200, 999)}.{rng.randint(1000, 9999)}",
@@ -134,16 +179,26 @@ def _pii_positives(rng: random.Random) -> list[dict[str, Any]]:
         lambda: f"020 7946 {rng.randint(1000, 9999)}",
         lambda: f"07700 {rng.randint(900000, 900999)}",
         lambda: f"030 {rng.randint(10000000, 99999999)}",
-        lambda: f"06 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}",
+        lambda: (
+            f"06 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+        ),
         lambda: f"+91 98765 {rng.randint(10000, 99999)}",
         lambda: f"+81 3-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
         lambda: f"+61 2 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
         lambda: f"0044 20 7946 {rng.randint(1000, 9999)}",
     ]
     for i in range(48):
-        add("pii.phone", phones[i % len(phones)](), rng.choice([None, "Call me on {} tomorrow.", "Phone: {}", "tel. {}"]))
+        add(
+            "pii.phone",
+            phones[i % len(phones)](),
+            rng.choice([None, "Call me on {} tomorrow.", "Phone: {}", "tel. {}"]),
+        )
     for _ in range(4):
-        add("pii.phone", f"{rng.randint(201, 989)}{rng.randint(200, 999)}{rng.randint(1000, 9999)}", "Please call me at {} after six.")
+        add(
+            "pii.phone",
+            f"{rng.randint(201, 989)}{rng.randint(200, 999)}{rng.randint(1000, 9999)}",
+            "Please call me at {} after six.",
+        )
     cards = [("4", 16, (4, 4, 4, 4)), ("51", 16, (4, 4, 4, 4)), ("55", 16, (4, 4, 4, 4)), ("2221", 16, (4, 4, 4, 4)),
              ("34", 15, (4, 6, 5)), ("37", 15, (4, 6, 5)), ("6011", 16, (4, 4, 4, 4)), ("35", 16, (4, 4, 4, 4)),
              ("36", 14, (4, 6, 4)), ("4", 13, (4, 4, 5))]  # fmt: skip
@@ -151,10 +206,18 @@ def _pii_positives(rng: random.Random) -> list[dict[str, Any]]:
         prefix, length, sizes = cards[i % len(cards)]
         digits = _card(rng, prefix, length)
         sep = rng.choice([" ", "-", ""])
-        add("pii.credit_card", _group(digits, sizes, sep) if sep else digits, rng.choice([None, "card number {} exp 12/27", "Card: {}"]))
+        add(
+            "pii.credit_card",
+            _group(digits, sizes, sep) if sep else digits,
+            rng.choice([None, "card number {} exp 12/27", "Card: {}"]),
+        )
     for i in range(36):
         value = _iban(rng, list(IBAN_LENGTHS)[i % len(IBAN_LENGTHS)])
-        add("pii.iban", _spaced(value) if i % 2 else value, rng.choice([None, "IBAN: {}", "Transfer to {} please."]))
+        add(
+            "pii.iban",
+            _spaced(value) if i % 2 else value,
+            rng.choice([None, "IBAN: {}", "Transfer to {} please."]),
+        )
     for i in range(36):
         area = rng.choice([a for a in range(1, 900) if a != 666])
         digits = f"{area:03d}{rng.randint(1, 99):02d}{rng.randint(1, 9999):04d}"
@@ -162,13 +225,27 @@ def _pii_positives(rng: random.Random) -> list[dict[str, Any]]:
             add("pii.ssn", digits, "SSN {} on file")
         else:
             sep = "-" if i % 3 else " "
-            add("pii.ssn", f"{digits[:3]}{sep}{digits[3:5]}{sep}{digits[5:]}", rng.choice([None, "SSN: {}", "social security number {}"]))
+            add(
+                "pii.ssn",
+                f"{digits[:3]}{sep}{digits[3:5]}{sep}{digits[5:]}",
+                rng.choice([None, "SSN: {}", "social security number {}"]),
+            )
     for _ in range(30):
         value = f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-        add("pii.ipv4", value, rng.choice([None, "The server at {} refused it.", "client ip={}", "ssh admin@ to {}"]))
+        add(
+            "pii.ipv4",
+            value,
+            rng.choice([None, "The server at {} refused it.", "client ip={}", "ssh admin@ to {}"]),
+        )
     for _ in range(20):
         groups = [f"{rng.randint(0, 0xFFFF):x}" for _ in range(8)]
-        value = rng.choice([":".join(groups), f"2001:db8::{groups[0]}:{groups[1]}", f"fe80::{groups[2]}:{groups[3]}:{groups[4]}:{groups[5]}"])
+        value = rng.choice(
+            [
+                ":".join(groups),
+                f"2001:db8::{groups[0]}:{groups[1]}",
+                f"fe80::{groups[2]}:{groups[3]}:{groups[4]}:{groups[5]}",
+            ]
+        )
         add("pii.ipv6", value, rng.choice([None, "Listening on [{}]:443", "client {} connected"]))
     return items
 
@@ -177,15 +254,29 @@ def _secret_positives(rng: random.Random) -> list[dict[str, Any]]:
     b32 = string.ascii_uppercase + "234567"
     makers = {
         "secret.aws_access_key": lambda: rng.choice(["AKIA", "ASIA"]) + _tok(rng, 16, b32),
-        "secret.github_token": lambda: rng.choice(["ghp_", "gho_", "ghs_"]) + _tok(rng, 36) if rng.random() < 0.8 else "github_pat_" + _tok(rng, 22) + "_" + _tok(rng, 59),
+        "secret.github_token": lambda: (
+            rng.choice(["ghp_", "gho_", "ghs_"]) + _tok(rng, 36)
+            if rng.random() < 0.8
+            else "github_pat_" + _tok(rng, 22) + "_" + _tok(rng, 59)
+        ),
         "secret.gitlab_token": lambda: "glpat-" + _tok(rng, 20, ALNUM + "-_"),
-        "secret.slack_token": lambda: rng.choice([
-            f"xoxb-{rng.randint(10**10, 10**11)}-{rng.randint(10**11, 10**12)}-{_tok(rng, 24)}",
-            f"xoxp-{rng.randint(10**10, 10**11)}-{rng.randint(10**10, 10**11)}-{rng.randint(10**11, 10**12)}-{_tok(rng, 32, string.hexdigits.lower()[:16])}",
-            f"https://hooks.slack.com/services/T{_tok(rng, 8, string.ascii_uppercase + string.digits)}/B{_tok(rng, 8, string.ascii_uppercase + string.digits)}/{_tok(rng, 24)}",
-        ]),
-        "secret.stripe_key": lambda: rng.choice(["sk_live_", "rk_live_", "sk_test_"]) + _tok(rng, rng.choice([24, 34, 99])),
-        "secret.openai_key": lambda: rng.choice(["sk-proj-" + _tok(rng, 74, ALNUM + "-_") + "T3BlbkFJ" + _tok(rng, 74, ALNUM + "-_"), "sk-" + _tok(rng, 20) + "T3BlbkFJ" + _tok(rng, 20), "sk-svcacct-" + _tok(rng, 58)]),
+        "secret.slack_token": lambda: rng.choice(
+            [
+                f"xoxb-{rng.randint(10**10, 10**11)}-{rng.randint(10**11, 10**12)}-{_tok(rng, 24)}",
+                f"xoxp-{rng.randint(10**10, 10**11)}-{rng.randint(10**10, 10**11)}-{rng.randint(10**11, 10**12)}-{_tok(rng, 32, string.hexdigits.lower()[:16])}",
+                f"https://hooks.slack.com/services/T{_tok(rng, 8, string.ascii_uppercase + string.digits)}/B{_tok(rng, 8, string.ascii_uppercase + string.digits)}/{_tok(rng, 24)}",
+            ]
+        ),
+        "secret.stripe_key": lambda: (
+            rng.choice(["sk_live_", "rk_live_", "sk_test_"]) + _tok(rng, rng.choice([24, 34, 99]))
+        ),
+        "secret.openai_key": lambda: rng.choice(
+            [
+                "sk-proj-" + _tok(rng, 74, ALNUM + "-_") + "T3BlbkFJ" + _tok(rng, 74, ALNUM + "-_"),
+                "sk-" + _tok(rng, 20) + "T3BlbkFJ" + _tok(rng, 20),
+                "sk-svcacct-" + _tok(rng, 58),
+            ]
+        ),
         "secret.anthropic_key": lambda: "sk-ant-api03-" + _tok(rng, 93, ALNUM + "-_") + "AA",
         "secret.google_api_key": lambda: "AIza" + _tok(rng, 35, ALNUM + "-_"),
         "secret.jwt": lambda: _jwt(rng),
@@ -203,11 +294,15 @@ def _secret_positives(rng: random.Random) -> list[dict[str, Any]]:
     for detector, make in makers.items():
         for i in range(20):
             value = make()
-            items.append(_item(templates[i % len(templates)].format(value), "secret", (detector, value)))
+            items.append(
+                _item(templates[i % len(templates)].format(value), "secret", (detector, value))
+            )
     for i in range(16):
         kind = ["RSA ", "EC ", "OPENSSH ", ""][i % 4]
         value = _pem(rng, kind)
-        text = rng.choice(["Here is the key:\n{}\nkeep it safe", "{}", "id_rsa contents: {}"]).format(value)
+        text = rng.choice(
+            ["Here is the key:\n{}\nkeep it safe", "{}", "id_rsa contents: {}"]
+        ).format(value)
         items.append(_item(text, "secret", ("secret.private_key", value)))
     generic = [
         ("password={}", lambda: _tok(rng, 8) + "!"),
@@ -235,7 +330,9 @@ def _hard_negatives(rng: random.Random) -> list[str]:
     for _ in range(6):
         out.append(f"Gift card code {_group(_card(rng, '9', 16), (4, 4, 4, 4), '-')} is valid.")
     for _ in range(8):
-        out.append(f"Your order #{rng.randint(10**7, 10**9)} ships on 2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}.")
+        out.append(
+            f"Your order #{rng.randint(10**7, 10**9)} ships on 2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}."
+        )
     out += [
         f"Order number {_card(rng, '4', 16)} was refunded.",
         f"order no. {rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)} is delayed",
@@ -429,7 +526,10 @@ def build(seed: int = 2026) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     items = _pii_positives(rng) + _secret_positives(rng)
     items += [_item(text, "hard_negative") for text in _hard_negatives(rng)]
-    items += [{"text": t, "kind": "injection", "labels": [{"detector": "injection", "value": ""}]} for t in INJECTIONS]
+    items += [
+        {"text": t, "kind": "injection", "labels": [{"detector": "injection", "value": ""}]}
+        for t in INJECTIONS
+    ]
     items += [_item(t, "benign") for t in BENIGN]
     return items
 
@@ -454,7 +554,10 @@ def score(find: Any, items: list[dict[str, Any]] | None = None) -> dict[str, dic
     for item in items:
         text = item["text"]
         found = find(text)
-        spans = [(lab["detector"], text.find(lab["value"]), text.find(lab["value"]) + len(lab["value"])) for lab in item["labels"]]
+        spans = [
+            (lab["detector"], text.find(lab["value"]), text.find(lab["value"]) + len(lab["value"]))
+            for lab in item["labels"]
+        ]
         for det, s, e in spans:
             if det == "injection":
                 hit = any(d.startswith("injection.") for d, _, _ in found)
