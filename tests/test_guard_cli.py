@@ -218,3 +218,29 @@ def test_detectors_list() -> None:
     assert res.exit_code == 0
     assert "pii.credit_card" in res.output and "secret.aws_access_key" in res.output
     assert "injection.override" in res.output and "user,tool" in res.output
+
+
+def test_history_groups_scans_by_day(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from llmops.guard.history import daily
+    from llmops.store import open_store
+
+    db = tmp_path / "results.db"
+    today = datetime.now(UTC)
+    with open_store(db) as store:
+        for days_ago, counts in ((0, {"pii.email": 2}), (0, {"pii.email": 1, "secret.jwt": 1}),
+                                 (1, {"pii.phone": 4}), (40, {"pii.ssn": 9})):  # fmt: skip
+            at = (today - timedelta(days=days_ago)).isoformat(timespec="milliseconds")
+            store.add_guard_scan(
+                paths=["x.jsonl"], records_scanned=10, bad_records=1,
+                findings=sum(counts.values()), counts=counts, scanned_at=at,
+            )  # fmt: skip
+    rows = daily(db, days=30)
+    assert [r["day"] for r in rows] == [
+        today.date().isoformat(),
+        (today - timedelta(days=1)).date().isoformat(),
+    ]
+    assert rows[0]["scans"] == 2 and rows[0]["findings"] == 4 and rows[0]["records_scanned"] == 20
+    assert rows[0]["counts"] == {"pii.email": 3, "secret.jwt": 1}
+    assert rows[1]["counts"] == {"pii.phone": 4}

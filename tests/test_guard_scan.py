@@ -78,7 +78,7 @@ def test_four_shapes_fields_and_roles() -> None:
                     }
                 ],
             },
-        },  # fmt: skip
+        },
         {
             "id": "s-4",
             "input": "hello",
@@ -108,7 +108,7 @@ def test_four_shapes_fields_and_roles() -> None:
                     }
                 ]
             },
-        },  # fmt: skip
+        },
     ]
     result = scan(rows)
     got = [(f.line, f.record, f.field, f.role, f.detector) for f in result.findings]
@@ -170,7 +170,10 @@ def test_four_shapes_fields_and_roles() -> None:
 def test_otlp_export_lines_hold_several_spans() -> None:
     def span(i: int, text: str) -> dict[str, Any]:
         return {"spanId": f"s{i}", "attributes": [
-            {"key": "gen_ai.output.messages", "value": {"stringValue": json.dumps([{"role": "assistant", "content": text}])}},
+            {
+                "key": "gen_ai.output.messages",
+                "value": {"stringValue": json.dumps([{"role": "assistant", "content": text}])},
+            },
         ]}  # fmt: skip
 
     line = {
@@ -355,3 +358,20 @@ def test_scan_dataframe() -> None:
     assert CARD not in out.to_csv()
     empty = scan_dataframe(df.iloc[:0], "answer")
     assert len(empty) == 0 and list(empty.columns) == list(FINDING_COLUMNS)
+
+
+def test_spawned_worker_entry_points(tmp_path: Path) -> None:
+    # What a worker runs where processes are spawned, not forked: rebuild, then scan.
+    from llmops.guard import scanner as scan_module
+    from llmops.guard.sources import Task
+    from llmops.project import GuardConfig
+
+    path = write_jsonl(tmp_path / "a.jsonl", [openai_record(1, answer=f"card {CARD}")])
+    config = GuardConfig(checks=["pii"])
+    scan_module._init_worker(["pii"], config.model_dump_json(), frozenset())
+    try:
+        block = scan_module._run_task(Task(0, str(path), 0, path.stat().st_size))
+    finally:
+        scan_module._WORKER.clear()
+    assert block.n_lines == 1 and block.n_records == 1
+    assert [f.detector for f in block.findings] == ["pii.credit_card"]

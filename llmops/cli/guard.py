@@ -13,7 +13,7 @@ from llmops.cli._app import state, write_json
 from llmops.errors import EXIT_FAILED, EXIT_USER_ERROR, UserError
 
 if TYPE_CHECKING:
-    from llmops.guard.scan import ScanResult
+    from llmops.guard.scanner import ScanResult
     from llmops.project import Project
 
 app = typer.Typer(
@@ -43,7 +43,8 @@ def scan_command(
     checks: Annotated[
         str | None,
         typer.Option(
-            help="Comma-separated categories (pii,secrets,injection,policy,format) or detector names."
+            help="Comma-separated categories (pii,secrets,injection,policy,format) "
+            "or detector names."
         ),
     ] = None,
     fail_on: Annotated[
@@ -65,16 +66,16 @@ def scan_command(
     ] = None,
     history: Annotated[bool, typer.Option(help="Keep the summary in the results store.")] = True,
 ) -> None:
-    """Scan log files; exit 1 when a new finding reaches --fail-on, 2 when an input is unreadable."""
+    """Scan log files: exit 1 on a new finding at --fail-on or above, 2 on unreadable input."""
     from llmops.guard.report import load_baseline, markdown
-    from llmops.guard.scan import scan_files
+    from llmops.guard.scanner import scan_files
 
     if fail_on is not None and fail_on not in SEVERITIES:
         raise UserError(f"--fail-on must be low, medium or high, got {fail_on!r}")
     project = _project_or_none()
     config = project.config.guard if project is not None else None
     known = load_baseline(baseline) if baseline is not None else set()
-    out: TextIO = sys.stderr if json_path == "-" else sys.stdout
+    out: TextIO = sys.stderr if "-" in (json_path, markdown_path) else sys.stdout
     with _progress(paths) as advance:
         result = scan_files(
             paths, checks=_split(checks), config=config, workers=workers, baseline=known,
@@ -219,5 +220,6 @@ def detectors_command() -> None:
     for d in known():
         roles = ",".join(DEFAULT_ROLES[d.category])
         typer.echo(
-            f"{d.name:<30} v{d.version:<3} {d.category:<10} {d.severity:<7} {roles:<18} {d.description}"
+            f"{d.name:<30} v{d.version:<3} {d.category:<10} {d.severity:<7} {roles:<18} "
+            f"{d.description}"
         )

@@ -17,7 +17,7 @@ from typing import Any
 from llmops.guard.engine import DEFAULT_CHECKS, DEFAULT_ROLES, Guard, cached_guard
 from llmops.guard.findings import Finding, fingerprint
 from llmops.guard.registry import Detector, known
-from llmops.guard.scan import ScanResult, scan, scan_files
+from llmops.guard.scanner import ScanResult, scan, scan_files
 from llmops.project import GuardConfig
 
 __all__ = [

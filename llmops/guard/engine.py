@@ -199,12 +199,12 @@ class Guard:
             return []
         if self._skippable and len(texts) > 1:
             joined = "\x00\n".join(t[0] for t in texts)
-            if not (self._any_non_ascii and not joined.isascii()):
-                if not self.prefilter.keys(joined, joined.lower):
-                    return []
+            hidden = self._any_non_ascii and not joined.isascii()
+            if not hidden and not self.prefilter.keys(joined, joined.lower):
+                return []
         out: list[Finding] = []
-        for text, role, field in texts:
-            out.extend(self.detect(text, role, field))
+        for text, role, where in texts:
+            out.extend(self.detect(text, role, where))
         return out
 
     def detect(self, text: str, role: str | None = None, field: str = "") -> list[Finding]:

@@ -51,7 +51,8 @@ _REFUSAL = re.compile(
     r"\b(?:i'?m sorry,? but i (?:can(?:no|')t|am unable|won'?t)|i (?:can(?:no|')t|am unable to|"
     r"won'?t) (?:help|assist|comply|provide|do that|fulfil+|answer|share|support) (?:with )?"
     r"(?:that|this|your request|you with)|as an ai(?: language model)?,? i (?:can(?:no|')t|don'?t|"
-    r"am not able)|i'?m (?:not able|unable) to (?:help|assist|comply|provide) (?:with )?(?:that|this)|"
+    r"am not able)|i'?m (?:not able|unable) to (?:help|assist|comply|provide) "
+    r"(?:with )?(?:that|this)|"
     r"i must (?:decline|refuse)|i (?:cannot|can't|won't) (?:engage|participate) in)"
 )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmops.guard.scan import ScanResult
+    from llmops.guard.scanner import ScanResult
 
 
 def record_scan(store_path: Path, result: ScanResult, paths: Sequence[str]) -> None:
@@ -30,19 +30,13 @@ def record_scan(store_path: Path, result: ScanResult, paths: Sequence[str]) -> N
         )
 
 
-def daily(store_path: Path, days: int = 30) -> list[dict[str, Any]]:
-    """Per-day totals of the last ``days`` days, newest first."""
-    import json
-
+def daily(store_path: Path, days: int = 30, limit: int = 100_000) -> list[dict[str, Any]]:
+    """Per-day totals of the scans of the last ``days`` days, newest day first."""
     from llmops.store import open_store
 
     since = (datetime.now(UTC) - timedelta(days=days - 1)).date().isoformat()
     with open_store(store_path) as store:
-        rows = store.db.execute(
-            "select day, records_scanned, bad_records, findings, counts from guard_scans"
-            " where day >= ? order by day desc, scanned_at desc",
-            (since,),
-        ).fetchall()
+        rows = [r for r in store.guard_scans(limit) if r["day"] >= since]
     out: dict[str, dict[str, Any]] = {}
     for row in rows:
         day = out.setdefault(
@@ -60,6 +54,6 @@ def daily(store_path: Path, days: int = 30) -> list[dict[str, Any]]:
         day["records_scanned"] += row["records_scanned"]
         day["bad_records"] += row["bad_records"]
         day["findings"] += row["findings"]
-        for name, n in json.loads(row["counts"]).items():
+        for name, n in row["counts"].items():
             day["counts"][name] = day["counts"].get(name, 0) + n
-    return list(out.values())
+    return sorted(out.values(), key=lambda d: d["day"], reverse=True)

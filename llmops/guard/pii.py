@@ -218,7 +218,8 @@ def _phone(cand: str, digits: str, before: str) -> str | None:
     if m is not None:
         area = m.group(1) or m.group(2)
         return "phone" if area[0] in "23456789" and m.group(3)[0] in "23456789" else None
-    if cand[0] == "+" or (cand.startswith("00") and cand[2:3] in "123456789" and not cand.isdigit()):
+    international = cand.startswith("00") and cand[2:3] in "123456789" and not cand.isdigit()
+    if cand[0] == "+" or international:
         if not 8 <= nd <= 15 or cand.startswith("+0"):
             return None
         groups = [g for g in _GROUP_SPLIT.split(cand.lstrip("+")) if g]

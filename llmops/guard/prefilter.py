@@ -80,7 +80,7 @@ GATES: dict[str, Gate] = {
             "ring",
             "landline",
         ),
-    ),  # fmt: skip
+    ),
     # unseparated SSNs need an SSN word nearby
     "digits_ssn": Gate(
         (rb"[0-9]{9}",), lambda t, b: _digits(t, b) >= 9, ("ssn", "social sec", "ss#", "ss #")

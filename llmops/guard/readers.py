@@ -227,7 +227,7 @@ def _otlp_value(value: Any) -> Any:
 def _attributes(attrs: Any) -> dict[str, Any]:
     if isinstance(attrs, dict):
         return attrs
-    return {a.get("key"): _otlp_value(a.get("value")) for a in attrs if isinstance(a, dict)}
+    return {str(a.get("key")): _otlp_value(a.get("value")) for a in attrs if isinstance(a, dict)}
 
 
 def _otlp_spans(obj: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -113,4 +113,4 @@ def known() -> list[Detector]:
 
 def _load_builtin() -> None:
     # The detector modules register themselves on import.
-    from llmops.guard import formats, injection, pii, policy, secrets  # noqa: F401
+    from llmops.guard import formats, injection, obfuscation, pii, policy, secrets  # noqa: F401

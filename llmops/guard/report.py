@@ -14,7 +14,7 @@ import orjson
 from llmops.errors import UserError
 
 if TYPE_CHECKING:
-    from llmops.guard.scan import ScanResult
+    from llmops.guard.scanner import ScanResult
 
 _FINDING_KEYS = (
     "file", "line", "record", "field", "role", "detector", "category", "severity", "start",
@@ -133,12 +133,18 @@ def markdown(result: ScanResult, title: str = "Guard scan") -> str:
         )
         out.append("")
     if result.sample:
-        out += ["### Findings (first %d)" % len(result.sample), ""]
+        out += [f"### Findings (first {len(result.sample)})", ""]
         out += _table(
             ["where", "record", "field", "detector", "severity", "evidence"],
             [
-                [f"{Path(f.file).name if f.file else ''}:{f.line}", f.record or "", f.field, f.detector,
-                 f.severity, f"`{f.evidence}`"]
+                [
+                    f"{Path(f.file).name if f.file else ''}:{f.line}",
+                    f.record or "",
+                    f.field,
+                    f.detector,
+                    f.severity,
+                    f"`{f.evidence}`",
+                ]
                 for f in result.sample
             ],
         )  # fmt: skip

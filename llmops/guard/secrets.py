@@ -250,7 +250,40 @@ _NOT_SECRET_KEYS = re.compile(
     r"_prompt|_regex|_pattern|_min|_max|_hint|_label|_question|_reset|_required|_strength)$"
 )
 _STOPWORDS = frozenset(
-    ["required", "incorrect", "invalid", "wrong", "missing", "none", "null", "nil", "undefined", "true", "false", "empty", "password", "secret", "token", "changeme", "admin", "default", "hidden", "masked", "unknown", "string", "optional", "env", "environment", "config", "settings", "variable", "value", "here", "below", "above"]
+    {
+        "required",
+        "incorrect",
+        "invalid",
+        "wrong",
+        "missing",
+        "none",
+        "null",
+        "nil",
+        "undefined",
+        "true",
+        "false",
+        "empty",
+        "password",
+        "secret",
+        "token",
+        "changeme",
+        "admin",
+        "default",
+        "hidden",
+        "masked",
+        "unknown",
+        "string",
+        "optional",
+        "env",
+        "environment",
+        "config",
+        "settings",
+        "variable",
+        "value",
+        "here",
+        "below",
+        "above",
+    }
 )
 _TRAILING = ".,;:!?)]}"
 

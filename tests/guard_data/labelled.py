@@ -24,6 +24,7 @@ DATA = HERE / "labelled.jsonl"
 CHECKS = ["pii", "secrets", "injection"]
 
 ALNUM = string.ascii_letters + string.digits
+UPPER_DIGITS = string.ascii_uppercase + string.digits
 
 
 def _tok(rng: random.Random, n: int, alphabet: str = ALNUM) -> str:
@@ -169,9 +170,7 @@ def _pii_positives(rng: random.Random) -> list[dict[str, Any]]:
         lambda: f"+1 415 555 {rng.randint(1000, 9999)}",
         lambda: f"+44 20 7946 {rng.randint(1000, 9999)}",
         lambda: f"+49 30 {rng.randint(1000000, 9999999)}",
-        lambda: (
-            f"+33 1 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
-        ),
+        lambda: "+33 1 " + " ".join(str(rng.randint(10, 99)) for _ in range(4)),
         lambda: f"({rng.randint(201, 989)}) {rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
         lambda: f"{rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}",
         lambda: f"{rng.randint(201, 989)}.{rng.randint(200, 999)}.{rng.randint(1000, 9999)}",
@@ -179,9 +178,7 @@ def _pii_positives(rng: random.Random) -> list[dict[str, Any]]:
         lambda: f"020 7946 {rng.randint(1000, 9999)}",
         lambda: f"07700 {rng.randint(900000, 900999)}",
         lambda: f"030 {rng.randint(10000000, 99999999)}",
-        lambda: (
-            f"06 {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
-        ),
+        lambda: "06 " + " ".join(str(rng.randint(10, 99)) for _ in range(4)),
         lambda: f"+91 98765 {rng.randint(10000, 99999)}",
         lambda: f"+81 3-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}",
         lambda: f"+61 2 {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
@@ -199,8 +196,9 @@ def _pii_positives(rng: random.Random) -> list[dict[str, Any]]:
             f"{rng.randint(201, 989)}{rng.randint(200, 999)}{rng.randint(1000, 9999)}",
             "Please call me at {} after six.",
         )
-    cards = [("4", 16, (4, 4, 4, 4)), ("51", 16, (4, 4, 4, 4)), ("55", 16, (4, 4, 4, 4)), ("2221", 16, (4, 4, 4, 4)),
-             ("34", 15, (4, 6, 5)), ("37", 15, (4, 6, 5)), ("6011", 16, (4, 4, 4, 4)), ("35", 16, (4, 4, 4, 4)),
+    q = (4, 4, 4, 4)
+    cards = [("4", 16, q), ("51", 16, q), ("55", 16, q), ("2221", 16, q),
+             ("34", 15, (4, 6, 5)), ("37", 15, (4, 6, 5)), ("6011", 16, q), ("35", 16, q),
              ("36", 14, (4, 6, 4)), ("4", 13, (4, 4, 5))]  # fmt: skip
     for i in range(48):
         prefix, length, sizes = cards[i % len(cards)]
@@ -231,7 +229,8 @@ def _pii_positives(rng: random.Random) -> list[dict[str, Any]]:
                 rng.choice([None, "SSN: {}", "social security number {}"]),
             )
     for _ in range(30):
-        value = f"{rng.randint(1, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+        a, b, c = rng.randint(1, 223), rng.randint(0, 255), rng.randint(0, 255)
+        value = f"{a}.{b}.{c}.{rng.randint(1, 254)}"
         add(
             "pii.ipv4",
             value,
@@ -263,8 +262,11 @@ def _secret_positives(rng: random.Random) -> list[dict[str, Any]]:
         "secret.slack_token": lambda: rng.choice(
             [
                 f"xoxb-{rng.randint(10**10, 10**11)}-{rng.randint(10**11, 10**12)}-{_tok(rng, 24)}",
-                f"xoxp-{rng.randint(10**10, 10**11)}-{rng.randint(10**10, 10**11)}-{rng.randint(10**11, 10**12)}-{_tok(rng, 32, string.hexdigits.lower()[:16])}",
-                f"https://hooks.slack.com/services/T{_tok(rng, 8, string.ascii_uppercase + string.digits)}/B{_tok(rng, 8, string.ascii_uppercase + string.digits)}/{_tok(rng, 24)}",
+                "xoxp-"
+                + "-".join(str(rng.randint(10**10, 10**11)) for _ in range(2))
+                + f"-{rng.randint(10**11, 10**12)}-{_tok(rng, 32, string.hexdigits.lower()[:16])}",
+                "https://hooks.slack.com/services/"
+                + f"T{_tok(rng, 8, UPPER_DIGITS)}/B{_tok(rng, 8, UPPER_DIGITS)}/{_tok(rng, 24)}",
             ]
         ),
         "secret.stripe_key": lambda: (
@@ -321,6 +323,22 @@ def _secret_positives(rng: random.Random) -> list[dict[str, Any]]:
     return items
 
 
+def _nanp(rng: random.Random) -> str:
+    return f"{rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)}"
+
+
+PUBLIC_KEY = (
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n"
+    "-----END PUBLIC KEY-----"
+)
+CERTIFICATE = (
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n"
+    "-----END CERTIFICATE-----"
+)
+
+
 def _hard_negatives(rng: random.Random) -> list[str]:
     out = []
     for _ in range(12):
@@ -331,12 +349,13 @@ def _hard_negatives(rng: random.Random) -> list[str]:
         out.append(f"Gift card code {_group(_card(rng, '9', 16), (4, 4, 4, 4), '-')} is valid.")
     for _ in range(8):
         out.append(
-            f"Your order #{rng.randint(10**7, 10**9)} ships on 2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}."
+            f"Your order #{rng.randint(10**7, 10**9)} ships on "
+            f"2026-0{rng.randint(1, 9)}-1{rng.randint(0, 9)}."
         )
     out += [
         f"Order number {_card(rng, '4', 16)} was refunded.",
-        f"order no. {rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)} is delayed",
-        f"Invoice {rng.randint(201, 989)}-{rng.randint(200, 999)}-{rng.randint(1000, 9999)} is attached.",
+        f"order no. {_nanp(rng)} is delayed",
+        f"Invoice {_nanp(rng)} is attached.",
         f"Tracking number 1Z999AA1{rng.randint(10**9, 10**10 - 1)} is in transit.",
         f"tracking: 9400 1000 0000 0000 {rng.randint(1000, 9999)} 00",
         "FedEx tracking 7489 2020 1234 5678 is delayed",
@@ -402,8 +421,8 @@ def _hard_negatives(rng: random.Random) -> list[str]:
         "Reset your password here: https://example.com/reset",
         "token_count=1500, max_tokens: 256, total_tokens = 1756",
         "Authorization: Bearer <token>",
-        "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n-----END PUBLIC KEY-----",
-        "-----BEGIN CERTIFICATE-----\nMIIDdzCCAl+gAwIBAgIEAgAAuTANBgkqhkiG9w0BAQUFADBaMQswCQYDVQQGEwJJ\n-----END CERTIFICATE-----",
+        PUBLIC_KEY,
+        CERTIFICATE,
         "Paste it between -----BEGIN PRIVATE KEY----- and -----END PRIVATE KEY----- markers.",
         "We use scikit-learn (sk-learn) and a task-force for the skeleton-key problem.",
         "checksum: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",

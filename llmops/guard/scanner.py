@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from llmops.guard.engine import Guard
+from llmops.guard.engine import Guard, cached_guard
 from llmops.guard.findings import SEVERITY_RANK, Finding
 from llmops.guard.readers import UnknownShape, record_of_text, records_of
 from llmops.guard.sources import (
@@ -264,7 +264,7 @@ def scan(
 
     ``line`` in each finding is the record's 1-based position in the iterable.
     """
-    guard = Guard(checks, config)
+    guard = cached_guard(list(checks) if checks is not None else None, config)
     known = frozenset(baseline)
     result = ScanResult(guard.checks, fail_on or guard.config.fail_on)
     for i, obj in enumerate(records, 1):
@@ -293,7 +293,7 @@ def scan_files(
     progress: ProgressFn | None = None,
 ) -> ScanResult:
     """Scan JSONL / JSONL.gz log files; unreadable files are reported in ``result.files``."""
-    guard = Guard(checks, config)
+    guard = cached_guard(list(checks) if checks is not None else None, config)
     known = frozenset(baseline)
     result = ScanResult(guard.checks, fail_on or guard.config.fail_on, spool=spool)
     sources = [open_source(p) for p in paths]
@@ -305,12 +305,20 @@ def scan_files(
         )
         _merge(blocks, result, progress)
     else:
-        context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_init_worker,
-            initargs=(guard.checks, guard.config.model_dump_json(), known),
-        ) as pool:  # fmt: skip
+        fork = os.name == "posix"
+        if fork:  # the workers inherit the compiled detectors instead of rebuilding them
+            _WORKER["guard"], _WORKER["baseline"] = guard, known
+            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        else:
+            pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker,
+                initargs=(guard.checks, guard.config.model_dump_json(), known),
+            )
+        with pool:
             _merge(_ordered(pool, tasks, workers * 2), result, progress)
+        _WORKER.clear()
     for summary in result.files:
         if summary.error is None and summary.lines == 0:
             summary.warning = "empty file (no records)"
