@@ -118,6 +118,37 @@ def run_eval(root: Path, *extra: str, server: Server | None = None) -> dict[str,
             "first_call_s": first[0] if first else None}
 
 
+SDK_PROBE = """
+import asyncio, resource, sys, time
+import openai
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+async def main(url, key, n):
+    client = openai.AsyncOpenAI(base_url=url, api_key=key, max_retries=0)
+    sem = asyncio.Semaphore(32)
+    async def one(i):
+        async with sem:
+            await client.chat.completions.create(
+                model="m", messages=[{"role": "user", "content": f"q {i}"}])
+    await asyncio.gather(*(one(i) for i in range(50)))
+    c0, t0 = cpu(), time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(n)))
+    print(time.perf_counter() - t0, cpu() - c0)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3])))
+"""
+
+
+def sdk_reference(base_url: str, n: int = 1000) -> tuple[float, float]:
+    """The bare openai SDK, 32 concurrent calls: (wall ms per call, CPU ms per call)."""
+    out = subprocess.run([sys.executable, "-c", SDK_PROBE, base_url, KEY, str(n)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return 1000 * float(out[0]) / n, 1000 * float(out[1]) / n
+
+
 def startup_s() -> float:
     """Process start-up: `llmops --version` wall time (best of 3)."""
     best = 1e9
@@ -162,6 +193,9 @@ def main() -> int:
             say(f"1,000 cases, 0 ms latency: wall {r0['wall_s']:.2f} s, run phase "
                 f"{r0['run_s']:.2f} s = {1000 * r0['run_s'] / 1000:.2f} ms per case "
                 f"(server in another process on the same cores)")
+            sdk_wall, sdk_cpu = sdk_reference(server.base_url)
+            say(f"reference, the bare openai SDK at the same moment (32 concurrent calls, no "
+                f"llmops): {sdk_wall:.2f} ms per call wall, {sdk_cpu:.2f} ms CPU per call")
 
             server.reset(0)
             rc = run_eval(p1)

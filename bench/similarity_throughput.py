@@ -140,6 +140,8 @@ def main() -> int:
     print(f"scorer, warm embedding cache       {rate(t_warm)}  {stats_warm}")
     print(f"scorer cold vs direct unique: {t_unique / t_cold:.1%}   "
           f"vs direct all texts: {t_all / t_cold:.1%}   (goal >= 90%)")
+    print(f"scorer overhead beyond encoding (warm run) vs the encoding itself: "
+          f"{t_warm / t_unique:.1%}  -> throughput bound {t_unique / (t_unique + t_warm):.1%}")
     print(f"(reference: direct unique texts from the main thread {rate(t_main)})")
     print(f"load avg after: {os.getloadavg()[0]:.1f}")
     return 0

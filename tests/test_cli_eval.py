@@ -327,3 +327,29 @@ def test_errored_cases_are_listed(openai_server: FakeOpenAI, make_project: MakeP
     assert res.exit_code == 1
     assert "error qa@v1 case case-00000:" in res.stdout and "context length exceeded" in res.stdout
     assert "1 of 3 cases errored" in res.stdout
+
+
+def test_sigterm_marks_the_run_interrupted_and_keeps_results(
+    openai_server: FakeOpenAI, make_project: MakeProject
+) -> None:
+    openai_server.set_latency(50)
+    root = make_project(openai_server.provider_config(), n_cases=80)
+    db = root / ".llmops" / "results.db"
+    cmd = [LLMOPS, "--project", str(root), "eval", "qa", "--prompt", "qa@v1", "--no-cache",
+           "--concurrency", "4", "--format", "none"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while _count_results(db) < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err.decode()
+    time.sleep(0.2)
+    con = sqlite3.connect(db)
+    status = con.execute("select status from runs").fetchone()[0]
+    stored = con.execute("select count(*) from results").fetchone()[0]
+    con.close()
+    assert status == "interrupted"  # recorded, not only derived from a dead pid
+    assert 10 <= stored < 80
+    # Every call the server finished answering before the signal is in the store.
+    assert openai_server.requests.count() - stored <= 4

@@ -229,3 +229,16 @@ def test_bad_inputs_fail_before_any_call(
     with pytest.raises(UserError, match="unknown scorer"):
         evaluate(make_project(openai_server.provider_config(), scorers=[{"nope": {}}]), "qa")
     assert openai_server.requests.count() == 0
+
+
+def test_mixed_faults_all_cases_complete(
+    openai_server: FakeOpenAI, make_project: MakeProject
+) -> None:
+    openai_server.set_faults(rate_429=0.1, retry_after_s=0.05, rate_malformed=0.1,
+                             rate_drop=0.1, seed=3)
+    root = make_project(openai_server.provider_config(max_retries=10), n_cases=40)
+    r = single(root, concurrency=8)
+    s = r.variants[0].summary
+    assert s.n_errors == 0 and s.scores["exact"].mean == 1.0
+    faults = openai_server.requests.faults
+    assert faults["429"] and faults["malformed"] and faults["drop"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from pathlib import Path
@@ -154,6 +155,43 @@ def render(result: EvalResult, err: bool) -> None:
         console.print("gate FAILED: " + "; ".join(result.gate.reasons), markup=False)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def options_from(
+    baseline: str | None,
+    repeat: int,
+    concurrency: int | None,
+    no_cache: bool,
+    report_dir: Path | None,
+    format: str,
+    require_fresh: bool,
+) -> dict[str, Any]:
+    """evaluate()'s keyword arguments from the command-line options."""
+    return dict(
+        baseline=baseline,
+        repeat=repeat,
+        concurrency=concurrency,
+        no_cache=no_cache,
+        report_dir=report_dir,
+        formats=[] if format.strip().lower() == "none" else format.split(","),
+        require_fresh=require_fresh,
+        progress=_RichProgress() if sys.stderr.isatty() else _PlainProgress(),
+    )
+
+
+def _run(
+    suite: str | None, prompts: list[str], resume: str | None, options: dict[str, Any]
+) -> list[EvalResult]:
+    from llmops.evaluate import evaluate, evaluate_suites
+
+    project = load()
+    if resume:
+        return [evaluate(project, None, prompts=prompts, resume=resume, **options)]
+    return evaluate_suites(project, [suite] if suite else [], prompts, **options)
+
+
 def register(app: typer.Typer) -> None:
     """Add the command to the root app."""
 
@@ -202,25 +240,20 @@ def register(app: typer.Typer) -> None:
         ] = False,
     ) -> None:
         """Run suites: every variant on every case, scored, compared and gated."""
-        from llmops.evaluate import evaluate, evaluate_suites
-
-        project = load()
-        formats = [] if format.strip().lower() == "none" else format.split(",")
-        progress = _RichProgress() if sys.stderr.isatty() else _PlainProgress()
-        options: dict[str, Any] = dict(
-            baseline=baseline,
-            repeat=repeat,
-            concurrency=concurrency,
-            no_cache=no_cache,
-            report_dir=report_dir,
-            formats=formats,
-            require_fresh=require_fresh,
-            progress=progress,
-        )
-        if resume:
-            results = [evaluate(project, None, prompts=prompt or [], resume=resume, **options)]
-        else:
-            results = evaluate_suites(project, [suite] if suite else [], prompt or [], **options)
+        # SIGTERM (a CI job cancelled) stops the run like Ctrl-C: finished results are
+        # written and the run is marked interrupted, ready for --resume.
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            results = _run(
+                suite,
+                prompt or [],
+                resume,
+                options_from(
+                    baseline, repeat, concurrency, no_cache, report_dir, format, require_fresh
+                ),
+            )
+        finally:
+            signal.signal(signal.SIGTERM, previous)
         to_stdout = json_path == "-"
         for r in results:
             render(r, err=to_stdout)

@@ -104,7 +104,7 @@ def scan_block(
         out.n_lines = rel
         if line is None:
             reason: str | None = "line longer than 64 MiB, skipped"
-        elif not line.strip():
+        elif not line or line.isspace():
             continue
         else:
             try:

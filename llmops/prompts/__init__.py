@@ -1,7 +1,7 @@
 """Versioned prompts and RAG configs: load, digest, label, lock, render.
 
-Rendering pulls in Jinja2, so :func:`render_messages` and :func:`prompt_variables_check`
-are loaded on first use; listing prompts stays cheap.
+Rendering (Jinja2) and releasing (check, lock, promote) are loaded on first use, so
+listing prompts stays cheap.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.prompts.model import ChromaServer, Chunking, PromptVersion, RagConfig
 from llmops.prompts.registry import DEFAULT_LABEL, Registry, load_registry, parse_ref
-from llmops.prompts.release import CheckReport, Promotion, check, lock, promote
 
 if TYPE_CHECKING:
+    from llmops.prompts.release import CheckReport, Promotion, check, lock, promote
     from llmops.prompts.render import prompt_variables_check, render_messages
 
 __all__ = [
@@ -33,12 +33,21 @@ __all__ = [
     "render_messages",
 ]
 
-_RENDER = ("render_messages", "prompt_variables_check")
+_LAZY = {
+    "render_messages": "render",
+    "prompt_variables_check": "render",
+    "CheckReport": "release",
+    "Promotion": "release",
+    "check": "release",
+    "lock": "release",
+    "promote": "release",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _RENDER:
-        from llmops.prompts import render
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
-        return getattr(render, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"llmops.prompts.{module}"), name)

@@ -69,10 +69,10 @@ def _where(version: PromptVersion, index: int) -> str:
 @functools.lru_cache(maxsize=1024)
 def _analyse(source: str) -> tuple[nodes.Template, frozenset[str], tuple[str, int] | None]:
     """Parse a template once per distinct text: its tree, variables and unsafe access."""
-    from jinja2 import meta
+    from llmops.prompts.analysis import analyse
 
     tree = environment().parse(source)
-    return tree, frozenset(meta.find_undeclared_variables(tree)), _unsafe_access(tree)
+    return (tree, *analyse(tree))
 
 
 def _parse(version: PromptVersion, index: int) -> tuple[nodes.Template, frozenset[str]]:
@@ -97,28 +97,6 @@ def _parse(version: PromptVersion, index: int) -> tuple[nodes.Template, frozense
             hint="templates may not use attributes that start with '_'",
         )
     return tree, used
-
-
-def _unsafe_access(tree: nodes.Template) -> tuple[str, int] | None:
-    """The attributes or items starting with ``_`` the template reaches for, and a line."""
-    from jinja2 import nodes
-
-    found: list[tuple[int, str]] = []
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
-        name: Any = None
-        if isinstance(node, nodes.Getattr):
-            name = node.attr
-        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
-            name = node.arg.value
-        elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
-            arg = node.args[0]
-            name = arg.value if isinstance(arg, nodes.Const) else None
-        if isinstance(name, str) and name.startswith("_"):
-            found.append((node.lineno, name))
-    if not found:
-        return None
-    names = ", ".join(repr(n) for n in sorted({name for _, name in found}))
-    return names, min(line for line, _ in found)
 
 
 def _checked_trees(version: PromptVersion) -> list[nodes.Template]:
