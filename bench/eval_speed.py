@@ -149,6 +149,43 @@ def sdk_reference(base_url: str, n: int = 1000) -> tuple[float, float]:
     return 1000 * float(out[0]) / n, 1000 * float(out[1]) / n
 
 
+def runner_overhead(tmp: Path, n: int = 20_000) -> float:
+    """ms per case spent by llmops itself (render, store, scoring) with an instant model."""
+    import asyncio
+
+    from llmops.evalsets import load_evalset
+    from llmops.project import load_project
+    from llmops.prompts import load_registry
+    from llmops.providers.base import Completion
+    from llmops.runner import Runner, Variant, scorer_slots
+    from llmops.scorers import build_scorers
+    from llmops.store import Store
+
+    class Instant:
+        identity = "instant"
+
+        async def complete(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Any:
+            await asyncio.sleep(0)
+            return Completion(text=messages[-1]["content"], model="m", latency_ms=0.0)
+
+        async def aclose(self) -> None:
+            pass
+
+    root = project(tmp, "overhead", "http://127.0.0.1:1/v1", n)
+    proj = load_project(root)
+    version = load_registry(proj).resolve("qa@v1")
+    store = Store(proj.store_path)
+    store.create_run("r", "qa")
+    vid = store.add_variant("r", prompt="qa", version="v1", digest=version.digest, model="m",
+                            params={}, provider="instant")
+    runner = Runner(proj, store, "r", Instant(), load_evalset(root / "evalsets" / "qa.jsonl"),
+                    [Variant(vid, version, {})], scorer_slots(build_scorers([{"exact": {}}])),
+                    concurrency=32)
+    start = time.perf_counter()
+    asyncio.run(runner.run())
+    return 1000 * (time.perf_counter() - start) / n
+
+
 def startup_s() -> float:
     """Process start-up: `llmops --version` wall time (best of 3)."""
     best = 1e9
@@ -163,6 +200,8 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--large", type=int, default=20_000)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--only-overhead", action="store_true",
+                    help="only measure llmops' own per-case cost, in-process")
     args = ap.parse_args()
     lines: list[str] = []
 
@@ -170,6 +209,12 @@ def main() -> int:
         print(text, flush=True)
         lines.append(text)
 
+    if args.only_overhead:
+        with tempfile.TemporaryDirectory() as d:
+            ms = runner_overhead(Path(d), args.large)
+        say(f"llmops' own cost per case (render, store, score; an instant in-process model, "
+            f"{args.large:,} cases, concurrency 32): {ms:.3f} ms")
+        return _write(lines, args.no_write)
     server = Server(latency_ms=50)
     try:
         with tempfile.TemporaryDirectory() as d:
@@ -212,11 +257,15 @@ def main() -> int:
                 f"{rb['wall_s']:.1f} s (run phase {rb['run_s']:.1f} s), {n_done:,} results")
     finally:
         server.stop()
-    if not args.no_write:
+    return _write(lines, args.no_write)
+
+
+def _write(lines: list[str], no_write: bool) -> int:
+    if not no_write:
         stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
         with (ROOT / "bench" / "RESULTS.md").open("a") as f:
             f.write(f"\n## eval_speed ({stamp}, {platform.machine()}, {os.cpu_count()} cores)\n\n")
-            f.write("`python bench/eval_speed.py`\n\n")
+            f.write(f"`python bench/eval_speed.py {' '.join(sys.argv[1:])}`\n\n")
             f.writelines(f"- {line}\n" for line in lines)
     return 0
 

@@ -204,6 +204,7 @@ def test_sigkill_half_way_then_resume(openai_server: FakeOpenAI, make_project: M
     stored = _count_results(db)
     assert n // 2 <= stored < n
     # What was lost is at most what was in flight plus one flush window.
+    print(f"SIGKILL after {stored} stored results: {calls_before - stored} calls lost")
     assert calls_before - stored <= 2 * conc
 
     listed = json.loads(run(root, "runs", "list", "--json", "-").stdout)

@@ -10,7 +10,7 @@ texts are scanned in overlapping chunks so that time and memory stay bounded.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -40,6 +40,7 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
 ROLE_ALIASES = {"developer": "system", "function": "tool", "model": "assistant", "human": "user"}
 CHUNK = 1 << 20
 OVERLAP = 4096
+BATCH_TEXT_MAX = 1 << 16  # longer texts are prefiltered on their own, not in a batch
 
 
 @dataclass
@@ -173,6 +174,10 @@ class Guard:
             [t for d in self.detectors for t in d.itriggers],
             [g for d in self.detectors for g in d.gates],
         )
+        self._wants: dict[str | None, bool] = {}
+        # Whether a text with no prefilter key can still have a finding: a detector
+        # that always runs, or one that runs on any non-ASCII text.
+        self._unkeyed = any(t.always for t in tables)
 
     @property
     def checks(self) -> list[str]:
@@ -186,7 +191,53 @@ class Guard:
 
     def wants(self, role: str | None) -> bool:
         """Whether any detector runs on texts of ``role``."""
-        return bool(self.table(role).detectors)
+        wanted = self._wants.get(role)
+        if wanted is None:
+            wanted = self._wants[role] = bool(self.table(role).detectors)
+        return wanted
+
+    def detect_texts(
+        self, items: Sequence[tuple[str, str | None, str]]
+    ) -> list[tuple[int, list[Finding]]]:
+        """``(index, findings)`` for each ``(text, role, field)`` of ``items`` with findings.
+
+        The same findings as :meth:`detect` on each item, in item order, but the texts
+        are prefiltered together: with hyperscan, all of them are joined into one
+        buffer and scanned in one call, and only the texts with a prefilter key (or a
+        non-ASCII character, for the detectors that look for those) run detectors.
+        """
+        out: list[tuple[int, list[Finding]]] = []
+        short = [i for i, item in enumerate(items) if len(item[0]) <= BATCH_TEXT_MAX]
+        batch = self.prefilter.batch_keys([items[i][0] for i in short]) if short else None
+        if batch is None:
+            for i, (text, role, where) in enumerate(items):
+                found = self.detect(text, role, where)
+                if found:
+                    out.append((i, found))
+            return out
+        keyed, non_ascii = batch
+        todo: dict[int, set[str] | None] = {short[k]: keys for k, keys in keyed.items()}
+        if self._unkeyed:
+            todo.update({i: set() for i in short if i not in todo})
+        elif self._any_non_ascii:
+            todo.update({short[k]: set() for k in non_ascii if short[k] not in todo})
+        if len(short) < len(items):  # the long texts, prefiltered one by one
+            todo.update(dict.fromkeys(set(range(len(items))) - set(short)))
+        for i in sorted(todo):
+            text, role, where = items[i]
+            keys = todo[i]
+            if keys is None:
+                found = self.detect(text, role, where)
+            elif not text:
+                continue
+            else:
+                table = self.table(role)
+                if not table.detectors:
+                    continue
+                found = self._detect(text, table, 0, where, role, keys)
+            if found:
+                out.append((i, found))
+        return out
 
     def detect_many(self, texts: list[tuple[str, str | None, str]]) -> list[Finding]:
         """Findings in several ``(text, role, field)`` of one record, prefiltered together.
@@ -228,13 +279,21 @@ class Guard:
         return out
 
     def _detect(
-        self, text: str, table: _Table, offset: int, field: str, role: str | None
+        self,
+        text: str,
+        table: _Table,
+        offset: int,
+        field: str,
+        role: str | None,
+        keys: set[str] | None = None,
     ) -> list[Finding]:
         active = set(table.always)
         view = TextView(text)
         if table.by_key:
             by_key = table.by_key
-            for key in self.prefilter.keys(text, lambda: view.lower):
+            if keys is None:
+                keys = self.prefilter.keys(text, lambda: view.lower)
+            for key in keys:
                 ix = by_key.get(key)
                 if ix is not None:
                     active |= ix

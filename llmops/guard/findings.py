@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 SEVERITIES = ("low", "medium", "high")
@@ -59,7 +59,10 @@ class Finding:
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as the JSON contract's mapping (plus extra fields)."""
-        return asdict(self)
+        return {name: getattr(self, name) for name in _FINDING_FIELDS}
+
+
+_FINDING_FIELDS = tuple(f.name for f in fields(Finding))
 
 
 def fingerprint(detector: str, normalised: str) -> str:

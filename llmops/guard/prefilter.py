@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from itertools import accumulate
 from dataclasses import dataclass
 from typing import Any
 
@@ -145,6 +147,16 @@ class Prefilter:
                 caseless.append(True)
                 self._keys.append("c:" + name)
         self._db = _hyperscan_db(expressions, caseless)
+        # The batch database: every match (not one per pattern) so that the matches of
+        # many texts joined into one buffer can be mapped back to their text; the
+        # context words of paired gates are checked in Python, on the few texts whose
+        # gate pattern matched (as words they would match on most texts).
+        self._batch_expressions = [
+            (e, c, k) for e, c, k in zip(expressions, caseless, self._keys, strict=True)
+            if k[0] != "c"
+        ]
+        self._batch_db: Any = None
+        self._batch_keys = [k for _, _, k in self._batch_expressions]
         self._ids: list[int] = []
         self._paired = frozenset(i for i, k in enumerate(self._keys) if k[0] in "pc")
         self._lock = threading.Lock()
@@ -192,16 +204,84 @@ class Prefilter:
     def _on_match(self, id_: int, start: int, end: int, flags: int, context: object) -> None:
         self._ids.append(id_)
 
+    def prepare_batch(self) -> bool:
+        """Compile the batch database (once; before forking workers); False without hyperscan."""
+        if self._db is None:
+            return False
+        if self._batch_db is None:
+            exprs, caseless, _ = zip(*self._batch_expressions, strict=True)
+            self._batch_db = _hyperscan_db(list(exprs), list(caseless), single=False)
+            if self._batch_db is None:
+                self._batch_db = False
+        return self._batch_db is not False
 
-def _hyperscan_db(expressions: list[bytes], caseless: list[bool]) -> Any:
+    def batch_keys(self, texts: Sequence[str]) -> tuple[dict[int, set[str]], list[int]] | None:
+        """The keys of each text (index -> keys; texts without any are left out), and
+        the indexes of the texts that are not pure ASCII.
+
+        The texts are joined into one buffer and scanned in one hyperscan call; each
+        match is given to the text it ends in. A pattern cannot match across the
+        separator, so the keys of each text are the ones :meth:`keys` finds in it (a
+        paired gate's context is tested as plain substrings: a superset). ``None`` when
+        there is no hyperscan, or when the texts hold so many matches that scanning
+        them one by one is cheaper (the caller then does that).
+        """
+        if not texts or not self.prepare_batch():
+            return None
+        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        data = _SEPARATOR.join(encoded)
+        # bounds[i] is where text i+1 starts: a match ending at ``end`` is in text
+        # bisect_right(bounds, end - 1).
+        bounds = list(accumulate(len(e) + len(_SEPARATOR) for e in encoded))
+        non_ascii: list[int] = []
+        if bounds[-1] != sum(map(len, texts)) + len(_SEPARATOR) * len(texts):
+            non_ascii = [i for i, (t, e) in enumerate(zip(texts, encoded)) if len(t) != len(e)]
+        hits: list[tuple[int, int]] = []
+        append = hits.append
+        limit = 64 * len(texts) + 4096
+
+        def on_match(id_: int, start: int, end: int, flags: int, context: object) -> bool:
+            append((end, id_))
+            return len(hits) > limit
+
+        import hyperscan
+
+        with self._lock:
+            try:
+                self._batch_db.scan(data, match_event_handler=on_match)
+            except hyperscan.ScanTerminated:
+                return None
+        found: dict[int, set[str]] = {}
+        names = self._batch_keys
+        for end, id_ in hits:
+            i = bisect_right(bounds, end - 1)
+            keys = found.get(i)
+            if keys is None:
+                found[i] = {names[id_]}
+            else:
+                keys.add(names[id_])
+        for i, keys in found.items():
+            for name in self.gates:
+                if "p:" + name in keys:
+                    keys.discard("p:" + name)
+                    low = texts[i].lower()
+                    if any(w in low for w in GATES[name].context):
+                        keys.add(key_gate(name))
+        return found, non_ascii
+
+
+_SEPARATOR = b"\x00\n"
+
+
+def _hyperscan_db(expressions: list[bytes], caseless: list[bool], single: bool = True) -> Any:
     if os.environ.get("LLMOPS_GUARD_ENGINE", "").lower() == "python" or not expressions:
         return None
     try:
         import hyperscan
     except ImportError:
         return None
-    single = hyperscan.HS_FLAG_SINGLEMATCH
-    flags = [single | hyperscan.HS_FLAG_CASELESS if c else single for c in caseless]
+    base = hyperscan.HS_FLAG_SINGLEMATCH if single else 0
+    flags = [base | hyperscan.HS_FLAG_CASELESS if c else base for c in caseless]
     try:
         db = hyperscan.Database()
         db.compile(

@@ -14,29 +14,38 @@ arguments of a call the model made), which decides the detectors that run on it.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 
-@dataclass(slots=True)
-class Text:
-    """One text inside a record."""
-
-    field: str
-    role: str | None
-    text: str
+# One text inside a record: ``(text, role, field)``, where ``field`` is the path of the
+# text inside the record and ``role`` who wrote it. A plain tuple: there are millions.
+Text = tuple[str, str | None, str]
 
 
-@dataclass(slots=True)
 class Record:
     """A log record reduced to what the scan needs."""
 
-    shape: str
-    id: str | None = None
-    prompt_version: str | None = None
-    texts: list[Text] = field(default_factory=list)
+    __slots__ = ("id", "prompt_version", "shape", "texts")
+
+    def __init__(
+        self,
+        shape: str,
+        id: str | None = None,  # noqa: A002 - the record's own id
+        prompt_version: str | None = None,
+        texts: list[Text] | None = None,
+    ) -> None:
+        self.shape = shape
+        self.id = id
+        self.prompt_version = prompt_version
+        self.texts: list[Text] = [] if texts is None else texts
+
+    def __repr__(self) -> str:
+        return (
+            f"Record({self.shape!r}, id={self.id!r}, prompt_version={self.prompt_version!r}, "
+            f"texts={self.texts!r})"
+        )
 
 
 class UnknownShape(ValueError):
@@ -68,24 +77,39 @@ def records_of(obj: Any) -> list[Record]:
 
 def record_of_text(value: str) -> Record:
     """A bare string given to the Python API: one text with no role."""
-    return Record("text", texts=[Text("", None, value)])
+    return Record("text", texts=[(value, None, "")])
 
 
 def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+    return value if value is None or type(value) is str else str(value)
 
 
 def _version(obj: dict[str, Any]) -> str | None:
     value = obj.get("prompt_version")
+    if type(value) is str:
+        return value
     if value is None and isinstance(obj.get("metadata"), dict):
         value = obj["metadata"].get("prompt_version")
     return _str(value)
 
 
+_PATHS: dict[tuple[str, str], list[str]] = {}
+
+
+def _paths(prefix: str, suffix: str) -> list[str]:
+    """``prefix[i]suffix`` for the first 16 ``i``, made once per (prefix, suffix)."""
+    paths = _PATHS.get((prefix, suffix))
+    if paths is None:
+        if len(_PATHS) > 256:
+            _PATHS.clear()
+        paths = _PATHS[prefix, suffix] = [f"{prefix}[{i}]{suffix}" for i in range(16)]
+    return paths
+
+
 def _content(content: Any, path: str, role: str | None, out: list[Text]) -> None:
     if isinstance(content, str):
         if content:
-            out.append(Text(path, role, content))
+            out.append((content, role, path))
     elif isinstance(content, list):
         for k, part in enumerate(content):
             if isinstance(part, str):
@@ -100,9 +124,9 @@ def _content(content: Any, path: str, role: str | None, out: list[Text]) -> None
 def _arguments(args: Any, path: str, out: list[Text]) -> None:
     if isinstance(args, str):
         if args:
-            out.append(Text(path, "tool_call", args))
+            out.append((args, "tool_call", path))
     elif args is not None:
-        out.append(Text(path, "tool_call", orjson.dumps(args).decode()))
+        out.append((orjson.dumps(args).decode(), "tool_call", path))
 
 
 def _message(msg: Any, base: str, out: list[Text], default_role: str | None = None) -> None:
@@ -124,12 +148,13 @@ def _message(msg: Any, base: str, out: list[Text], default_role: str | None = No
 def _messages(messages: Any, prefix: str, out: list[Text], default_role: str | None = None) -> None:
     if type(messages) is not list:
         return
+    paths = _paths(prefix, ".content")
     for i, msg in enumerate(messages):
         # The common case (a plain string content, no tool calls) without the general path.
         if type(msg) is dict and len(msg) == 2 and type(content := msg.get("content")) is str:
             role = msg.get("role")
             if content and type(role) is str:
-                out.append(Text(f"{prefix}[{i}].content", role, content))
+                out.append((content, role, paths[i] if i < 16 else f"{prefix}[{i}].content"))
                 continue
         _message(msg, f"{prefix}[{i}]", out, default_role)
 
@@ -137,6 +162,7 @@ def _messages(messages: Any, prefix: str, out: list[Text], default_role: str | N
 def _choices(body: Any, prefix: str, out: list[Text]) -> None:
     if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
         return
+    paths = _paths(prefix + ".choices", ".message.content")
     for i, choice in enumerate(body["choices"]):
         if not isinstance(choice, dict):
             continue
@@ -148,10 +174,10 @@ def _choices(body: Any, prefix: str, out: list[Text]) -> None:
         ):
             if content:
                 out.append(
-                    Text(
-                        f"{prefix}.choices[{i}].message.content",
-                        message.get("role") or "assistant",
+                    (
                         content,
+                        message.get("role") or "assistant",
+                        paths[i] if i < 16 else f"{prefix}.choices[{i}].message.content",
                     )
                 )
             continue
@@ -241,7 +267,7 @@ def _parts(messages: Any, prefix: str, out: list[Text], default_role: str) -> No
         try:
             messages = orjson.loads(messages)
         except orjson.JSONDecodeError:
-            out.append(Text(prefix, default_role, messages))
+            out.append((messages, default_role, prefix))
             return
     if not isinstance(messages, list):
         return
@@ -261,7 +287,7 @@ def _parts(messages: Any, prefix: str, out: list[Text], default_role: str) -> No
             elif kind == "tool_call_response":
                 value = part.get("response")
                 text = value if isinstance(value, str) else orjson.dumps(value).decode()
-                out.append(Text(f"{base}.parts[{k}].response", "tool", text))
+                out.append((text, "tool", f"{base}.parts[{k}].response"))
             elif isinstance(part.get("content"), str):
                 _content(part["content"], f"{base}.parts[{k}].content", role, out)
 
@@ -291,5 +317,5 @@ def _span(span: dict[str, Any]) -> Record:
             if head.startswith(("gen_ai.prompt.", "gen_ai.completion.")):
                 default = "assistant" if head.startswith("gen_ai.completion.") else "user"
                 role = attrs.get(head + ".role", default)
-                rec.texts.append(Text(pre + key, str(role), value))
+                rec.texts.append((value, str(role), pre + key))
     return rec

@@ -85,7 +85,7 @@ def scan_object(
     wants = guard.wants
     for rec in records:
         out.n_records += 1
-        texts = [(t.text, t.role, t.field) for t in rec.texts if wants(t.role)]
+        texts = [t for t in rec.texts if wants(t[1])]
         for f in guard.detect_many(texts):
             f.record = rec.id
             f.line = line
@@ -94,12 +94,40 @@ def scan_object(
             out.findings.append(f)
 
 
+BATCH_CHARS = 1 << 20  # text characters prefiltered together in one call
+BATCH_RECORDS = 4096
+
+
 def scan_block(
     lines: Iterable[bytes | None], guard: Guard, baseline: frozenset[str]
 ) -> BlockResult:
-    """Parse and scan a block of JSONL lines; bad lines are counted, never raised."""
+    """Parse and scan a block of JSONL lines; bad lines are counted, never raised.
+
+    The texts of many records are collected and handed to the detectors together
+    (:meth:`Guard.detect_texts`), which prefilters them in one pass.
+    """
     out = BlockResult()
     loads = orjson.loads
+    wants = guard.wants
+    items: list[tuple[str, str | None, str]] = []  # the texts of the pending records
+    owners: list[int] = []  # for each item, its record's index in ``pending``
+    pending: list[tuple[str | None, int, str | None]] = []  # (id, line, prompt_version)
+    size = 0
+
+    def flush() -> None:
+        found = out.findings
+        for i, findings in guard.detect_texts(items):
+            rec_id, line, version = pending[owners[i]]
+            for f in findings:
+                f.record = rec_id
+                f.line = line
+                f.prompt_version = version
+                f.suppressed = f.fingerprint in baseline
+                found.append(f)
+        items.clear()
+        owners.clear()
+        pending.clear()
+
     for rel, line in enumerate(lines, 1):
         out.n_lines = rel
         if line is None:
@@ -112,11 +140,29 @@ def scan_block(
             except orjson.JSONDecodeError as exc:
                 reason = _parse_error(line, exc)
             else:
-                scan_object(obj, rel, guard, baseline, out)
-                continue
+                try:
+                    records = records_of(obj) if not isinstance(obj, str) else [record_of_text(obj)]
+                except UnknownShape as exc:
+                    reason = str(exc)
+                else:
+                    for rec in records:
+                        out.n_records += 1
+                        owner = len(pending)
+                        pending.append((rec.id, rel, rec.prompt_version))
+                        for t in rec.texts:
+                            if wants(t[1]):
+                                items.append(t)
+                                owners.append(owner)
+                                size += len(t[0])
+                    if size >= BATCH_CHARS or len(pending) >= BATCH_RECORDS:
+                        flush()
+                        size = 0
+                    continue
         out.n_bad += 1
         if len(out.bad) < MAX_BAD_LINES:
             out.bad.append((rel, reason or "unreadable"))
+    if pending:
+        flush()
     return out
 
 
@@ -181,7 +227,8 @@ class ScanResult:
         if self._findings is not None:
             self._findings.append(f)
         elif self._spool is not None:
-            self._spool.write(orjson.dumps(f.to_dict()) + b"\n")
+            # orjson writes a dataclass as the mapping of its fields, as to_dict() does
+            self._spool.write(orjson.dumps(f, option=orjson.OPT_APPEND_NEWLINE))
 
     def add_bad(self, file: str | None, line: int, reason: str) -> None:
         self.bad_records += 1
