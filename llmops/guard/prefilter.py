@@ -15,8 +15,8 @@ import os
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from itertools import accumulate
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 _NON_DIGITS = bytes(b for b in range(256) if not 48 <= b <= 57)
@@ -152,7 +152,8 @@ class Prefilter:
         # context words of paired gates are checked in Python, on the few texts whose
         # gate pattern matched (as words they would match on most texts).
         self._batch_expressions = [
-            (e, c, k) for e, c, k in zip(expressions, caseless, self._keys, strict=True)
+            (e, c, k)
+            for e, c, k in zip(expressions, caseless, self._keys, strict=True)
             if k[0] != "c"
         ]
         self._batch_db: Any = None
@@ -235,7 +236,9 @@ class Prefilter:
         bounds = list(accumulate(len(e) + len(_SEPARATOR) for e in encoded))
         non_ascii: list[int] = []
         if bounds[-1] != sum(map(len, texts)) + len(_SEPARATOR) * len(texts):
-            non_ascii = [i for i, (t, e) in enumerate(zip(texts, encoded)) if len(t) != len(e)]
+            non_ascii = [
+                i for i, (t, e) in enumerate(zip(texts, encoded, strict=True)) if len(t) != len(e)
+            ]
         hits: list[tuple[int, int]] = []
         append = hits.append
         limit = 64 * len(texts) + 4096

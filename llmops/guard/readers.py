@@ -18,7 +18,6 @@ from typing import Any
 
 import orjson
 
-
 # One text inside a record: ``(text, role, field)``, where ``field`` is the path of the
 # text inside the record and ``role`` who wrote it. A plain tuple: there are millions.
 Text = tuple[str, str | None, str]
@@ -32,7 +31,7 @@ class Record:
     def __init__(
         self,
         shape: str,
-        id: str | None = None,  # noqa: A002 - the record's own id
+        id: str | None = None,
         prompt_version: str | None = None,
         texts: list[Text] | None = None,
     ) -> None:
