@@ -27,9 +27,11 @@ from llmops.errors import PromptError, UserError
 if TYPE_CHECKING:
     from llmops.project import Project
     from llmops.prompts import PromptVersion
+    from llmops.prompts.registry import Registry
     from llmops.store import Store
 
 DEFAULT_LABEL = "production"
+_MAX_REPEAT = 2**62  # "every repeat" in the repeat filters below
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,12 @@ class StoredVariant:
 
 
 def resolve_baseline(
-    project: Project, spec: str | None, prompt: str, *, store: Store | None = None
+    project: Project,
+    spec: str | None,
+    prompt: str,
+    *,
+    store: Store | None = None,
+    registry: Registry | None = None,
 ) -> Baseline:
     """Resolve a ``--baseline`` value for the suite whose prompt is ``prompt``.
 
@@ -82,6 +89,7 @@ def resolve_baseline(
         spec: as given on the command line; None means the ``production`` label.
         prompt: the name of the prompt being compared.
         store: the results store, needed for ``run:`` baselines.
+        registry: the working tree's registry, when already loaded.
 
     Raises:
         UserError: an unknown label, version, git ref or run (exit 2).
@@ -97,10 +105,11 @@ def resolve_baseline(
         if store is None:
             raise UserError(f"--baseline {text}: no results store to read the run from")
         run_id, _, which = text[4:].partition(":")
-        return _from_run(project, text, store, run_id, prompt, which or None)
-    from llmops.prompts import load_registry
+        return _from_run(project, text, store, run_id, prompt, which or None, registry)
+    if registry is None:
+        from llmops.prompts import load_registry
 
-    registry = load_registry(project)
+        registry = load_registry(project)
     # A bare word is a label or version of the suite's prompt, else another prompt's name.
     is_prompt = text in registry.names() and text not in _known_refs(registry, prompt)
     reference = text if "@" in text or is_prompt else f"{prompt}@{text}"
@@ -213,7 +222,13 @@ def _git(cwd: Path, *args: str, what: str | None = None) -> str:
 
 
 def _from_run(
-    project: Project, spec: str, store: Store, run_id: str, prompt: str, which: str | None
+    project: Project,
+    spec: str,
+    store: Store,
+    run_id: str,
+    prompt: str,
+    which: str | None,
+    registry: Registry | None = None,
 ) -> Baseline:
     store.run(run_id)  # UserError naming `runs list` when unknown
     variants = [v for v in store.variants(run_id) if v["prompt"] == prompt]
@@ -229,19 +244,21 @@ def _from_run(
         raise UserError(f"run {run_id!r} evaluated several versions of {prompt}",
                         hint=f"pick one: {choices}")
     v = variants[0]
-    prompt_version = _current_version(project, prompt, v["version"], v["digest"])
+    prompt_version = _current_version(project, prompt, v["version"], v["digest"], registry)
     return Baseline(
         spec=spec, kind="run", name=prompt, version=v["version"], digest=v["digest"],
         prompt_version=prompt_version, run_id=run_id, variant_id=int(v["variant_id"]),
     )
 
 
-def _current_version(project: Project, prompt: str, version: str, digest: str) -> Any:
+def _current_version(
+    project: Project, prompt: str, version: str, digest: str, registry: Registry | None = None
+) -> Any:
     """The working tree's version file, only if it still has the digest the run used."""
     from llmops.prompts import load_registry
 
     try:
-        found = load_registry(project).resolve(f"{prompt}@{version}")
+        found = (registry or load_registry(project)).resolve(f"{prompt}@{version}")
     except PromptError:  # the version file is gone: the stored results still stand
         return None
     return found if found.digest == digest else None
@@ -260,21 +277,23 @@ def find_reusable(
     n_results: int,
     provider: str | None = None,
     exclude_run: str | None = None,
+    repeat: int | None = None,
 ) -> StoredVariant | None:
     """The newest stored variant with the same prompt digest, eval set, model and params.
 
     It counts only when it holds ``n_results`` results without an error (cases × repeats),
     so a half-finished or failed run is never reused. With ``provider`` (the provider's
-    identity as stored on variants), the endpoint must match too.
+    identity as stored on variants), the endpoint must match too. With ``repeat``, only
+    the results of repeats ``0 .. repeat-1`` count (a run with more repeats also serves).
     """
     rows = store.db.execute(
         "select v.variant_id, v.run_id, v.model, v.params, v.provider,"
         " (select count(*) from results r where r.variant_id = v.variant_id"
-        "  and r.error is null) as n_ok"
+        "  and r.error is null and r.repeat_index < ?) as n_ok"
         " from variants v join runs u on u.run_id = v.run_id"
         " where v.digest = ? and u.evalset_digest = ? and v.model is ?"
         " order by u.started_at desc, v.variant_id desc",
-        (digest, evalset_digest, model),
+        (_MAX_REPEAT if repeat is None else repeat, digest, evalset_digest, model),
     ).fetchall()
     wanted = json.loads(json.dumps(dict(params), sort_keys=True, default=str))
     for row in rows:
@@ -324,12 +343,14 @@ def reuse_results(
     run_id: str,
     variant_id: int,
     scorers: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
+    repeat: int | None = None,
 ) -> int:
     """Copy a stored variant's successful results into a new run's variant.
 
     The runner then finds those (case, repeat) pairs done and makes no model call for
     them. Scores are copied only for scorer keys whose version and arguments are the same
-    as now (``scorers``: key → (version, args)); the others are scored afresh.
+    as now (``scorers``: key → (version, args)); the others are scored afresh. With
+    ``repeat``, only repeats ``0 .. repeat-1`` are copied.
 
     Returns:
         The number of results copied.
@@ -337,15 +358,17 @@ def reuse_results(
     from llmops.store import ResultRow
 
     rows = store.db.execute(
-        "select * from results where variant_id = ? and error is null order by result_id",
-        (source.variant_id,),
+        "select * from results where variant_id = ? and error is null and repeat_index < ?"
+        " order by result_id",
+        (source.variant_id, _MAX_REPEAT if repeat is None else repeat),
     ).fetchall()
     if not rows:
         return 0
     new_ids = store.write_results(run_id, [
         ResultRow(
             variant_id=variant_id, case_id=r["case_id"], case_digest=r["case_digest"],
-            repeat_index=r["repeat_index"], output=r["output"], latency_ms=r["latency_ms"],
+            repeat_index=r["repeat_index"], case_index=r["case_index"],
+            output=r["output"], latency_ms=r["latency_ms"],
             prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
             cache_hit=True, retrieved=None if r["retrieved"] is None else json.loads(
                 r["retrieved"]),
@@ -373,6 +396,8 @@ def _same_scores(
         "select s.* from scores s join results r on r.result_id = s.result_id"
         " where r.variant_id = ? and r.error is null", (variant_id,)
     ):
+        if s["result_id"] not in by_old:
+            continue
         if wanted.get(s["scorer"]) != (s["scorer_version"], json.loads(s["args"] or "{}")):
             continue
         out.append(ScoreRow(

@@ -7,6 +7,7 @@ import json
 import secrets
 import subprocess
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,47 +15,99 @@ from typing import TYPE_CHECKING
 from llmops.errors import PromptError
 
 if TYPE_CHECKING:
+    from llmops.baselines import Baseline
     from llmops.evalsets import EvalSet
     from llmops.project import Project, SuiteConfig
     from llmops.prompts import PromptVersion
     from llmops.prompts.registry import Registry
+    from llmops.store import Store
+
+
+@dataclass
+class Planned:
+    """A prompt version the run calls, its role, and where it came from (``git:REF``)."""
+
+    version: PromptVersion
+    role: str
+    origin: str | None = None
+    rag: PromptVersion | None = None  # the resolved RAG config of a ``rag:`` prompt
+
+    @property
+    def label(self) -> str:
+        ref = self.version.ref
+        return f"{ref} ({self.origin})" if self.origin else ref
+
+
+def plan_baseline(
+    project: Project,
+    registry: Registry,
+    suite: SuiteConfig,
+    spec: str | None,
+    prompts: Sequence[str],
+    store: Store,
+    warnings: list[str],
+) -> Baseline | None:
+    """Resolve ``--baseline`` for a suite (None: no ``production`` label and nothing to compare).
+
+    Every form of :func:`llmops.baselines.resolve_baseline` is accepted: a label or version
+    of the suite's prompt, ``NAME@REF``, ``git:REF[:LABEL_OR_VERSION]`` and
+    ``run:RUN_ID[:VERSION]``.
+    """
+    from llmops.baselines import resolve_baseline
+
+    try:
+        base = resolve_baseline(project, spec, suite.prompt, store=store, registry=registry)
+    except PromptError as exc:
+        if spec is not None or (not prompts and not unreleased(registry, suite.prompt)):
+            raise
+        warnings.append(f"no baseline: {exc.message}")
+        return None
+    pv = base.prompt_version
+    if pv is not None and pv.kind != "prompt":
+        raise PromptError(f"{pv.ref} is a RAG config, not a prompt", file=pv.path)
+    return base
 
 
 def select_versions(
     registry: Registry,
     suite: SuiteConfig,
     prompts: Sequence[str],
-    baseline: str | None,
-    warnings: list[str],
-) -> list[tuple[PromptVersion, str]]:
-    """The variants of a run as (version, role): the baseline first, then the candidates."""
-    base: PromptVersion | None = None
-    if baseline is not None:
-        ref = baseline
-        if "@" not in ref and ref not in registry.names():
-            ref = f"{suite.prompt}@{ref}"
-        base = registry.resolve(ref)
-    else:
-        try:
-            base = registry.resolve(f"{suite.prompt}@production")
-        except PromptError as exc:
-            if not prompts and not unreleased(registry, suite.prompt):
-                raise
-            warnings.append(f"no baseline: {exc.message}")
+    base: Baseline | None,
+) -> list[Planned]:
+    """The variants a run calls: the baseline first (unless it is a stored run), then
+    the candidates. A candidate with the baseline's digest is not run twice, except
+    against a ``run:`` baseline, whose results were made earlier (perhaps by another model).
+    """
     if prompts:
         candidates = [registry.resolve(r) for r in prompts]
     else:
         candidates = unreleased(registry, suite.prompt)
-    for pv in [base, *candidates]:
-        if pv is not None and pv.kind != "prompt":
+    for pv in candidates:
+        if pv.kind != "prompt":
             raise PromptError(f"{pv.ref} is a RAG config, not a prompt", file=pv.path)
-    chosen: list[tuple[PromptVersion, str]] = [] if base is None else [(base, "baseline")]
-    seen = {base.digest} if base is not None else set()
+    chosen: list[Planned] = []
+    seen: set[str] = set()
+    if base is not None and base.kind != "run":
+        assert base.prompt_version is not None
+        origin = f"git:{base.git_ref}" if base.kind == "git" else None
+        chosen.append(Planned(base.prompt_version, "baseline", origin))
+        seen.add(base.digest)
     for pv in candidates:
         if pv.digest not in seen:
             seen.add(pv.digest)
-            chosen.append((pv, "candidate"))
+            chosen.append(Planned(pv, "candidate"))
     return chosen
+
+
+def baseline_record(base: Baseline | None) -> str | None:
+    """What a run stores as its baseline: a ref, or the exact spec to resolve it again."""
+    if base is None:
+        return None
+    if base.kind == "git":
+        return f"git:{base.git_ref}:{base.version}"
+    if base.kind == "run":
+        return f"run:{base.run_id}:{base.version}"
+    return base.ref
 
 
 def unreleased(registry: Registry, name: str) -> list[PromptVersion]:

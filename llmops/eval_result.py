@@ -17,6 +17,7 @@ from llmops.store import Store
 from llmops.store.summary import VariantFigures, flat, variant_figures
 
 if TYPE_CHECKING:
+    from llmops.baselines import Baseline
     from llmops.evalsets import EvalSet
     from llmops.project import GateConfig
     from llmops.runner import Variant
@@ -74,15 +75,25 @@ class VariantResult(BaseModel):
     model: str | None = None
     provider: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
+    origin: str | None = Field(
+        None, description="where a baseline came from when not the working tree: git:REF, "
+        "or run:RUN_ID for results read from the store"
+    )
+    reused_from: str | None = Field(
+        None, description="the stored run whose results were reused instead of calling the model"
+    )
     summary: VariantSummary
     cases: list[CaseResult] = Field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return f"{self.prompt}@{self.version}"
+        ref = f"{self.prompt}@{self.version}"
+        return f"{ref} ({self.origin})" if self.origin else ref
 
 
 class ComparisonResult(BaseModel):
+    """One scorer, candidate vs baseline (the fields of :class:`llmops.stats.Comparison`)."""
+
     candidate: str
     baseline: str
     scorer: str
@@ -91,10 +102,22 @@ class ComparisonResult(BaseModel):
     ci_high: float | None
     verdict: str
     n_shared: int = 0
+    n_missing_candidate: int = 0
+    n_missing_baseline: int = 0
+    n_errored_candidate: int = 0
+    n_errored_baseline: int = 0
     candidate_mean: float | None = None
     baseline_mean: float | None = None
     mde: float | None = None
     mcnemar_p: float | None = None
+    n_improved_pairs: int | None = None
+    n_regressed_pairs: int | None = None
+    flaky_candidate: list[str] = Field(default_factory=list)
+    flaky_baseline: list[str] = Field(default_factory=list)
+    confidence: float = 0.95
+    n_resamples: int = 0
+    seed: int = 0
+    reason: str = ""
     description: str = ""
 
 
@@ -195,26 +218,38 @@ def build_result(
     keys: Sequence[str],
     gate: GateConfig,
     warnings: Sequence[str] = (),
+    stored_baseline: Baseline | None = None,
 ) -> EvalResult:
-    """Summaries, comparisons with the baseline and the gate, read back from the store."""
+    """Summaries, comparisons with the baseline and the gate, read back from the store.
+
+    ``stored_baseline`` is a ``run:`` baseline: its variant belongs to an earlier run and
+    is compared as stored, listed first with role ``baseline``.
+    """
     figures = {v.variant_id: variant_figures(store, v.variant_id, keys) for v in variants}
     stored = {v["variant_id"]: v for v in store.variants(run_id)}
     results: list[VariantResult] = []
+    base: tuple[int, str] | None = None
+    if stored_baseline is not None:
+        assert stored_baseline.variant_id is not None and stored_baseline.run_id is not None
+        vid = stored_baseline.variant_id
+        figures[vid] = variant_figures(store, vid, keys)
+        row = next(v for v in store.variants(stored_baseline.run_id) if v["variant_id"] == vid)
+        results.append(_variant_result(
+            store, vid, row, figures[vid], keys, name=stored_baseline.name,
+            version=stored_baseline.version, digest=stored_baseline.digest, role="baseline",
+            origin=f"run:{stored_baseline.run_id}",
+        ))
+        base = (vid, stored_baseline.label)
     for v in variants:
-        f = figures[v.variant_id]
-        cases = load_cases(store, v.variant_id)
-        for c in cases:
-            if c.error is not None:
-                c.scores = {k: CaseScore(value=None, passed=False, error="no output") for k in keys}
         row = stored[v.variant_id]
-        results.append(
-            VariantResult(
-                prompt=v.version.name, version=v.version.version, digest=v.version.digest,
-                role=v.role, model=row["model"], provider=row["provider"], params=row["params"],
-                summary=_summary(f, keys), cases=cases,
-            )
-        )
-    comparisons = _compare(variants, figures, keys)
+        results.append(_variant_result(
+            store, v.variant_id, row, figures[v.variant_id], keys, name=v.version.name,
+            version=v.version.version, digest=v.version.digest, role=v.role, origin=v.origin,
+        ))
+        if base is None and v.role == "baseline":
+            base = (v.variant_id, v.label)
+    candidates = [(v.variant_id, v.label) for v in variants if v.role != "baseline"]
+    comparisons = _compare(base, candidates, figures, keys)
     gated = [r for r in results if r.role == "candidate"] or results
     gate_result = check_gate(
         gate,
@@ -248,35 +283,57 @@ def build_result(
     )
 
 
+def _variant_result(
+    store: Store,
+    variant_id: int,
+    row: dict[str, Any],
+    figures: VariantFigures,
+    keys: Sequence[str],
+    *,
+    name: str,
+    version: str,
+    digest: str,
+    role: str,
+    origin: str | None,
+) -> VariantResult:
+    cases = load_cases(store, variant_id)
+    for c in cases:
+        if c.error is not None:
+            c.scores = {k: CaseScore(value=None, passed=False, error="no output") for k in keys}
+    return VariantResult(
+        prompt=name, version=version, digest=digest, role=role, model=row["model"],
+        provider=row["provider"], params=row["params"], origin=origin,
+        reused_from=row.get("reused_from"), summary=_summary(figures, keys), cases=cases,
+    )
+
+
 def _compare(
-    variants: Sequence[Variant], figures: dict[int, VariantFigures], keys: Sequence[str]
+    base: tuple[int, str] | None,
+    candidates: Sequence[tuple[int, str]],
+    figures: dict[int, VariantFigures],
+    keys: Sequence[str],
 ) -> tuple[list[ComparisonResult], list[Any]]:
-    base = next((v for v in variants if v.role == "baseline"), None)
+    """Each candidate against the baseline, every scorer at once (shared bootstrap draws)."""
     if base is None or not keys:
         return [], []
-    from llmops.stats import compare
+    from llmops.stats import compare_many
 
     out: list[ComparisonResult] = []
     raw: list[Any] = []
-    fb = figures[base.variant_id]
-    for v in variants:
-        if v is base:
-            continue
-        fc = figures[v.variant_id]
-        for key in keys:
-            c = compare(
-                fc.values[key], fb.values[key], scorer=key,
-                candidate_passed=fc.passed[key], baseline_passed=fb.passed[key],
-                candidate_name=v.label, baseline_name=base.label,
-                n_resamples=_resamples(len(fc.values[key]), 10_000_000),
-            )
+    base_id, base_label = base
+    fb = figures[base_id]
+    for variant_id, label in candidates:
+        fc = figures[variant_id]
+        n_cases = max(len(fc.values[key]) for key in keys)
+        comparisons = compare_many(
+            {key: fc.values[key] for key in keys},
+            {key: fb.values[key] for key in keys},
+            candidate_passed={key: fc.passed[key] for key in keys},
+            baseline_passed={key: fb.passed[key] for key in keys},
+            candidate_name=label, baseline_name=base_label,
+            n_resamples=_resamples(n_cases, 10_000_000),
+        )
+        for c in comparisons:
             raw.append(c)
-            out.append(
-                ComparisonResult(
-                    candidate=c.candidate, baseline=c.baseline, scorer=c.scorer, delta=c.delta,
-                    ci_low=c.ci_low, ci_high=c.ci_high, verdict=c.verdict, n_shared=c.n_shared,
-                    candidate_mean=c.candidate_mean, baseline_mean=c.baseline_mean, mde=c.mde,
-                    mcnemar_p=c.mcnemar_p, description=c.describe(),
-                )
-            )
+            out.append(ComparisonResult(**c.model_dump(), description=c.describe()))
     return out, raw

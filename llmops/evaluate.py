@@ -8,6 +8,7 @@ scorer options, API key) is checked before the first model call. The returned
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,23 +17,28 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.errors import EXIT_FAILED, EXIT_RUNTIME, LlmopsError, PromptError, UserError
 from llmops.eval_plan import (
+    Planned,
+    baseline_record,
     check_locks,
     check_renders,
     config_digest,
     git_state,
     new_run_id,
+    plan_baseline,
     relative,
     select_versions,
 )
 from llmops.eval_result import EvalResult, build_result
 from llmops.evalsets import EvalSet, load_evalset
-from llmops.runner import Runner, RunStats, Variant, scorer_slots
+from llmops.runner import Runner, RunStats, ScorerSlot, Variant, scorer_slots
 from llmops.store import Store
 
 if TYPE_CHECKING:
+    from llmops.baselines import Baseline
     from llmops.project import Project, SuiteConfig
     from llmops.prompts import PromptVersion
     from llmops.prompts.registry import Registry
+    from llmops.store import RunInfo
 
 __all__ = ["EvalResult", "StaleIndexError", "evaluate", "evaluate_suites"]
 
@@ -63,9 +69,14 @@ class _Plan:
     suite_name: str
     suite: SuiteConfig
     evalset: EvalSet
-    versions: list[tuple[PromptVersion, str]]  # (version, role)
-    rag: dict[str, PromptVersion]  # prompt ref -> its resolved RAG config
+    versions: list[Planned]  # what this run calls: the baseline first, then the candidates
+    baseline: Baseline | None  # as resolved; kind "run" is compared from the store
     warnings: list[str]
+
+    @property
+    def stored_baseline(self) -> Baseline | None:
+        """A ``run:`` baseline: its results are read from the store, not made again."""
+        return self.baseline if self.baseline is not None and self.baseline.kind == "run" else None
 
 
 def evaluate(
@@ -81,6 +92,7 @@ def evaluate(
     formats: Sequence[str] | None = DEFAULT_FORMATS,
     require_fresh: bool = False,
     progress: Progress | None = None,
+    reuse: bool = True,
 ) -> EvalResult:
     """Evaluate one suite and return its typed result.
 
@@ -89,15 +101,22 @@ def evaluate(
         suite: the suite's name; may be omitted when the project has one suite.
         prompts: candidate versions (``NAME@REF``); default: the suite's prompt at
             ``production`` plus every version changed or not locked.
-        baseline: what candidates are compared with (default ``production``).
+        baseline: what candidates are compared with (default ``production``): a label or
+            version of the suite's prompt, ``NAME@REF``, ``git:REF[:LABEL_OR_VERSION]``
+            (the prompt as it was at a git ref) or ``run:RUN_ID[:VERSION]`` (a stored
+            run's results, compared without calling the model again).
         repeat: calls per case and variant.
         concurrency: calls in flight at once (default: the provider's max_concurrency).
-        no_cache: do not answer from the response cache.
+        no_cache: do not answer from the response cache (stored baseline results are
+            still reused; see ``reuse``).
         resume: finish this interrupted run instead of starting a new one.
         report_dir: where ``<run_id>/`` reports go (default the project's reports dir).
         formats: report formats among md, json, junit, html; empty or None for none.
         require_fresh: a stale RAG index is a failure (exit 1) instead of a warning.
         progress: receives progress events.
+        reuse: copy the baseline's results from a stored run that evaluated the same
+            prompt digest on the same eval set with the same model, params and endpoint,
+            instead of calling the model for it again.
 
     Returns:
         The :class:`EvalResult`; ``exit_code`` says 0 (pass), 1 (gate failed) or 3
@@ -120,7 +139,7 @@ def evaluate(
         suite = names[0]
     return _Evaluation(proj, progress or Progress()).run(
         suite, list(prompts), baseline, repeat, concurrency, no_cache, resume,
-        report_dir, formats, require_fresh,
+        report_dir, formats, require_fresh, reuse,
     )
 
 
@@ -169,6 +188,7 @@ class _Evaluation:
         report_dir: str | Path | None,
         formats: Sequence[str] | None,
         require_fresh: bool,
+        reuse: bool = True,
     ) -> EvalResult:
         from llmops.prompts import load_registry
         from llmops.scorers import ScorerContext, build_scorers
@@ -188,10 +208,12 @@ class _Evaluation:
                 suite_name, repeat = prior.suite, int(prior.meta["repeat"] or 1)
             assert suite_name is not None
             suite = self.project.suite(suite_name)
-            plan = self._plan(registry, suite_name, suite, prompts, baseline, store, resume)
+            plan = self._plan(registry, suite_name, suite, prompts, baseline, store, prior)
             scorers = build_scorers(suite.scorers, ScorerContext(self.project, no_cache))
             for s in scorers:
                 s.validate(plan.evalset.cases)
+            slots = scorer_slots(scorers)
+            self._check_stored_baseline(store, plan, slots)
             self._check_rag(plan, require_fresh)
             provider = self._provider(concurrency, no_cache)
             if prior is not None:
@@ -200,8 +222,7 @@ class _Evaluation:
                 variants = self._stored_variants(store, run_id, plan)
             else:
                 run_id = new_run_id()
-                variants = self._new_run(store, run_id, plan, repeat, provider)
-            slots = scorer_slots(scorers)
+                variants = self._new_run(store, run_id, plan, repeat, provider, slots, reuse)
             runner = Runner(
                 self.project, store, run_id, provider, plan.evalset, variants, slots,
                 repeat=repeat,
@@ -225,7 +246,8 @@ class _Evaluation:
         stats: RunStats,
     ) -> EvalResult:
         result = build_result(
-            store, run_id, plan.evalset, variants, keys, plan.suite.gate, plan.warnings
+            store, run_id, plan.evalset, variants, keys, plan.suite.gate, plan.warnings,
+            stored_baseline=plan.stored_baseline,
         )
         result.evalset["path"] = relative(plan.evalset.path, self.project.root)
         result.timings["run_s"] = round(stats.wall_s, 4)
@@ -241,7 +263,12 @@ class _Evaluation:
         from llmops.reports import write_reports
 
         out = Path(report_dir) if report_dir else self.project.reports_dir
-        versions = {pv.ref: pv for pv, _ in plan.versions}
+        # Keyed by the labels comparisons use, so a baseline from git or a stored run
+        # is told apart from a working-tree version of the same name.
+        versions = {p.label: p.version for p in plan.versions}
+        stored = plan.stored_baseline
+        if stored is not None and stored.prompt_version is not None:
+            versions[stored.label] = stored.prompt_version
         written = write_reports(result, out / result.run_id, fmts, versions, self.project)
         result.report_dir = str(written)
 
@@ -278,46 +305,118 @@ class _Evaluation:
         prompts: list[str],
         baseline: str | None,
         store: Store,
-        resume: str | None,
+        prior: RunInfo | None,
     ) -> _Plan:
         warnings: list[str] = []
-        if resume:
-            versions = []
-            for v in store.variants(resume):
-                pv = registry.get(v["prompt"], v["version"])
-                if pv.digest != v["digest"]:
-                    raise PromptError(
-                        f"{pv.ref} changed since run {resume} started (digest "
-                        f"{v['digest'][:12]} -> {pv.digest[:12]})",
-                        file=pv.path,
-                        hint="start a new run instead of resuming",
-                    )
-                versions.append((pv, v["role"]))
+        if prior is not None:
+            base, versions = self._resumed_versions(registry, suite, store, prior)
         else:
-            versions = select_versions(registry, suite, prompts, baseline, warnings)
-        evalset = load_evalset(self.project.path(suite.evalset))
-        if resume:
-            run = store.run(resume)
-            if run.meta["evalset_digest"] != evalset.digest:
+            base = plan_baseline(self.project, registry, suite, baseline, prompts, store, warnings)
+            versions = select_versions(registry, suite, prompts, base)
+            if not versions:
+                assert base is not None
                 raise UserError(
-                    f"the eval set changed since run {resume} started",
-                    file=evalset.path,
-                    hint="start a new run instead of resuming",
+                    f"nothing to evaluate against {base.label}: no candidate version",
+                    hint="name one with --prompt NAME@VERSION",
                 )
-        rag: dict[str, PromptVersion] = {}
-        for pv, _ in versions:
+        evalset = load_evalset(self.project.path(suite.evalset))
+        if prior is not None and prior.meta["evalset_digest"] != evalset.digest:
+            raise UserError(
+                f"the eval set changed since run {prior.run_id} started",
+                file=evalset.path,
+                hint="start a new run instead of resuming",
+            )
+        for p in versions:
+            pv = p.version
             evalset.check_variables(pv.variables, pv.ref)
             if pv.rag is not None:
-                rag[pv.ref] = registry.resolve(pv.rag)
+                p.rag = self._rag_of(registry, p)
             check_renders(pv, evalset)
-        return _Plan(suite_name, suite, evalset, versions, rag, warnings)
+        return _Plan(suite_name, suite, evalset, versions, base, warnings)
+
+    def _rag_of(self, registry: Registry, planned: Planned) -> PromptVersion:
+        """The RAG config a prompt refers to; a git baseline's as it was at that ref."""
+        pv = planned.version
+        assert pv.rag is not None
+        if planned.origin is not None and planned.origin.startswith("git:"):
+            from llmops.baselines import version_at_git_ref
+
+            return version_at_git_ref(self.project, planned.origin[4:], pv.rag)
+        return registry.resolve(pv.rag)
+
+    def _resumed_versions(
+        self, registry: Registry, suite: SuiteConfig, store: Store, prior: RunInfo
+    ) -> tuple[Baseline | None, list[Planned]]:
+        """The variants of the run being resumed, in store order; refused if one changed."""
+        from llmops.baselines import resolve_baseline
+
+        spec = prior.meta.get("baseline")
+        base = None
+        if spec and str(spec).startswith(("git:", "run:")):
+            base = resolve_baseline(self.project, str(spec), suite.prompt, store=store,
+                                    registry=registry)
+        versions = []
+        for v in store.variants(prior.run_id):
+            if v["role"] == "baseline" and base is not None and base.kind == "git":
+                assert base.prompt_version is not None
+                pv, origin = base.prompt_version, f"git:{base.git_ref}"
+            else:
+                pv, origin = registry.get(v["prompt"], v["version"]), None
+            if pv.digest != v["digest"]:
+                raise PromptError(
+                    f"{pv.ref} changed since run {prior.run_id} started (digest "
+                    f"{v['digest'][:12]} -> {pv.digest[:12]})",
+                    file=pv.path,
+                    hint="start a new run instead of resuming",
+                )
+            versions.append(Planned(pv, v["role"], origin))
+        return base, versions
+
+    def _check_stored_baseline(self, store: Store, plan: _Plan, slots: list[ScorerSlot]) -> None:
+        """Say when a ``run:`` baseline was made on another eval set or with other scorers."""
+        base = plan.stored_baseline
+        if base is None or base.run_id is None or base.variant_id is None:
+            return
+        run = store.run(base.run_id)
+        if run.meta.get("evalset_digest") != plan.evalset.digest:
+            plan.warnings.append(
+                f"the baseline run {base.run_id} used another version of the eval set: "
+                "compared on the cases both have"
+            )
+        stored = {
+            row["scorer"]: (row["scorer_version"], json.loads(row["args"] or "{}"))
+            for row in store.db.execute(
+                "select s.scorer, s.scorer_version, s.args from scores s join results r"
+                " on r.result_id = s.result_id where r.variant_id = ? group by s.scorer",
+                (base.variant_id,),
+            )
+        }
+        for slot in slots:
+            now = (slot.scorer.version, json.loads(json.dumps(slot.scorer.args, sort_keys=True,
+                                                              default=str)))
+            if slot.key not in stored:
+                plan.warnings.append(
+                    f"the baseline run {base.run_id} has no {slot.key} scores: "
+                    f"{slot.key} is not compared"
+                )
+            elif stored[slot.key] != now:
+                plan.warnings.append(
+                    f"the baseline run {base.run_id} scored {slot.key} with another version "
+                    "or options of the scorer"
+                )
 
     def _check_rag(self, plan: _Plan, require_fresh: bool) -> None:
-        if not plan.rag:
+        if not any(p.rag is not None for p in plan.versions):
             return
         from llmops import rag as rag_api
 
-        for ref, rag_version in plan.rag.items():
+        checked: set[str] = set()
+        for p in plan.versions:
+            rag_version = p.rag
+            if rag_version is None or rag_version.digest in checked:
+                continue
+            checked.add(rag_version.digest)
+            ref = p.label
             report = rag_api.check_freshness(self.project, rag_version)
             if getattr(report, "fresh", True):
                 continue
@@ -344,9 +443,15 @@ class _Evaluation:
         )
 
     def _new_run(
-        self, store: Store, run_id: str, plan: _Plan, repeat: int, provider: Any
+        self,
+        store: Store,
+        run_id: str,
+        plan: _Plan,
+        repeat: int,
+        provider: Any,
+        slots: list[ScorerSlot],
+        reuse: bool,
     ) -> list[Variant]:
-        base = next((pv.ref for pv, role in plan.versions if role == "baseline"), None)
         git_commit, git_dirty = git_state(self.project.root)
         from llmops import __version__
 
@@ -355,26 +460,68 @@ class _Evaluation:
             git_commit=git_commit, git_dirty=git_dirty,
             config_digest=config_digest(self.project), package_version=__version__,
             evalset_path=str(plan.evalset.path), evalset_digest=plan.evalset.digest,
-            n_cases=len(plan.evalset.cases), repeat=repeat, baseline=base,
+            n_cases=len(plan.evalset.cases), repeat=repeat,
+            baseline=baseline_record(plan.baseline),
         )
         model = self.project.config.provider.model or getattr(provider, "default_model", None)
+        defaults = self.project.config.provider.params
+        taken = {p.version.ref for p in plan.versions if p.origin is None}
+        # The baseline's stored results stand in only when it is there to be compared
+        # with: a run of the baseline alone is a fresh evaluation of it (e.g. nightly).
+        reuse = reuse and any(p.role == "candidate" for p in plan.versions)
         variants = []
-        for pv, role in plan.versions:
+        for p in plan.versions:
+            pv = p.version
+            # A baseline from git may share its name@version with a candidate in the
+            # working tree (an unlocked version being edited): store it under its origin.
+            version = pv.version
+            if p.origin is not None and pv.ref in taken:
+                version = f"{pv.version} ({p.origin})"
+            variant_model = str(pv.params.get("model") or model or provider.identity)
+            # What the model receives: the provider's default params, then the prompt's.
+            params = {k: v for k, v in {**defaults, **pv.params}.items() if not k.startswith("_")}
             vid = store.add_variant(
-                run_id, prompt=pv.name, version=pv.version, digest=pv.digest,
-                model=str(pv.params.get("model") or model or provider.identity), params=pv.params,
-                provider=provider.identity, role=role,
+                run_id, prompt=pv.name, version=version, digest=pv.digest,
+                model=variant_model, params=params, provider=provider.identity,
+                role=p.role, origin=p.origin,
             )
-            variants.append(Variant(vid, pv, dict(pv.params), role, plan.rag.get(pv.ref)))
+            variants.append(Variant(vid, pv, dict(pv.params), p.role, p.rag, p.origin))
+            if reuse and p.role == "baseline" and p.rag is None:
+                self._reuse(store, run_id, vid, p, plan, variant_model, params, provider, slots,
+                            repeat)
         return variants
 
+    def _reuse(
+        self, store: Store, run_id: str, variant_id: int, planned: Planned, plan: _Plan,
+        model: str, params: dict[str, Any], provider: Any, slots: list[ScorerSlot], repeat: int,
+    ) -> None:
+        """Copy the baseline's results from a stored run of the same variant, if there is one.
+
+        Same prompt digest, eval set digest, model, params and endpoint, every result of
+        every repeat without an error. RAG prompts are not reused: their answers depend
+        on the index's contents, which the digest does not cover.
+        """
+        from llmops.baselines import find_reusable, reuse_results
+
+        pv = planned.version
+        found = find_reusable(
+            store, digest=pv.digest, evalset_digest=plan.evalset.digest, model=model,
+            params=params, n_results=len(plan.evalset.cases) * repeat,
+            provider=provider.identity, exclude_run=run_id, repeat=repeat,
+        )
+        if found is None:
+            return
+        reuse_results(
+            store, found, run_id=run_id, variant_id=variant_id, repeat=repeat,
+            scorers={s.key: (s.scorer.version, s.scorer.args) for s in slots},
+        )
+        store.set_reused_from(variant_id, found.run_id)
+
     def _stored_variants(self, store: Store, run_id: str, plan: _Plan) -> list[Variant]:
-        by_ref = {pv.ref: (pv, role) for pv, role in plan.versions}
-        out = []
-        for v in store.variants(run_id):
-            pv, role = by_ref[f"{v['prompt']}@{v['version']}"]
-            out.append(Variant(v["variant_id"], pv, dict(v["params"]), role, plan.rag.get(pv.ref)))
-        return out
+        return [
+            Variant(v["variant_id"], p.version, dict(v["params"]), p.role, p.rag, p.origin)
+            for v, p in zip(store.variants(run_id), plan.versions, strict=True)
+        ]
 
 
 def _prior_run(store: Store, resume: str | None) -> Any:

@@ -31,17 +31,23 @@ if TYPE_CHECKING:
 
 @dataclass
 class Variant:
-    """One prompt version as run: its store id, the params sent and its RAG config."""
+    """One prompt version as run: its store id, the params sent and its RAG config.
+
+    ``origin`` says where a baseline's prompt came from when not the working tree
+    (``git:REF``); the label carries it.
+    """
 
     variant_id: int
     version: PromptVersion
     params: dict[str, Any]
     role: str = "candidate"
     rag: PromptVersion | None = None
+    origin: str | None = None
 
     @property
     def label(self) -> str:
-        return f"{self.version.name}@{self.version.version}"
+        ref = f"{self.version.name}@{self.version.version}"
+        return f"{ref} ({self.origin})" if self.origin else ref
 
 
 @dataclass

@@ -140,6 +140,10 @@ def render(result: EvalResult, err: bool) -> None:
             console.print(f"  error {v.label} case {c.id}: {c.error}", markup=False)
         if len(errored) > 5:
             console.print(f"  ... and {len(errored) - 5} more errored cases in {v.label}")
+    for v in result.variants:
+        if v.reused_from:
+            console.print(f"  {v.label}: results reused from run {v.reused_from} "
+                          "(no model calls)", markup=False)
     for comp in result.comparisons:
         console.print(f"  {comp.candidate} vs {comp.baseline}: {comp.description}", markup=False)
     for w in result.warnings:
@@ -167,6 +171,7 @@ def options_from(
     report_dir: Path | None,
     format: str,
     require_fresh: bool,
+    reuse: bool = True,
 ) -> dict[str, Any]:
     """evaluate()'s keyword arguments from the command-line options."""
     return dict(
@@ -177,6 +182,7 @@ def options_from(
         report_dir=report_dir,
         formats=[] if format.strip().lower() == "none" else format.split(","),
         require_fresh=require_fresh,
+        reuse=reuse,
         progress=_RichProgress() if sys.stderr.isatty() else _PlainProgress(),
     )
 
@@ -208,7 +214,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         baseline: Annotated[
             str | None,
-            typer.Option(metavar="REF", help="Version compared with (default: production)."),
+            typer.Option(
+                metavar="REF",
+                help="Compared with: LABEL, VERSION, NAME@REF, git:REF[:REF], run:RUN_ID[:VERSION]"
+                " (default: production).",
+            ),
         ] = None,
         repeat: Annotated[
             int, typer.Option(min=1, metavar="N", help="Calls per case and variant.")
@@ -218,6 +228,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         no_cache: Annotated[
             bool, typer.Option("--no-cache", help="Ignore cached answers.")
+        ] = False,
+        no_reuse: Annotated[
+            bool,
+            typer.Option("--no-reuse", help="Evaluate the baseline again, even when a stored "
+                         "run already has its results."),
         ] = False,
         resume: Annotated[
             str | None, typer.Option(metavar="RUN_ID", help="Finish an interrupted run.")
@@ -249,7 +264,8 @@ def register(app: typer.Typer) -> None:
                 prompt or [],
                 resume,
                 options_from(
-                    baseline, repeat, concurrency, no_cache, report_dir, format, require_fresh
+                    baseline, repeat, concurrency, no_cache, report_dir, format, require_fresh,
+                    reuse=not no_reuse,
                 ),
             )
         finally:

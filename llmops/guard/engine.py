@@ -207,8 +207,12 @@ class Guard:
         non-ASCII character, for the detectors that look for those) run detectors.
         """
         out: list[tuple[int, list[Finding]]] = []
-        short = [i for i, item in enumerate(items) if len(item[0]) <= BATCH_TEXT_MAX]
-        batch = self.prefilter.batch_keys([items[i][0] for i in short]) if short else None
+        texts = [item[0] for item in items]
+        short: Sequence[int] = range(len(texts))
+        if texts and max(map(len, texts)) > BATCH_TEXT_MAX:
+            short = [i for i, text in enumerate(texts) if len(text) <= BATCH_TEXT_MAX]
+            texts = [texts[i] for i in short]
+        batch = self.prefilter.batch_keys(texts) if texts else None
         if batch is None:
             for i, (text, role, where) in enumerate(items):
                 found = self.detect(text, role, where)

@@ -117,11 +117,13 @@ def _classify(text: str, start: int, end: int) -> Number | None:
     if nd < 4 or nd > 19:
         return None
     before = text[max(0, start - 40) : start].lower()
-    negative = _NEGATIVE_CONTEXT.search(before) is not None
     if "." in cand and _ipv4(cand):
-        return None if negative else Number("ipv4", start, end, digits, cand, 0.9)
+        if _NEGATIVE_CONTEXT.search(before) is not None:
+            return None
+        return Number("ipv4", start, end, digits, cand, 0.9)
     if nd < 9:
         return None
+    negative = _NEGATIVE_CONTEXT.search(before) is not None
     kind = _ssn(cand, digits, before, negative)
     if kind is None and 13 <= nd <= 19 and _card(cand, digits, negative):
         kind = "card"

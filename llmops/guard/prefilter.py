@@ -16,7 +16,8 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, compress, repeat
+from operator import add, methodcaller, ne
 from typing import Any
 
 _NON_DIGITS = bytes(b for b in range(256) if not 48 <= b <= 57)
@@ -158,6 +159,9 @@ class Prefilter:
         ]
         self._batch_db: Any = None
         self._batch_keys = [k for _, _, k in self._batch_expressions]
+        self._paired_gates = [
+            (key_gate(n), "p:" + n, GATES[n].context) for n in self.gates if GATES[n].context
+        ]
         self._ids: list[int] = []
         self._paired = frozenset(i for i, k in enumerate(self._keys) if k[0] in "pc")
         self._lock = threading.Lock()
@@ -229,16 +233,17 @@ class Prefilter:
         """
         if not texts or not self.prepare_batch():
             return None
-        encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
+        # Each text is encoded on its own (a copy for ASCII text; joining the str first
+        # would widen every text of the batch to the widest character in any of them).
+        encoded = list(map(_ENCODE, texts))
         data = _SEPARATOR.join(encoded)
+        non_ascii: list[int] = []
+        if len(data) != sum(map(len, texts)) + len(_SEPARATOR) * (len(texts) - 1):
+            differs = map(ne, map(len, texts), map(len, encoded))
+            non_ascii = list(compress(range(len(texts)), differs))
         # bounds[i] is where text i+1 starts: a match ending at ``end`` is in text
         # bisect_right(bounds, end - 1).
-        bounds = list(accumulate(len(e) + len(_SEPARATOR) for e in encoded))
-        non_ascii: list[int] = []
-        if bounds[-1] != sum(map(len, texts)) + len(_SEPARATOR) * len(texts):
-            non_ascii = [
-                i for i, (t, e) in enumerate(zip(texts, encoded, strict=True)) if len(t) != len(e)
-            ]
+        bounds = list(accumulate(map(add, map(len, encoded), repeat(len(_SEPARATOR)))))
         hits: list[tuple[int, int]] = []
         append = hits.append
         limit = 64 * len(texts) + 4096
@@ -263,17 +268,19 @@ class Prefilter:
                 found[i] = {names[id_]}
             else:
                 keys.add(names[id_])
-        for i, keys in found.items():
-            for name in self.gates:
-                if "p:" + name in keys:
-                    keys.discard("p:" + name)
-                    low = texts[i].lower()
-                    if any(w in low for w in GATES[name].context):
-                        keys.add(key_gate(name))
+        if self._paired_gates:
+            for i, keys in found.items():
+                for name, paired, context in self._paired_gates:
+                    if paired in keys:
+                        keys.discard(paired)
+                        low = texts[i].lower()
+                        if any(w in low for w in context):
+                            keys.add(name)
         return found, non_ascii
 
 
 _SEPARATOR = b"\x00\n"
+_ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
 
 
 def _hyperscan_db(expressions: list[bytes], caseless: list[bool], single: bool = True) -> Any:

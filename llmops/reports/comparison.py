@@ -50,8 +50,7 @@ def comparison_markdown(
         return ""
     pairs = _pairs(comparisons)
     all_diffs = list(diffs) + _diffs_for(pairs, versions or {}, already=diffs)
-    cases = {f"{v['prompt']}@{v['version']}": v.get("cases") or []
-             for v in data.get("variants") or []}
+    variants = variants_by_label(data.get("variants") or [])
     out = _Budget(max_chars)
     out.add_required(_table(comparisons))
     out.add_required(_flags(comparisons))
@@ -59,7 +58,7 @@ def comparison_markdown(
         share = max(2_000, out.room() // (3 * len(all_diffs)))
         out.add_block(*_diff_block(d), f"the prompt diff {d.b} vs {d.a}", limit=share)
     for candidate, baseline in pairs:
-        regressed = regressed_cases(cases.get(_ref(candidate), []), cases.get(_ref(baseline), []))
+        regressed = regressed_cases(_cases_of(variants, candidate), _cases_of(variants, baseline))
         if regressed:
             out.add_cases(candidate, baseline, regressed)
     return out.text()
@@ -317,6 +316,38 @@ def _ref(label: str) -> str:
     return label.split(" ", 1)[0]
 
 
+def variant_label(v: Mapping[str, Any]) -> str:
+    """How comparisons name a variant of the ``--json`` shape: ``name@v1 (git:main)``."""
+    ref = f"{v.get('prompt')}@{v.get('version')}"
+    return f"{ref} ({v['origin']})" if v.get("origin") else ref
+
+
+def variants_by_label(variants: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Variant label → variant; the bare ``name@version`` also maps to a variant with an
+    origin, unless a variant without one has that name."""
+    out: dict[str, Mapping[str, Any]] = {}
+    plain: set[str] = set()
+    for v in variants:
+        label, ref = variant_label(v), f"{v.get('prompt')}@{v.get('version')}"
+        out[label] = v
+        if label == ref:
+            plain.add(ref)
+        elif ref not in plain:
+            out.setdefault(ref, v)
+    return out
+
+
+def _cases_of(variants: Mapping[str, Mapping[str, Any]], label: str) -> list[Any]:
+    found = find_by_label(variants, label)
+    return list(found.get("cases") or []) if found is not None else []
+
+
+def find_by_label(by_label: Mapping[str, Any], label: str) -> Any:
+    """The entry for a comparison's label: exact first, then without its origin."""
+    found = by_label.get(label)
+    return found if found is not None else by_label.get(_ref(label))
+
+
 def _diffs_for(
     pairs: list[tuple[str, str]], versions: Mapping[str, PromptVersion],
     already: Sequence[PromptDiff],
@@ -326,8 +357,7 @@ def _diffs_for(
     done = {(d.b, d.a) for d in already}
     out = []
     for candidate, baseline in pairs:
-        a, b = versions.get(_ref(baseline)) or versions.get(baseline), versions.get(
-            _ref(candidate))
+        a, b = find_by_label(versions, baseline), find_by_label(versions, candidate)
         if a is not None and b is not None and (b.ref, a.ref) not in done:
             d = version_diff(a, b)
             d.a = baseline  # keep the baseline's origin (git:, run:) in the title

@@ -175,11 +175,13 @@ def _distribution_charts(variants: Sequence[Mapping[str, Any]]) -> str:
 
 
 def _scatter_charts(data: Mapping[str, Any]) -> str:
-    by_ref = {_label(v): v for v in data.get("variants") or []}
+    from llmops.reports.comparison import find_by_label, variants_by_label
+
+    by_label = variants_by_label(data.get("variants") or [])
     charts = []
     for c in data.get("comparisons") or []:
-        cand = by_ref.get(str(c["candidate"]).split(" ", 1)[0])
-        base = by_ref.get(str(c["baseline"]).split(" ", 1)[0])
+        cand = find_by_label(by_label, str(c["candidate"]))
+        base = find_by_label(by_label, str(c["baseline"]))
         if cand is None or base is None:
             continue
         after, before = case_values(cand, c["scorer"]), case_values(base, c["scorer"])
@@ -293,7 +295,9 @@ def _td(value: Any) -> str:
 
 
 def _label(v: Mapping[str, Any]) -> str:
-    return f"{v.get('prompt')}@{v.get('version')}"
+    from llmops.reports.comparison import variant_label
+
+    return variant_label(v)
 
 
 def _ref(v: Mapping[str, Any]) -> str:

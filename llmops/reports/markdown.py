@@ -10,6 +10,8 @@ if TYPE_CHECKING:
     from llmops.prompts import PromptVersion
 
 MAX_LISTED = 20
+GITHUB_COMMENT_LIMIT = 65_536  # characters in a GitHub comment
+_MIN_COMPARISON = 8_000  # room kept for the comparison before fewer failing cases are listed
 
 
 def _pct(x: float | None) -> str:
@@ -53,7 +55,7 @@ def variant_table(result: EvalResult) -> list[str]:
 
 
 def _comparisons(
-    result: EvalResult, versions: Mapping[str, PromptVersion] | None
+    result: EvalResult, versions: Mapping[str, PromptVersion] | None, max_chars: int
 ) -> list[str]:
     if not result.comparisons:
         return []
@@ -61,7 +63,7 @@ def _comparisons(
         from llmops.reports.comparison import comparison_markdown
     except ImportError:
         return _comparison_table(result)
-    return ["", comparison_markdown(result, versions=versions).rstrip()]
+    return ["", comparison_markdown(result, versions=versions, max_chars=max_chars).rstrip()]
 
 
 def _comparison_table(result: EvalResult) -> list[str]:
@@ -78,13 +80,13 @@ def _comparison_table(result: EvalResult) -> list[str]:
     return lines
 
 
-def _problems(v: VariantResult) -> list[str]:
+def _problems(v: VariantResult, listed: int = MAX_LISTED) -> list[str]:
     bad = [c for c in v.cases if c.error or not all(s.passed for s in c.scores.values())]
     if not bad:
         return []
     lines = ["", f"<details><summary><code>{v.label}</code>: {len(bad)} case(s) errored or "
              "failed</summary>", "", "| case | problem | output |", "|---|---|---|"]
-    for c in bad[:MAX_LISTED]:
+    for c in bad[:listed]:
         if c.error:
             problem = "error: " + c.error
         else:
@@ -93,20 +95,28 @@ def _problems(v: VariantResult) -> list[str]:
                 for k, s in c.scores.items() if not s.passed
             )
         lines.append(f"| `{_cell(c.id, 60)}` | {_cell(problem)} | {_cell(c.output or '')} |")
-    if len(bad) > MAX_LISTED:
-        lines.append(f"| … | {len(bad) - MAX_LISTED} more in results.json | |")
+    if len(bad) > listed:
+        lines.append(f"| … | {len(bad) - listed} more in results.json | |")
     lines += ["", "</details>"]
     return lines
 
 
 def summary_markdown(
-    result: EvalResult, versions: Mapping[str, PromptVersion] | None = None
+    result: EvalResult,
+    versions: Mapping[str, PromptVersion] | None = None,
+    max_chars: int = GITHUB_COMMENT_LIMIT,
 ) -> str:
     """The whole comment: verdict line, variant table, comparisons, gate, problem cases.
 
+    The comment stays within ``max_chars`` (GitHub's limit by default): the comparison
+    section gets whatever room the rest leaves, and says what it left out; when the
+    rest alone is large, fewer errored or failing cases are listed.
+
     Args:
         result: the evaluation.
-        versions: ``name@version`` → version, so the comparison shows the prompt diffs.
+        versions: variant label (``name@version``) → version, so the comparison shows
+            the prompt diffs.
+        max_chars: the most characters the comment may have.
     """
     if result.exit_code == 3:
         verdict = "💥 every model call failed"
@@ -116,7 +126,7 @@ def summary_markdown(
     commit = ""
     if result.git_commit:
         commit = f" · commit `{result.git_commit[:10]}`" + (" (dirty)" if result.git_dirty else "")
-    lines = [
+    head = [
         f"## llmops eval `{result.suite}`: {verdict}",
         "",
         f"Run `{result.run_id}` · eval set `{ev.get('path', '')}` ({ev.get('n_cases', 0)} cases,"
@@ -124,12 +134,40 @@ def summary_markdown(
                                                        if result.repeat > 1 else "") + commit,
         "",
         *variant_table(result),
-        *_comparisons(result, versions),
+        *_reused(result),
     ]
+    tail: list[str] = []
     if result.gate.reasons:
-        lines += ["", "### Gate", ""] + [f"- {r}" for r in result.gate.reasons]
+        tail += ["", "### Gate", ""] + [f"- {r}" for r in result.gate.reasons]
     if result.warnings:
-        lines += ["", "### Warnings", ""] + [f"- {w}" for w in result.warnings]
+        tail += ["", "### Warnings", ""] + [f"- {w}" for w in result.warnings]
+    for listed in (MAX_LISTED, 5, 0):
+        problems = [line for v in result.variants for line in _problems(v, listed)]
+        rest = len("\n".join(head + tail + problems)) + 1
+        # The comparison adds two lines: an empty one and the section itself.
+        room = max_chars - rest - 2
+        if room >= _MIN_COMPARISON or not result.comparisons:
+            break
+    lines = [*head, *_comparisons(result, versions, max(room, 0)), *tail, *problems]
+    return _fit("\n".join(lines) + "\n", max_chars)
+
+
+def _reused(result: EvalResult) -> list[str]:
+    lines = []
     for v in result.variants:
-        lines += _problems(v)
-    return "\n".join(lines) + "\n"
+        if v.reused_from:
+            lines.append(f"`{v.label}`: results reused from run `{v.reused_from}` "
+                         "(same prompt, eval set, model and params; no model calls).")
+        elif v.origin and v.origin.startswith("run:"):
+            lines.append(f"`{v.label}`: results of run `{v.origin[4:]}`, read from the store.")
+    return ["", *lines] if lines else []
+
+
+def _fit(text: str, max_chars: int) -> str:
+    """The last resort: cut at a line so the comment fits, and say so."""
+    if len(text) <= max_chars:
+        return text
+    note = ("\n> **Shortened to fit a GitHub comment**: the end of this summary was left out; "
+            "see `results.json`.\n")
+    cut = text.rfind("\n", 0, max(max_chars - len(note), 0))
+    return text[: max(cut, 0)] + note

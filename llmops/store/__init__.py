@@ -230,18 +230,28 @@ class Store:
         params: dict[str, Any],
         provider: str | None,
         role: str = "candidate",
+        origin: str | None = None,
     ) -> int:
-        """Record a variant of a run; returns its id."""
+        """Record a variant of a run; returns its id.
+
+        ``origin`` says where a baseline's prompt came from when not the working tree
+        (``git:REF``).
+        """
         self._write(
             "insert into variants (run_id, prompt, version, digest, model, params, provider,"
-            " role) values (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, prompt, version, digest, model, _dumps(params), provider, role)],
+            " role, origin) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, prompt, version, digest, model, _dumps(params), provider, role, origin)],
         )
         row = self.db.execute(
             "select variant_id from variants where run_id = ? and prompt = ? and version = ?",
             (run_id, prompt, version),
         ).fetchone()
         return int(row[0])
+
+    def set_reused_from(self, variant_id: int, run_id: str) -> None:
+        """Note that a variant's results were copied from the stored run ``run_id``."""
+        self._write("update variants set reused_from = ? where variant_id = ?",
+                    [(run_id, variant_id)])
 
     def variants(self, run_id: str) -> list[dict[str, Any]]:
         rows = self.db.execute(

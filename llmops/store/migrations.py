@@ -122,6 +122,14 @@ def m002_guard_scans(db: sqlite3.Connection) -> None:
     db.execute("create index guard_scans_day on guard_scans(day)")
 
 
+@migration
+def m003_variant_source(db: sqlite3.Connection) -> None:
+    # Where a variant's results came from when they were not produced by this run:
+    # the run whose stored results were reused, and the baseline's origin (git:REF).
+    db.execute("alter table variants add column reused_from text")
+    db.execute("alter table variants add column origin text")
+
+
 def applied(db: sqlite3.Connection) -> set[str]:
     """Names of the migrations already recorded in this database."""
     db.execute(
