@@ -67,6 +67,23 @@ def variant(data: dict[str, Any], version: str) -> dict[str, Any]:
     return found
 
 
+# --- labels and versions ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", ["staging", "v2", "qa@v2", "qa@staging"])
+def test_label_and_version_baselines(
+    openai_server: FakeOpenAI, make_project: MakeProject, spec: str
+) -> None:
+    root = make_project(openai_server.provider_config(), n_cases=8,
+                        labels={"production": "v1", "staging": "v2"})
+    data = cli_json(root, "eval", "qa", "--prompt", "qa@v1", "--baseline", spec,
+                    "--format", "none")
+    assert [(v["version"], v["role"], v["origin"]) for v in data["variants"]] == [
+        ("v2", "baseline", None), ("v1", "candidate", None)]
+    assert data["comparisons"][0]["baseline"] == "qa@v2"
+    assert data["comparisons"][0]["verdict"] == "improved"
+
+
 # --- git:REF -------------------------------------------------------------------------
 
 
@@ -123,7 +140,8 @@ def test_git_baseline_of_a_version_edited_in_the_working_tree(
     root = git_project
     edited = dict(PROMPT_V1, messages=[{"role": "user", "content": "{{ question | upper }}"}])
     (root / "prompts" / "qa" / "v1.yaml").write_text(yaml.safe_dump(edited, sort_keys=False))
-    result = evaluate(root, "qa", prompts=["qa@v1"], baseline="git:HEAD")
+    result = evaluate(root, "qa", prompts=["qa@v1"], baseline="git:HEAD",
+                      formats=["md", "json", "html"])
     base, cand = result.variants
     assert base.label == "qa@v1 (git:HEAD)" and cand.label == "qa@v1"
     assert base.digest != cand.digest
@@ -135,6 +153,8 @@ def test_git_baseline_of_a_version_edited_in_the_working_tree(
     summary = (Path(result.report_dir) / "summary.md").read_text()
     assert "Prompt diff: qa@v1 (git:HEAD) → qa@v1" in summary
     assert "question | upper" in summary
+    html = (Path(result.report_dir) / "report.html").read_text()
+    assert "qa@v1 (git:HEAD)" in html and "exact: qa@v1 − qa@v1 (git:HEAD) per case" in html
 
     # Interrupted, then resumed: the git baseline is read from the ref again.
     with open_store(load_project(root).store_path) as store:
@@ -261,6 +281,8 @@ def test_baseline_results_are_reused_with_no_model_calls(
     assert base["summary"]["n_cases"] == 12 and base["summary"]["pass_rate"] == 1.0
     assert "results reused from run" in res.stderr
     assert data["calls_made"] == 12
+    shown = cli(root, "runs", "show", data["run_id"])
+    assert f"results reused from run {first_run}" in shown.stdout
 
     # The comparisons: every scorer at once, with the Comparison model's fields.
     assert [c["scorer"] for c in data["comparisons"]] == ["exact", "contains"]
@@ -389,4 +411,4 @@ def test_a_large_run_keeps_summary_md_under_githubs_limit(
                                                   .read_text()))
     small = summary_markdown(result, max_chars=9_000)
     assert len(small) <= 9_000 and "Left out:" in small
-    assert "| … | 1995 more in results.json | |" in small
+    assert "more in results.json" in small  # fewer failing cases listed

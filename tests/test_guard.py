@@ -391,4 +391,10 @@ def test_batched_prefilter_falls_back_on_a_flood_of_matches(
     slow = Guard(["all"])
     items = _batch_items()
     assert slow.prefilter.batch_keys([t for t, _, _ in items]) is None
-    assert _batched(slow, items) == _per_text(g.__class__(["all"]), items)
+    expected = _per_text(slow, items)
+    assert _batched(slow, items) == expected
+    groups = [i // 3 for i in range(len(items))]  # three texts per record
+    found = slow.detect_texts(items, groups)
+    assert [
+        (i, f.detector, f.start, f.end, f.fingerprint, f.field) for i, fs in found for f in fs
+    ] == expected

@@ -65,6 +65,7 @@ def run_details(store: Any, run_id: str) -> dict[str, Any]:
         variants.append({
             "prompt": v["prompt"], "version": v["version"], "digest": v["digest"],
             "role": v["role"], "model": v["model"], "params": v["params"],
+            "origin": v.get("origin"), "reused_from": v.get("reused_from"),
             "n_cases": f.n_cases, "n_errors": f.n_errors,
             "pass_rate": f.n_passed / f.n_cases if f.n_cases else None, "means": means,
             "prompt_tokens": f.prompt_tokens, "completion_tokens": f.completion_tokens,
@@ -96,6 +97,8 @@ def show(
     typer.echo(f"  commit {d.get('git_commit') or '-'}{dirty}  llmops {d.get('package_version')}")
     typer.echo(f"  eval set {d.get('evalset_path')} ({d.get('n_cases')} cases, "
                f"digest {str(d.get('evalset_digest'))[:12]}) × {d.get('repeat')}")
+    if d.get("baseline"):
+        typer.echo(f"  baseline {d['baseline']}")
     for v in d["variants"]:
         rate = "n/a" if v["pass_rate"] is None else f"{100 * v['pass_rate']:.1f}%"
         means = ", ".join(
@@ -104,6 +107,8 @@ def show(
         typer.echo(f"  {v['prompt']}@{v['version']} [{v['role']}] {v['digest'][:12]} "
                    f"model {v['model'] or '-'}: {v['n_cases']} results, {v['n_errors']} errors, "
                    f"pass rate {rate}" + (f"; {means}" if means else ""))
+        if v["reused_from"]:
+            typer.echo(f"    results reused from run {v['reused_from']}")
         if v["first_error"]:
             typer.echo(f"    first error: {v['first_error']}")
 

@@ -197,7 +197,9 @@ class Guard:
         return wanted
 
     def detect_texts(
-        self, items: Sequence[tuple[str, str | None, str]]
+        self,
+        items: Sequence[tuple[str, str | None, str]],
+        groups: Sequence[int] | None = None,
     ) -> list[tuple[int, list[Finding]]]:
         """``(index, findings)`` for each ``(text, role, field)`` of ``items`` with findings.
 
@@ -205,6 +207,8 @@ class Guard:
         are prefiltered together: with hyperscan, all of them are joined into one
         buffer and scanned in one call, and only the texts with a prefilter key (or a
         non-ASCII character, for the detectors that look for those) run detectors.
+        Without hyperscan, ``groups`` (the record of each item, in runs) lets the texts
+        of one record be prefiltered together, as :meth:`detect_many` does.
         """
         out: list[tuple[int, list[Finding]]] = []
         texts = [item[0] for item in items]
@@ -214,10 +218,23 @@ class Guard:
             texts = [texts[i] for i in short]
         batch = self.prefilter.batch_keys(texts) if texts else None
         if batch is None:
-            for i, (text, role, where) in enumerate(items):
-                found = self.detect(text, role, where)
-                if found:
-                    out.append((i, found))
+            skippable = self._skippable and groups is not None
+            lo = 0
+            while lo < len(items):
+                hi = lo + 1
+                if skippable:
+                    assert groups is not None
+                    while hi < len(items) and groups[hi] == groups[lo]:
+                        hi += 1
+                    if hi - lo > 1 and not self._any_keys(items[lo:hi]):
+                        lo = hi
+                        continue
+                for i in range(lo, hi):
+                    text, role, where = items[i]
+                    found = self.detect(text, role, where)
+                    if found:
+                        out.append((i, found))
+                lo = hi
             return out
         keyed, non_ascii = batch
         todo: dict[int, set[str] | None] = {short[k]: keys for k, keys in keyed.items()}
@@ -252,15 +269,20 @@ class Guard:
         """
         if not texts:
             return []
-        if self._skippable and len(texts) > 1:
-            joined = "\x00\n".join(t[0] for t in texts)
-            hidden = self._any_non_ascii and not joined.isascii()
-            if not hidden and not self.prefilter.keys(joined, joined.lower):
-                return []
+        if self._skippable and len(texts) > 1 and not self._any_keys(texts):
+            return []
         out: list[Finding] = []
         for text, role, where in texts:
             out.extend(self.detect(text, role, where))
         return out
+
+    def _any_keys(self, texts: Sequence[tuple[str, str | None, str]]) -> bool:
+        """Whether some detector may fire on one of ``texts`` (a superset test: the texts
+        are joined and prefiltered once; only valid when ``self._skippable``)."""
+        joined = "\x00\n".join(t[0] for t in texts)
+        if self._any_non_ascii and not joined.isascii():
+            return True
+        return bool(self.prefilter.keys(joined, joined.lower))
 
     def detect(self, text: str, role: str | None = None, field: str = "") -> list[Finding]:
         """Every finding in ``text`` from the detectors that apply to ``role``."""

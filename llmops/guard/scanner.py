@@ -116,7 +116,7 @@ def scan_block(
 
     def flush() -> None:
         found = out.findings
-        for i, findings in guard.detect_texts(items):
+        for i, findings in guard.detect_texts(items, owners):
             rec_id, line, version = pending[owners[i]]
             for f in findings:
                 f.record = rec_id
