@@ -138,6 +138,10 @@ class EvalResult(BaseModel):
     comparisons: list[ComparisonResult] = Field(default_factory=list)
     gate: GateResult = Field(default_factory=GateResult)
     warnings: list[str] = Field(default_factory=list)
+    agreement: dict[str, dict[str, dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="per variant and scorer: agreement with the eval set's human_score labels",
+    )
     exit_code: int = 0
     calls_made: int = 0
     cache_hits: int = 0

@@ -209,7 +209,8 @@ class _Evaluation:
             assert suite_name is not None
             suite = self.project.suite(suite_name)
             plan = self._plan(registry, suite_name, suite, prompts, baseline, store, prior)
-            scorers = build_scorers(suite.scorers, ScorerContext(self.project, no_cache))
+            ctx = ScorerContext(self.project, no_cache, evalset=plan.evalset.path)
+            scorers = build_scorers(suite.scorers, ctx)
             for s in scorers:
                 s.validate(plan.evalset.cases)
             slots = scorer_slots(scorers)
@@ -234,6 +235,7 @@ class _Evaluation:
             self.progress.start(suite_name, run_id, total, len(store.done_keys(run_id)))
             stats = self._execute(store, run_id, runner, provider, scorers)
             result = self._result(store, run_id, plan, variants, [s.key for s in slots], stats)
+            result.agreement = _agreement(result, plan.evalset.cases, slots)
             if fmts:
                 self._reports(result, plan, fmts, report_dir)
             result.timings["total_s"] = round(time.perf_counter() - started, 4)
@@ -254,6 +256,9 @@ class _Evaluation:
         result.calls_made = stats.calls - stats.cache_hits
         result.cache_hits = stats.cache_hits
         if result.n_results and result.n_results == result.n_errored:
+            result.exit_code = EXIT_RUNTIME
+        for key in _unscorable(result, keys):
+            result.warnings.append(f"scorer {key!r} could not score any case (every call errored)")
             result.exit_code = EXIT_RUNTIME
         return result
 
@@ -522,6 +527,42 @@ class _Evaluation:
             Variant(v["variant_id"], p.version, dict(v["params"]), p.role, p.rag, p.origin)
             for v, p in zip(store.variants(run_id), plan.versions, strict=True)
         ]
+
+
+def _unscorable(result: EvalResult, keys: Sequence[str]) -> list[str]:
+    """Scorers that errored on every case they were given (e.g. the judge is down)."""
+    out = []
+    for key in keys:
+        summaries = [v.summary.scores[key] for v in result.variants if key in v.summary.scores]
+        errors = sum(s.n_errors for s in summaries)
+        if errors and not sum(s.n for s in summaries):
+            out.append(key)
+    return out
+
+
+def _agreement(
+    result: EvalResult, cases: Sequence[Any], slots: Sequence[ScorerSlot]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """How each thresholded scorer agrees with the cases' ``human_score`` labels."""
+    from llmops.scorers import judge_agreement
+
+    human = {c.id: c.human_score for c in cases if c.human_score is not None}
+    if not human:
+        return {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for v in result.variants:
+        for slot in slots:
+            threshold = getattr(slot.scorer, "threshold", None)
+            if threshold is None:
+                continue
+            values: dict[str, list[float]] = {}
+            for c in v.cases:
+                score = c.scores.get(slot.key)
+                if score is not None and score.value is not None:
+                    values.setdefault(c.id, []).append(score.value)
+            means = {k: sum(xs) / len(xs) for k, xs in values.items()}
+            out.setdefault(v.label, {})[slot.key] = judge_agreement(means, human, threshold)
+    return out
 
 
 def _prior_run(store: Store, resume: str | None) -> Any:

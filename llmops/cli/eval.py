@@ -146,11 +146,20 @@ def render(result: EvalResult, err: bool) -> None:
                           "(no model calls)", markup=False)
     for comp in result.comparisons:
         console.print(f"  {comp.candidate} vs {comp.baseline}: {comp.description}", markup=False)
+    for label, by_scorer in result.agreement.items():
+        for key, a in by_scorer.items():
+            rho = "n/a" if a["spearman"] is None else f"{a['spearman']:.2f}"
+            acc = "n/a" if a["accuracy"] is None else f"{a['accuracy']:.0%}"
+            console.print(f"  {label} {key} vs human labels (n={a['n']}): "
+                          f"Spearman {rho}, agreement at {a['threshold']:g}: {acc}", markup=False)
     for w in result.warnings:
         console.print(f"  warning: {w}", markup=False)
     if result.report_dir:
         console.print(f"  reports: {result.report_dir}", markup=False)
-    if result.exit_code == 3:
+    unscorable = [w for w in result.warnings if "could not score any case" in w]
+    if result.exit_code == 3 and unscorable:
+        console.print("FAILED: " + "; ".join(unscorable), markup=False)
+    elif result.exit_code == 3:
         first = next((v.summary.first_error for v in result.variants if v.summary.first_error), "")
         console.print(f"FAILED: every model call failed ({first})", markup=False)
     elif result.gate.passed:
