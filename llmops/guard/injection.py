@@ -21,11 +21,25 @@ def severity_for(confidence: float) -> str:
     return "high" if confidence >= 0.8 else "medium" if confidence >= 0.5 else "low"
 
 
+# For a phrase pattern, literals one of which occurs in every text it matches (lower
+# case): a pattern whose literals are all absent is not run. Set by ``_needs`` below.
+NEEDS: dict[re.Pattern[str], tuple[str, ...]] = {}
+
+
+def _needs(patterns: list[tuple[re.Pattern[str], float]], literals: list[tuple[str, ...]]) -> None:
+    assert len(patterns) == len(literals)
+    for (pattern, _), needed in zip(patterns, literals, strict=True):
+        NEEDS[pattern] = needed
+
+
 def phrase_hits(
     text: str, lower: str, patterns: list[tuple[re.Pattern[str], float]]
 ) -> Iterator[Hit]:
     taken: list[tuple[int, int]] = []
     for pattern, confidence in patterns:
+        needed = NEEDS.get(pattern)
+        if needed is not None and not any(w in lower for w in needed):
+            continue
         for m in pattern.finditer(lower):
             if any(m.start() < e and s < m.end() for s, e in taken):
                 continue
@@ -95,6 +109,23 @@ OVERRIDE = [
     ),
     (rx(rf"\b{_TARGETS} (?:no longer|don't|do not|doesn't|does not) appl(?:y|ies)\b"), 0.7),
 ]
+
+_needs(
+    OVERRIDE,
+    [
+        (
+            "ignore", "disregard", "forget", "override", "bypass", "neglect", "abandon",
+            "discard", "skip", "drop", "overlook", "set aside",
+        ),
+        ("follow", "obey", "adhere to", "listen to"),
+        ("forget ",),
+        ("instruction",),
+        ("from now on",),
+        ("instead", "rather"),
+        ("your ",),
+        ("appl",),
+    ],
+)  # fmt: skip
 
 
 _OVERRIDE_WORDS = (
@@ -223,6 +254,24 @@ ROLE = [
     ),
 ]
 
+_needs(
+    ROLE,
+    [
+        ("<|", "inst]", "sys>>"),
+        ("do anything now", " mode"),
+        ("you are ",),
+        ("you are no longer",),
+        (" as ",),
+        ("pretend ",),
+        ("pretend ",),
+        (" by", "without any "),
+        ("system", "assistant"),
+        (" mode",),
+        ("stop being ",),
+        ("you have no ",),
+    ],
+)
+
 
 _ROLE_HIJACK_WORDS = (
     "<|",
@@ -291,6 +340,21 @@ EXTRACTION = [
     (rx(r"\b(?:starting|beginning) with [\"'“]?you are\b"), 0.7),
     (rx(r"\b(?:everything|all (?:the )?text|the text) (?:above|before) (?:this|here)\b"), 0.6),
 ]
+
+_needs(
+    EXTRACTION,
+    [
+        (
+            "prompt", "instruction", "message", "rules", "guidelines", "directives",
+            "configuration", "context",
+        ),
+        ("repeat ",),
+        ("verbatim",),
+        ("what ",),
+        ("you are",),
+        ("above", "before"),
+    ],
+)  # fmt: skip
 
 
 _PROMPT_EXTRACTION_WORDS = (

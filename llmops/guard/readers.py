@@ -105,6 +105,13 @@ def _paths(prefix: str, suffix: str) -> list[str]:
     return paths
 
 
+_REQUEST_PATHS = [f"request.messages[{i}].content" for i in range(16)]
+_CHOICE_PATHS = {
+    p: [f"{p}.choices[{i}].message.content" for i in range(16)]
+    for p in ("response", "response.body")
+}
+
+
 def _content(content: Any, path: str, role: str | None, out: list[Text]) -> None:
     if isinstance(content, str):
         if content:
@@ -161,7 +168,7 @@ def _messages(messages: Any, prefix: str, out: list[Text], default_role: str | N
 def _choices(body: Any, prefix: str, out: list[Text]) -> None:
     if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
         return
-    paths = _paths(prefix + ".choices", ".message.content")
+    paths = _CHOICE_PATHS.get(prefix) or _paths(prefix + ".choices", ".message.content")
     for i, choice in enumerate(body["choices"]):
         if not isinstance(choice, dict):
             continue
@@ -187,14 +194,28 @@ def _choices(body: Any, prefix: str, out: list[Text]) -> None:
 
 
 def _openai(obj: dict[str, Any]) -> Record:
-    rec = Record("openai", _str(obj.get("id")), _version(obj))
+    # The most common shape of all: _messages inlined, for speed.
+    texts: list[Text] = []
     request = obj.get("request")
     if isinstance(request, dict):
-        _messages(request.get("messages"), "request.messages", rec.texts)
+        messages = request.get("messages")
+        if type(messages) is list:
+            for i, msg in enumerate(messages):
+                if (
+                    type(msg) is dict
+                    and len(msg) == 2
+                    and type(content := msg.get("content")) is str
+                    and content
+                    and type(role := msg.get("role")) is str
+                ):
+                    path = _REQUEST_PATHS[i] if i < 16 else f"request.messages[{i}].content"
+                    texts.append((content, role, path))
+                else:
+                    _message(msg, f"request.messages[{i}]", texts)
         if isinstance(request.get("prompt"), str):
-            _content(request["prompt"], "request.prompt", "user", rec.texts)
-    _choices(obj.get("response"), "response", rec.texts)
-    return rec
+            _content(request["prompt"], "request.prompt", "user", texts)
+    _choices(obj.get("response"), "response", texts)
+    return Record("openai", _str(obj.get("id")), _version(obj), texts)
 
 
 def _batch(obj: dict[str, Any]) -> Record:
