@@ -387,6 +387,7 @@ def test_batched_prefilter_falls_back_on_a_flood_of_matches(
     items = [("1" * 50_000, "assistant", "a"), ("card 4111 1111 1111 1111", "assistant", "b")]
     assert g.prefilter.batch_keys([t for t, _, _ in items]) is None  # too many matches
     assert _batched(g, items) == _per_text(g, items) != []
+    assert g.prefilter._single_db  # the flooded text was prefiltered one report per pattern
     monkeypatch.setenv("LLMOPS_GUARD_ENGINE", "python")
     slow = Guard(["all"])
     items = _batch_items()

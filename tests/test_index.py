@@ -152,15 +152,20 @@ def test_non_utf8_file_is_reported_and_the_rest_indexed(rag_project: RagProject)
 
 
 def test_unreadable_file_is_reported(rag_project: RagProject) -> None:
+    path = rag_project.corpus / "locked.md"
     if os.geteuid() == 0:
-        pytest.skip("root reads files whatever their mode")
-    path = rag_project.corpus / "doc03.md"
-    path.chmod(0)
+        # root reads files whatever their mode; a link to nowhere cannot be read by anyone
+        path.symlink_to(rag_project.corpus / "nowhere.md")
+    else:
+        rag_project.write_doc("locked.md", "# Locked\n\nNobody may read this.\n")
+        path.chmod(0)
     try:
         result = sync_index(rag_project.project(), rag_project.version())
     finally:
-        path.chmod(0o644)
-    assert [p["path"] for p in result.problems] == ["corpus/doc03.md"]
+        if not path.is_symlink():
+            path.chmod(0o644)
+    assert [p["path"] for p in result.problems] == ["corpus/locked.md"]
+    assert result.chunks_embedded > 0, "the readable files are still indexed"
 
 
 def test_empty_file_has_no_chunks_and_is_recorded(rag_project: RagProject) -> None:

@@ -272,7 +272,9 @@ def test_one_provider_across_event_loops(openai_server: FakeOpenAI) -> None:
 
 
 def test_a_hundred_connections_at_once_need_no_retry(openai_server: FakeOpenAI) -> None:
-    openai_server.set_latency(20)
+    # Long enough that the client opens most connections before the first answer, even
+    # when the machine is busy.
+    openai_server.set_latency(400)
     p = provider(openai_server, RetryPolicy(max_retries=0), max_concurrency=100)
 
     async def many() -> list[Completion]:

@@ -117,7 +117,7 @@ def _hs_escape(literal: str) -> bytes:
 
 
 class Prefilter:
-    """Finds the trigger keys present in a text (or in a raw JSON line)."""
+    """Finds the trigger keys present in a text, or in each of many texts at once."""
 
     def __init__(
         self, literals: Iterable[str], iliterals: Iterable[str], gates: Iterable[str]
@@ -141,29 +141,18 @@ class Prefilter:
             for pattern in gate.patterns:
                 expressions.append(pattern)
                 caseless.append(False)
+                # a gate with context words: "p:" until one of the words is found too
                 self._keys.append(("p:" if gate.context else "g:") + name)
-            if gate.context:  # one pattern for all the context words: one match at most
-                words = b"|".join(_hs_escape(w) for w in gate.context)
-                expressions.append(rb"\b(?:" + words + rb")")
-                caseless.append(True)
-                self._keys.append("c:" + name)
-        self._db = _hyperscan_db(expressions, caseless)
-        # The batch database: every match (not one per pattern) so that the matches of
-        # many texts joined into one buffer can be mapped back to their text; the
+        # The database reports every match (not one per pattern), so that the matches of
+        # many texts joined into one buffer can be mapped back to their text. The
         # context words of paired gates are checked in Python, on the few texts whose
-        # gate pattern matched (as words they would match on most texts).
-        self._batch_expressions = [
-            (e, c, k)
-            for e, c, k in zip(expressions, caseless, self._keys, strict=True)
-            if k[0] != "c"
-        ]
-        self._batch_db: Any = None
-        self._batch_keys = [k for _, _, k in self._batch_expressions]
+        # gate pattern matched (in the database they would match in most texts).
+        self._db = _hyperscan_db(expressions, caseless)
+        self._expressions = (expressions, caseless)
+        self._single_db: Any = None  # one report per pattern; built on first need
         self._paired_gates = [
             (key_gate(n), "p:" + n, GATES[n].context) for n in self.gates if GATES[n].context
         ]
-        self._ids: list[int] = []
-        self._paired = frozenset(i for i, k in enumerate(self._keys) if k[0] in "pc")
         self._lock = threading.Lock()
 
     @property
@@ -174,7 +163,15 @@ class Prefilter:
         """The keys of every literal, case-folded literal and gate found in ``text``."""
         data = text.encode("utf-8", "surrogatepass")
         if self._db is not None:
-            return self.raw_keys(data)
+            hits = self._matches(self._db, data, 1024 + len(data) // 64)
+            if hits is None:  # a flood of matches (a long run of digits...): one per pattern
+                hits = self._matches(self._single(), data, len(self._keys))
+            if hits is not None:
+                names = self._keys
+                found = {names[id_] for _, id_ in hits}
+                if self._paired_gates and found:
+                    self._pair(found, lower)
+                return found
         found = {key_literal(x) for x in self.literals if x in text}
         if self.iliterals:
             low = lower()
@@ -187,38 +184,43 @@ class Prefilter:
                 found.add(key_gate(name))
         return found
 
-    def raw_keys(self, data: bytes) -> set[str]:
-        """Keys found in raw bytes in one hyperscan pass (hyperscan engine only)."""
-        assert self._db is not None
-        ids = self._ids
+    def _pair(self, keys: set[str], lower: Callable[[], str]) -> None:
+        # A paired gate's key stands when one of its context words occurs (as a
+        # substring: a superset of the word itself).
+        for name, paired, context in self._paired_gates:
+            if paired in keys:
+                keys.discard(paired)
+                low = lower()
+                if any(w in low for w in context):
+                    keys.add(name)
+
+    def _single(self) -> Any:
+        """The database that reports each pattern once per scan (built when needed)."""
+        if self._single_db is None:
+            self._single_db = _hyperscan_db(*self._expressions, single=True) or False
+        return self._single_db
+
+    def _matches(self, db: Any, data: bytes, limit: int) -> list[tuple[int, int]] | None:
+        """``(end, pattern id)`` of every match in ``data``; None past ``limit`` matches
+        (the caller then uses a path whose cost does not grow with the matches)."""
+        import hyperscan
+
+        if not db:
+            return None
+
+        hits: list[tuple[int, int]] = []
+        append = hits.append
+
+        def on_match(id_: int, start: int, end: int, flags: int, context: object) -> bool:
+            append((end, id_))
+            return len(hits) > limit
+
         with self._lock:  # a database's scratch space is not shared between threads
-            ids.clear()
-            self._db.scan(data, match_event_handler=self._on_match)
-            if not ids:
-                return set()
-            names = self._keys
-            keys = {names[i] for i in ids}
-            paired = not self._paired.isdisjoint(ids)
-        if paired:
-            for name in self.gates:
-                if "p:" + name in keys and "c:" + name in keys:
-                    keys.add(key_gate(name))
-            keys = {k for k in keys if k[0] not in "pc"}
-        return keys
-
-    def _on_match(self, id_: int, start: int, end: int, flags: int, context: object) -> None:
-        self._ids.append(id_)
-
-    def prepare_batch(self) -> bool:
-        """Compile the batch database (once; before forking workers); False without hyperscan."""
-        if self._db is None:
-            return False
-        if self._batch_db is None:
-            exprs, caseless, _ = zip(*self._batch_expressions, strict=True)
-            self._batch_db = _hyperscan_db(list(exprs), list(caseless), single=False)
-            if self._batch_db is None:
-                self._batch_db = False
-        return self._batch_db is not False
+            try:
+                db.scan(data, match_event_handler=on_match)
+            except hyperscan.ScanTerminated:
+                return None
+        return hits
 
     def batch_keys(self, texts: Sequence[str]) -> tuple[dict[int, set[str]], list[int]] | None:
         """The keys of each text (index -> keys; texts without any are left out), and
@@ -226,12 +228,11 @@ class Prefilter:
 
         The texts are joined into one buffer and scanned in one hyperscan call; each
         match is given to the text it ends in. A pattern cannot match across the
-        separator, so the keys of each text are the ones :meth:`keys` finds in it (a
-        paired gate's context is tested as plain substrings: a superset). ``None`` when
-        there is no hyperscan, or when the texts hold so many matches that scanning
-        them one by one is cheaper (the caller then does that).
+        separator, so the keys of each text are the ones :meth:`keys` finds in it.
+        ``None`` when there is no hyperscan, or when the texts hold so many matches
+        that prefiltering them one by one is cheaper (the caller then does that).
         """
-        if not texts or not self.prepare_batch():
+        if not texts or self._db is None:
             return None
         # Each text is encoded on its own (a copy for ASCII text; joining the str first
         # would widen every text of the batch to the widest character in any of them).
@@ -241,26 +242,14 @@ class Prefilter:
         if len(data) != sum(map(len, texts)) + len(_SEPARATOR) * (len(texts) - 1):
             differs = map(ne, map(len, texts), map(len, encoded))
             non_ascii = list(compress(range(len(texts)), differs))
+        hits = self._matches(self._db, data, 64 * len(texts) + 4096)
+        if hits is None:
+            return None
         # bounds[i] is where text i+1 starts: a match ending at ``end`` is in text
         # bisect_right(bounds, end - 1).
         bounds = list(accumulate(map(add, map(len, encoded), repeat(len(_SEPARATOR)))))
-        hits: list[tuple[int, int]] = []
-        append = hits.append
-        limit = 64 * len(texts) + 4096
-
-        def on_match(id_: int, start: int, end: int, flags: int, context: object) -> bool:
-            append((end, id_))
-            return len(hits) > limit
-
-        import hyperscan
-
-        with self._lock:
-            try:
-                self._batch_db.scan(data, match_event_handler=on_match)
-            except hyperscan.ScanTerminated:
-                return None
         found: dict[int, set[str]] = {}
-        names = self._batch_keys
+        names = self._keys
         for end, id_ in hits:
             i = bisect_right(bounds, end - 1)
             keys = found.get(i)
@@ -270,12 +259,7 @@ class Prefilter:
                 keys.add(names[id_])
         if self._paired_gates:
             for i, keys in found.items():
-                for name, paired, context in self._paired_gates:
-                    if paired in keys:
-                        keys.discard(paired)
-                        low = texts[i].lower()
-                        if any(w in low for w in context):
-                            keys.add(name)
+                self._pair(keys, texts[i].lower)
         return found, non_ascii
 
 
@@ -283,7 +267,7 @@ _SEPARATOR = b"\x00\n"
 _ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
 
 
-def _hyperscan_db(expressions: list[bytes], caseless: list[bool], single: bool = True) -> Any:
+def _hyperscan_db(expressions: list[bytes], caseless: list[bool], single: bool = False) -> Any:
     if os.environ.get("LLMOPS_GUARD_ENGINE", "").lower() == "python" or not expressions:
         return None
     try:

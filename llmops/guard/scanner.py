@@ -354,7 +354,6 @@ def scan_files(
     else:
         fork = os.name == "posix"
         if fork:  # the workers inherit the compiled detectors instead of rebuilding them
-            guard.prefilter.prepare_batch()
             _WORKER["guard"], _WORKER["baseline"] = guard, known
             pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         else:

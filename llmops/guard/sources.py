@@ -90,8 +90,18 @@ def range_lines(path: str, start: int, end: int) -> Iterator[bytes | None]:
             f.seek(start - 1)
             _, used = read_line(f)  # the tail of the line that started before us
             pos = start - 1 + used
+        readline = f.readline
         while pos < end:
-            line, used = read_line(f)
+            raw = readline(MAX_LINE + 1)  # read_line(f), inlined for speed
+            used = len(raw)
+            line: bytes | None = raw
+            if used > MAX_LINE and not raw.endswith(b"\n"):
+                line = None
+                while True:  # skip the rest of the over-long line without holding it
+                    more = readline(1 << 20)
+                    used += len(more)
+                    if not more or more.endswith(b"\n"):
+                        break
             if used == 0:
                 return
             pos += used
@@ -101,20 +111,20 @@ def range_lines(path: str, start: int, end: int) -> Iterator[bytes | None]:
 def block_lines(task: Task) -> Iterator[bytes | None]:
     """The lines of a task, whichever kind it is."""
     if task.data is None:
-        yield from range_lines(task.path, task.start, task.end)
-        return
+        return range_lines(task.path, task.start, task.end)
     lines = task.data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
+    if not task.too_long:
+        return iter(lines)
     too_long = set(task.too_long)
-    for i, line in enumerate(lines, 1):
-        yield None if i in too_long else line
+    return (None if i in too_long else line for i, line in enumerate(lines, 1))
 
 
 def plain_tasks(index: int, source: Source, workers: int) -> Iterator[Task]:
     """Byte ranges covering a plain file: a few per worker, each 1–16 MiB."""
     size = source.size
-    step = max(MIN_RANGE, min(MAX_RANGE, size // max(1, workers * 4) + 1))
+    step = max(MIN_RANGE, min(MAX_RANGE, size // max(1, workers * 8) + 1))
     for start in range(0, size, step):
         end = min(size, start + step)
         yield Task(index, str(source.path), start, end, weight=end - start)

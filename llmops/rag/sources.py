@@ -103,6 +103,9 @@ def _walk(base: str, pattern: str) -> Iterator[SourceFile]:
                     continue
                 st = entry.stat()
             except OSError:
+                if entry.is_symlink() and regex.fullmatch(name):
+                    # A link to nowhere: listed, so that reading it reports the problem.
+                    yield SourceFile(_posix(f"{prefix}/{name}" if prefix else name), -1, 0)
                 continue
             if S_ISREG(st.st_mode):
                 yield SourceFile(
