@@ -340,7 +340,8 @@ def test_fail_on_thresholds() -> None:
 
 
 def test_scan_dataframe() -> None:
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
+
     from llmops.guard import FINDING_COLUMNS, scan_dataframe
 
     df = pd.DataFrame(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import chromadb  # noqa: F401
 import pytest
 from typer.testing import CliRunner
 
@@ -12,8 +13,6 @@ from llmops.errors import IndexConfigError
 from llmops.rag import build_index, check_index, retrieve, sync_index
 from llmops.rag.sync import plan_chunks
 from tests.fixtures_chroma import RagProject, make_doc
-
-pytest.importorskip("chromadb")
 
 
 def cli(rp: RagProject, *args: str) -> tuple[int, str, str]:

@@ -9,14 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import chromadb  # noqa: F401
 import pytest
 
 from llmops.errors import RuntimeFailure
 from llmops.rag import check_index, retrieve, sync_index
 from llmops.rag.store import forget_clients
 from tests.fixtures_chroma import ChromaServer, RagProject, _free_port, make_doc, start_chroma
-
-pytest.importorskip("chromadb")
 
 
 def run_cli(rp: RagProject, *args: str) -> subprocess.CompletedProcess[str]:

