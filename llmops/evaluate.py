@@ -425,6 +425,11 @@ class _Evaluation:
             report = rag_api.check_freshness(self.project, rag_version)
             if getattr(report, "fresh", True):
                 continue
+            if not getattr(report, "built", True) and not require_fresh:
+                # Never built: retrieval builds it on first use, so it will be fresh.
+                self.progress.warn(f"{ref}: the index of {rag_version.ref} is not built yet; "
+                                   "building it before the first retrieval")
+                continue
             message = (
                 f"{ref}: the index of {rag_version.ref} is stale "
                 f"(run `llmops index sync {rag_version.ref}`)"
