@@ -15,7 +15,7 @@ try:  # typer >= 0.16 carries its own copy of click
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException  # type: ignore[assignment]
 
-from llmops.errors import EXIT_RUNTIME, LlmopsError
+from llmops.errors import EXIT_OK, EXIT_RUNTIME, LlmopsError
 
 
 class State:
@@ -41,6 +41,13 @@ class RootGroup(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except (ClickException, typer.Exit, typer.Abort):
             raise
+        except BrokenPipeError:
+            # The reader went away (`llmops ... | head`): stop quietly, as Unix tools do.
+            import os
+
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(EXIT_OK) from None
         except KeyboardInterrupt:
             typer.echo("interrupted", err=True)
             raise typer.Exit(130) from None
