@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml Makefile
 demo: setup
 	$(BIN)/llmops prompts check
 	$(BIN)/llmops index sync handbook
-	$(BIN)/llmops eval --prompt support_answer@staging
+	$(BIN)/llmops eval --prompt support_answer@staging --format md,html,junit,json
 
 test: setup browser
 	$(BIN)/python -m pytest -q
