@@ -69,6 +69,7 @@ def test_identical_runs_give_zero_delta_and_zero_width_ci(baseline: dict[str, fl
     assert result.delta == 0.0
     assert (result.ci_low, result.ci_high) == (0.0, 0.0)
     assert result.verdict == "inconclusive"
+    assert "every shared case scored the same" in result.describe()
 
 
 def test_mcnemar_matches_hand_computed_table() -> None:

@@ -111,7 +111,12 @@ def _cases_cell(c: Mapping[str, Any]) -> str:
 def _flags(comparisons: list[dict[str, Any]]) -> str:
     lines = []
     for c in comparisons:
-        if c["verdict"] == "inconclusive" and c.get("mde") is not None:
+        if c["verdict"] == "inconclusive" and c.get("mde") == 0 and c.get("delta") == 0:
+            lines.append(
+                f"- {_cell(c['scorer'])} ({_cell(c['candidate'])}): no change; every shared "
+                "case scored the same on both sides."
+            )
+        elif c["verdict"] == "inconclusive" and c.get("mde") is not None:
             lines.append(
                 f"- {_cell(c['scorer'])} ({_cell(c['candidate'])}): inconclusive; with "
                 f"{c.get('n_shared')} cases only changes larger than about {c['mde']:.3f} "
