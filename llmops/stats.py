@@ -96,7 +96,7 @@ class Comparison(BaseModel):
             f"{self.scorer}: {self.verdict}, delta {self.delta:+.3f} "
             f"(95% CI {self.ci_low:+.3f} to {self.ci_high:+.3f}, n={self.n_shared})"
         )
-        if self.verdict == "inconclusive" and self.mde == 0 and self.delta == 0:
+        if self.delta == 0 and self.ci_low == 0 and self.ci_high == 0:
             text += "; every shared case scored the same on both sides"
         elif self.verdict == "inconclusive" and self.mde is not None:
             text += f"; smallest detectable change at this n: {self.mde:.3f}"

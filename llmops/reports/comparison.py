@@ -111,7 +111,7 @@ def _cases_cell(c: Mapping[str, Any]) -> str:
 def _flags(comparisons: list[dict[str, Any]]) -> str:
     lines = []
     for c in comparisons:
-        if c["verdict"] == "inconclusive" and c.get("mde") == 0 and c.get("delta") == 0:
+        if c.get("delta") == 0 and c.get("ci_low") == 0 and c.get("ci_high") == 0:
             lines.append(
                 f"- {_cell(c['scorer'])} ({_cell(c['candidate'])}): no change; every shared "
                 "case scored the same on both sides."
