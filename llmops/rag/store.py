@@ -141,16 +141,7 @@ class ChunkStore:
         documents: list[str],
         metadatas: list[dict[str, Any]],
     ) -> None:
-        for start in range(0, len(ids), self.max_batch):
-            end = start + self.max_batch
-            self._do(
-                lambda s=start, e=end: self.collection.add(  # type: ignore[misc]
-                    ids=ids[s:e],
-                    embeddings=embeddings[s:e],
-                    documents=documents[s:e],
-                    metadatas=metadatas[s:e],
-                )
-            )
+        self._write(self.collection.add, ids, embeddings, documents, metadatas)
 
     def upsert(
         self,
@@ -159,10 +150,21 @@ class ChunkStore:
         documents: list[str],
         metadatas: list[dict[str, Any]],
     ) -> None:
+        self._write(self.collection.upsert, ids, embeddings, documents, metadatas)
+
+    def _write(
+        self,
+        method: Any,
+        ids: list[str],
+        embeddings: np.ndarray,
+        documents: list[str],
+        metadatas: list[dict[str, Any]],
+    ) -> None:
+        # Chroma refuses batches above get_max_batch_size().
         for start in range(0, len(ids), self.max_batch):
             end = start + self.max_batch
             self._do(
-                lambda s=start, e=end: self.collection.upsert(  # type: ignore[misc]
+                lambda s=start, e=end: method(  # type: ignore[misc]
                     ids=ids[s:e],
                     embeddings=embeddings[s:e],
                     documents=documents[s:e],
