@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 from pathlib import Path
 
 import chromadb  # noqa: F401
@@ -19,6 +21,13 @@ def cli(rp: RagProject, *args: str) -> tuple[int, str, str]:
     from llmops.cli import app
 
     result = CliRunner().invoke(app, ["--project", str(rp.root), "index", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def cli_at(root: Path, *args: str) -> tuple[int, str, str]:
+    from llmops.cli import app
+
+    result = CliRunner().invoke(app, ["--project", str(root), "index", *args])
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -380,3 +389,13 @@ def test_check_reads_only_files_whose_stat_changed(
     path.write_text(path.read_text() + "\nMore.\n")
     assert check_index(project, version).changed == ["corpus/doc08.md"]
     assert reads == ["corpus/doc08.md"]
+
+
+def test_a_copied_project_keeps_its_index(rag_project: RagProject, tmp_path: Path) -> None:
+    sync_index(rag_project.project(), rag_project.version())
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(rag_project.root, copy)
+    code, out, err = cli_at(copy, "check", "handbook@v1", "--json", "-")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["fresh"] and not report["new"] and report["up_to_date"] > 0

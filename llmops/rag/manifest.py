@@ -87,6 +87,21 @@ def m001_initial(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m002_relative_embedded_location(db: sqlite3.Connection) -> None:
+    # The embedded store always lives beside this manifest, so its key is not the absolute
+    # path: a moved or copied project (a CI cache restored elsewhere) keeps its index.
+    db.execute(
+        "update or ignore collections set location = 'embedded' where location like 'embedded:%'"
+    )
+    db.execute("update or ignore active set location = 'embedded' where location like 'embedded:%'")
+
+
+def _key(location: str) -> str:
+    """The manifest's key for a store location (see m002)."""
+    return "embedded" if location.startswith("embedded:") else location
+
+
 def _script(db: sqlite3.Connection, sql: str) -> None:
     # executescript() would commit on its own; a migration runs in one transaction.
     for statement in sql.split(";"):
@@ -164,7 +179,7 @@ class Manifest:
 
     def collection(self, location: str, digest: str) -> CollectionRecord | None:
         row = self.db.execute(
-            "select * from collections where location = ? and digest = ?", (location, digest)
+            "select * from collections where location = ? and digest = ?", (_key(location), digest)
         ).fetchone()
         return _collection(row) if row else None
 
@@ -188,7 +203,7 @@ class Manifest:
             "insert or ignore into collections (location, digest, name, chroma_name, config_json,"
             " embedder, embedder_identity, dim, created_at_ns) values (?,?,?,?,?,?,?,?,?)",
             (
-                location,
+                _key(location),
                 digest,
                 name,
                 chroma_name,
@@ -207,7 +222,7 @@ class Manifest:
         row = self.db.execute(
             "select c.* from active a join collections c on c.id = a.collection_id"
             " where a.location = ? and a.name = ?",
-            (location, name),
+            (_key(location), name),
         ).fetchone()
         return _collection(row) if row else None
 
