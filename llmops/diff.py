@@ -33,7 +33,7 @@ class FieldChange(BaseModel):
 
 
 class CaseMove(BaseModel):
-    """A case whose scores changed, with both outputs."""
+    """A case whose scores changed, with both outputs (PII and secrets masked)."""
 
     case_id: str
     deltas: dict[str, float]
@@ -305,7 +305,11 @@ def compare_variants(
 
 
 def moved_cases(a: VariantScores, b: VariantScores, *, top: int = 5) -> list[CaseMove]:
-    """The cases whose scores changed most (largest absolute delta on any scorer)."""
+    """The cases whose scores changed most (largest absolute delta on any scorer).
+
+    Their outputs and errors are masked (:func:`llmops.guard.redact`) for display.
+    """
+    from llmops.guard.redact import redact
     from llmops.stats import case_deltas
 
     per_case: dict[str, dict[str, float]] = {}
@@ -315,9 +319,9 @@ def moved_cases(a: VariantScores, b: VariantScores, *, top: int = 5) -> list[Cas
     ranked = sorted(per_case.items(),
                     key=lambda item: (-max(abs(d) for d in item[1].values()), item[0]))
     return [
-        CaseMove(case_id=case_id, deltas=deltas, a_output=a.outputs.get(case_id),
-                 b_output=b.outputs.get(case_id), a_error=a.errors.get(case_id),
-                 b_error=b.errors.get(case_id))
+        CaseMove(case_id=case_id, deltas=deltas, a_output=redact(a.outputs.get(case_id)),
+                 b_output=redact(b.outputs.get(case_id)), a_error=redact(a.errors.get(case_id)),
+                 b_error=redact(b.errors.get(case_id)))
         for case_id, deltas in ranked[:top]
         if any(d != 0 for d in deltas.values())
     ]

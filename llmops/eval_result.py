@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, Field
 
 from llmops.gates import GatedVariant, GateResult, check_gate
+from llmops.guard.redact import redact
 from llmops.store import Store
 from llmops.store.summary import VariantFigures, flat, variant_figures
 
@@ -56,6 +57,9 @@ class CaseScore(BaseModel):
 
 
 class CaseResult(BaseModel):
+    """One case's result as reported: ``output`` and the errors have their PII and secrets
+    masked (:func:`llmops.guard.redact`); the results store keeps the raw output."""
+
     id: str
     repeat: int = 0
     output: str | None
@@ -197,15 +201,22 @@ def _summary(f: VariantFigures, keys: Sequence[str]) -> VariantSummary:
 
 
 def load_cases(store: Store, variant_id: int) -> list[CaseResult]:
-    """Every case result of a variant with its scores; an errored case never passes."""
+    """Every case result of a variant with its scores; an errored case never passes.
+
+    Outputs and error messages are masked (:func:`llmops.guard.redact`): the result is
+    what reports, ``--json`` and ``results.json`` show. The store keeps them raw.
+    """
     out = []
     for r in store.results(variant_id):
         scores = {}
         for key, s in json.loads(r["scores"] or "{}").items():
-            scores[key] = CaseScore(value=s["value"], passed=bool(s["passed"]), error=s["error"])
+            scores[key] = CaseScore(
+                value=s["value"], passed=bool(s["passed"]), error=redact(s["error"])
+            )
         out.append(
             CaseResult(
-                id=r["case_id"], repeat=r["repeat_index"], output=r["output"], error=r["error"],
+                id=r["case_id"], repeat=r["repeat_index"], output=redact(r["output"]),
+                error=redact(r["error"]),
                 latency_ms=r["latency_ms"], cached=bool(r["cache_hit"]),
                 prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
                 scores=scores,

@@ -4,6 +4,7 @@
     scan(records, ...) -> ScanResult            any iterable of log records or strings
     scan_files(paths, workers=N, ...) -> ScanResult
     scan_dataframe(df, columns, ...) -> pandas.DataFrame of findings
+    redact(text) -> text with its PII and secrets masked (for reports and exports)
 
 Detectors are registered units (``known()``) with a name such as ``pii.credit_card``,
 a version, a category (pii, secret, injection, policy, format) and a severity.
@@ -16,6 +17,7 @@ from typing import Any
 
 from llmops.guard.engine import DEFAULT_CHECKS, DEFAULT_ROLES, Guard, cached_guard
 from llmops.guard.findings import Finding, fingerprint
+from llmops.guard.redact import redact
 from llmops.guard.registry import Detector, known
 from llmops.guard.scanner import ScanResult, scan, scan_files
 from llmops.project import GuardConfig
@@ -31,6 +33,7 @@ __all__ = [
     "detect",
     "fingerprint",
     "known",
+    "redact",
     "scan",
     "scan_dataframe",
     "scan_files",

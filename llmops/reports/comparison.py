@@ -204,10 +204,12 @@ def _case_block(entry: Mapping[str, Any]) -> str:
 
 
 def _quoted(case: Mapping[str, Any]) -> str:
+    from llmops.guard.redact import redact  # a results.json may predate masking
+
     if case.get("error") is not None:
-        text = f"error: {case['error']}"
+        text = f"error: {redact(str(case['error']))}"
     else:
-        text = str(case.get("output") or "")
+        text = redact(str(case.get("output") or "")) or ""
     if len(text) > _OUTPUT_CHARS:
         text = text[:_OUTPUT_CHARS] + f"… ({len(text) - _OUTPUT_CHARS} more characters)"
     fence = _fence(text.splitlines())

@@ -52,7 +52,10 @@ def variant_figures(store: Store, variant_id: int, scorer_keys: Sequence[str]) -
         " order by result_id limit 1",
         (variant_id,),
     ).fetchone()
-    f.first_error = err[0] if err else None
+    if err:  # shown by `runs show` and the eval summary: masked like every shown output
+        from llmops.guard.redact import redact
+
+        f.first_error = redact(err[0])
     latencies = [
         r[0]
         for r in db.execute(
@@ -93,7 +96,13 @@ def flat(values: dict[str, list[float | None]]) -> list[float]:
 
 
 def run_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
-    """One flat row per (variant, case, repeat, scorer) for CSV export."""
+    """One flat row per (variant, case, repeat, scorer) for CSV export.
+
+    ``output``, ``error`` and ``score_error`` have their PII and secrets masked
+    (:func:`llmops.guard.redact`); the store keeps the raw output.
+    """
+    from llmops.guard.redact import redact
+
     rows = store.db.execute(
         "select r.run_id, v.prompt, v.version, v.digest, v.model, r.case_id, r.case_digest,"
         " r.repeat_index, r.output, r.error, r.latency_ms, r.prompt_tokens,"
@@ -104,4 +113,15 @@ def run_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
         " where r.run_id = ? order by r.result_id, s.scorer",
         (run_id,),
     )
-    return [dict(r) for r in rows]
+    out = []
+    last: tuple[str | None, str | None] = (None, None)  # a result's rows repeat its output
+    for r in rows:
+        row = dict(r)
+        output = row["output"]
+        if output != last[0]:
+            last = (output, redact(output))
+        row["output"] = last[1]
+        row["error"] = redact(row["error"])
+        row["score_error"] = redact(row["score_error"])
+        out.append(row)
+    return out
