@@ -17,11 +17,56 @@ import yaml
 from llmops.errors import UserError
 
 
+class DuplicateKeyError(yaml.constructor.ConstructorError):
+    """A mapping names the same key twice; PyYAML would silently keep the last value.
+
+    ``problem_mark`` is the duplicate, ``first_line`` the 1-based line of the first one.
+    """
+
+    def __init__(self, key: Any, first: yaml.Mark, duplicate: yaml.Mark) -> None:
+        self.key = key
+        self.first_line = first.line + 1
+        super().__init__(
+            None, None, f"duplicate key {key!r} (first on line {self.first_line})", duplicate
+        )
+
+
+def _check_duplicates(constructor: Any, node: yaml.MappingNode) -> None:
+    """Raise :class:`DuplicateKeyError` if ``node`` names a scalar key twice.
+
+    Merge keys (``<<``) are skipped: a key given explicitly may override a merged one.
+    """
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = constructor.construct_object(key_node)
+        try:
+            first = seen.setdefault(key, key_node.start_mark)
+        except TypeError:  # unhashable: PyYAML reports it itself
+            continue
+        if first is not key_node.start_mark:
+            raise DuplicateKeyError(key, first, key_node.start_mark)
+
+
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also keeps the composed node tree for line lookups."""
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        _check_duplicates(self, node)
+        return super().construct_mapping(node, deep=deep)
+
 
 CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # needs libyaml
+_CSafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _CLoader(_CSafeLoader):  # type: ignore[misc]
+    """libyaml's SafeLoader, refusing duplicate keys."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        _check_duplicates(self, node)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
 _STR = "tag:yaml.org,2002:str"
 _resolver = yaml.resolver.Resolver()
@@ -30,6 +75,10 @@ _constructor = yaml.constructor.SafeConstructor()
 
 class _Unusual(Exception):
     """The document uses a feature the fast path leaves to PyYAML."""
+
+
+class _Duplicate(Exception):
+    """A mapping repeats a key; PyYAML reparses to find both lines."""
 
 
 def _scalar(event: Any) -> Any:
@@ -70,6 +119,8 @@ def _build(parser: Any, event: Any) -> Any:
             key = _build(parser, event)
             if isinstance(key, list | dict):
                 raise _Unusual
+            if key in mapping:
+                raise _Duplicate
             mapping[key] = _build(parser, parser.get_event())
         return mapping
     raise _Unusual
@@ -81,7 +132,9 @@ def fast_load(text: str) -> Any:
     libyaml parses; objects are built here without PyYAML's per-node constructor
     machinery. Anchors, aliases, explicit tags, merge keys, timestamps and multiple
     documents go through PyYAML itself, so the result is always what ``safe_load``
-    returns. Syntax errors raise ``yaml.YAMLError`` as usual.
+    returns, with one difference: a mapping that repeats a key raises
+    :class:`DuplicateKeyError` (naming both lines) where ``safe_load`` keeps the last
+    value. Syntax errors raise ``yaml.YAMLError`` as usual.
     """
     if CParser is None:
         return yaml.load(text, Loader=_Loader)
@@ -98,16 +151,19 @@ def fast_load(text: str) -> Any:
         if not isinstance(parser.get_event(), yaml.StreamEndEvent):
             raise _Unusual
         return data
-    except _Unusual:
-        return yaml.load(text, Loader=yaml.CSafeLoader)
+    except (_Unusual, _Duplicate):
+        return yaml.load(text, Loader=_CLoader)
     finally:
         parser.dispose()
 
 
 def read_text(path: Path, error: type[UserError] = UserError) -> str:
-    """Read a UTF-8 text file, turning decoding and OS errors into user errors."""
+    """Read a UTF-8 text file, turning decoding and OS errors into user errors.
+
+    A leading byte order mark (Excel's "CSV UTF-8", Windows Notepad) is dropped.
+    """
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
         raise error(
             f"not valid UTF-8 (byte {exc.start})", file=path, hint="save the file as UTF-8"
@@ -167,11 +223,21 @@ class YamlDocument:
         return line
 
 
+def _duplicate(exc: DuplicateKeyError, path: Path, error: type[UserError]) -> UserError:
+    """``file:line: duplicate key 'x' (first on line N)``, line being the duplicate's."""
+    line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+    return error(
+        f"duplicate key {exc.key!r}", file=path, line=line, hint=f"first on line {exc.first_line}"
+    )
+
+
 def load_yaml(path: Path, error: type[UserError] = UserError) -> YamlDocument:
     """Parse a YAML file; syntax errors name the file and line."""
     text = read_text(path, error)
     try:
         data = fast_load(text)
+    except DuplicateKeyError as exc:
+        raise _duplicate(exc, path, error) from None
     except yaml.YAMLError:
         data = None  # reparsed below for a precise message
     else:
@@ -179,6 +245,8 @@ def load_yaml(path: Path, error: type[UserError] = UserError) -> YamlDocument:
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader) if node is not None else None
+    except DuplicateKeyError as exc:
+        raise _duplicate(exc, path, error) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None

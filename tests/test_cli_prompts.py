@@ -121,6 +121,24 @@ def test_lock_check_edit_and_promote(prompt_project: PromptProject) -> None:
     assert "staging: v2" in prompt_project.read("prompts/greeting/labels.yaml")
 
 
+def test_check_diff_lines_are_not_wrapped(prompt_project: PromptProject) -> None:
+    long = "Be friendly, " * 12 + "and [b]never[/b] :smile: shout."
+    prompt_project.write(
+        "prompts/greeting/v3.yaml",
+        f"messages:\n  - role: system\n    content: |\n      {long}\n"
+        "  - role: user\n    content: hi\n",
+    )
+    prompt_project.cli("prompts", "lock")
+    text = prompt_project.read("prompts/greeting/v3.yaml")
+    prompt_project.write("prompts/greeting/v3.yaml", text.replace("shout", "yell"))
+    result = prompt_project.cli("prompts", "check")
+    assert result.exit_code == 1
+    diff = result.stdout.splitlines()[1:-1]
+    assert diff[0].startswith("--- greeting@v3 (locked)")
+    assert all(line[:1] in (" ", "-", "+", "@") for line in diff), diff
+    assert f"-    {long}" in diff and f"+    {long.replace('shout', 'yell')}" in diff
+
+
 def test_check_exit_1_for_deleted_locked_version(prompt_project: PromptProject) -> None:
     prompt_project.cli("prompts", "lock")
     (prompt_project.root / "prompts/greeting/v2.yaml").unlink()
@@ -129,6 +147,25 @@ def test_check_exit_1_for_deleted_locked_version(prompt_project: PromptProject) 
     assert (
         result.exit_code == 1 and "greeting@v2 is locked but its file was deleted" in result.stdout
     )
+
+
+def test_lock_prune_does_not_lock_drafts(prompt_project: PromptProject) -> None:
+    assert prompt_project.cli("prompts", "lock", "greeting@v1", "greeting@v2").exit_code == 0
+    (prompt_project.root / "prompts/greeting/v2.yaml").unlink()
+    prompt_project.write("prompts/greeting/labels.yaml", "production: v1\n")
+    result = prompt_project.cli("prompts", "lock", "--prune")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "forgot greeting@v2 (file deleted)\n"
+    assert prompt_project.cli("prompts", "check").stdout.startswith(
+        "ok: 3 versions: 1 locked, 2 unlocked"
+    )
+    result = prompt_project.cli("prompts", "lock", "--prune")
+    assert result.stdout == "nothing to prune: every locked version still has its file\n"
+    assert "give no versions" in one_error_line(
+        prompt_project.cli("prompts", "lock", "--prune", "kb@v1")
+    )
+    result = prompt_project.cli("prompts", "lock")
+    assert result.stdout == "locked ask@v1\nlocked kb@v1\n"
 
 
 def test_example_project_commands() -> None:
@@ -181,6 +218,19 @@ BAD_FILES = [
         "prompts/greeting/labels.yaml",
         "production: v1\nstaging: v3\n",
         ["labels.yaml:2:", "points to greeting@v3, which does not exist", "versions: v1, v2"],
+    ),
+    (
+        "duplicate label (leftover merge conflict)",
+        "prompts/greeting/labels.yaml",
+        "production: v1\nstaging: v2\nproduction: v2\n",
+        ["labels.yaml:3:", "duplicate key 'production' (first on line 1)"],
+    ),
+    (
+        "duplicate params",
+        V1,
+        "params: {temperature: 0}\nmessages: [{role: user, content: hi}]\n"
+        "params:\n  temperature: 1\n",
+        ["v1.yaml:3:", "duplicate key 'params' (first on line 1)"],
     ),
     (
         "duplicate version",

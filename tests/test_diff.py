@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,25 @@ def test_cli_diff_json_and_text(evaluated: tuple[Path, str]) -> None:
     coloured = runner.invoke(app, ["--project", str(root), "diff", "p@v1", "p@v2"],
                              env={"FORCE_COLOR": "1"})  # as on a terminal
     assert "\x1b[32m+" in coloured.stdout and "\x1b[31m-" in coloured.stdout
+
+
+def test_cli_diff_lines_are_never_wrapped(tmp_path: Path) -> None:
+    root = write_project(tmp_path)
+    long = "Answer in the customer's language; " * 6 + "quote [b]exactly[/b] :smile: as given."
+    (root / "prompts" / "p" / "v3.yaml").write_text(V1.replace("Be polite.", long))
+    expected = diff(load_project(root), "p@v1", "p@v3").messages
+    assert max(len(line) for line in expected) > 200
+    runner = CliRunner()
+    plain = runner.invoke(app, ["--project", str(root), "diff", "p@v1", "p@v3"])
+    assert plain.exit_code == 0, plain.output
+    lines = plain.stdout.splitlines()
+    start = lines.index(expected[0])
+    assert lines[start : start + len(expected)] == expected  # `> x.diff` is a plain diff
+    coloured = runner.invoke(app, ["--project", str(root), "diff", "p@v1", "p@v3"],
+                             env={"FORCE_COLOR": "1", "COLUMNS": "60"})  # a narrow terminal
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", coloured.stdout).splitlines()
+    for line in expected:
+        assert line in shown
 
 
 def test_cli_diff_bad_reference_exits_2(tmp_path: Path) -> None:

@@ -136,6 +136,26 @@ def test_empty_and_unknown_formats(tmp_path: Path) -> None:
         load_evalset(write(tmp_path, "e.csv", "q,expected\n1,2\n"))
 
 
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("s.csv", "id,question,expected\na,Q1,A1\nb,Q2,A2\n"),
+        ("s.jsonl", '{"id": "a", "vars": {"question": "Q1"}}\n{"id": "b", "vars": {}}\n'),
+        ("s.yaml", "- {id: a, vars: {question: Q1}}\n- {id: b, vars: {question: Q2}}\n"),
+    ],
+)
+def test_a_leading_byte_order_mark_is_accepted(tmp_path: Path, name: str, text: str) -> None:
+    """Excel's "CSV UTF-8" and some editors start the file with a UTF-8 BOM."""
+    plain = load_evalset(write(tmp_path, name, text))
+    path = tmp_path / f"bom-{name}"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    es = load_evalset(path)
+    assert [(c.id, c.line, c.vars) for c in es.cases] == [
+        (c.id, c.line, c.vars) for c in plain.cases
+    ]
+    assert es.digest == plain.digest
+
+
 def test_integer_ids_become_strings(tmp_path: Path) -> None:
     es = load_evalset(write(tmp_path, "s.jsonl", '{"id": 7, "vars": {}}\n'))
     assert es.cases[0].id == "7"

@@ -150,6 +150,44 @@ def test_unreadable_inputs_exit_2_after_scanning_the_rest(logs: Path, tmp_path: 
     assert empty.exists() and not (tmp_path / "o.json.tmp").exists()
 
 
+def test_nothing_read_is_neither_ok_nor_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "proj"
+    root.mkdir()
+    (root / "llmops.yaml").write_text("provider: {kind: local}\n")
+    monkeypatch.chdir(root)
+    res = invoke("guard", "scan", "nosuch.jsonl")
+    assert res.exit_code == 2
+    assert res.stdout == ""
+    assert res.stderr.strip().splitlines() == ["error: nosuch.jsonl: file not found"]
+    assert json.loads(invoke("guard", "history", "--json", "-").stdout) == []
+
+    clean = root / "clean.jsonl"
+    clean.write_text(json.dumps(record(1, "nothing to see")) + "\n")
+    res = invoke("guard", "scan", str(clean), "nosuch.jsonl", "--markdown", str(root / "s.md"))
+    assert res.exit_code == 2
+    [summary] = [line for line in res.stdout.splitlines() if line.startswith("guard scan:")]
+    assert summary.startswith("guard scan: 1 records") and " ok " not in summary
+    assert "INCOMPLETE: 1 input with errors" in summary
+    assert "error: nosuch.jsonl: file not found" in res.stderr
+    assert (root / "s.md").read_text().startswith("## Guard scan: INCOMPLETE")
+    rows = json.loads(invoke("guard", "history", "--json", "-").stdout)
+    assert len(rows) == 1 and rows[0]["records_scanned"] == 1
+
+
+def test_baseline_with_a_byte_order_mark(logs: Path, tmp_path: Path) -> None:
+    report = tmp_path / "first.json"
+    invoke("guard", "scan", str(logs), "--json", str(report))
+    prints = [f["fingerprint"] for f in json.loads(report.read_text())["findings"]]
+    for name, text in [("b.json", report.read_text()), ("b.txt", "\n".join(prints) + "\n")]:
+        path = tmp_path / name
+        path.write_bytes(b"\xef\xbb\xbf" + text.encode())
+        res = invoke("guard", "scan", str(logs), "--baseline", str(path), "--json", "-")
+        assert res.exit_code == 0, res.output
+        assert json.loads(res.stdout)["suppressed"] == len(prints)
+
+
 def test_empty_file_alone_is_clean(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     empty = tmp_path / "empty.jsonl"

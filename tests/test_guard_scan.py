@@ -249,6 +249,32 @@ def test_bad_lines_are_counted_and_the_scan_goes_on(tmp_path: Path) -> None:
     assert [f.line for f in result.findings] == [1, 7]
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_byte_order_mark_at_the_start_of_a_file(tmp_path: Path, workers: int) -> None:
+    rows = [openai_record(i, answer=f"card {CARD}") for i in range(400)]
+    text = "".join(json.dumps(r) + "\n" for r in rows).encode()
+    plain = tmp_path / "bom.jsonl"
+    plain.write_bytes(b"\xef\xbb\xbf" + text)
+    packed = tmp_path / "bom.jsonl.gz"
+    packed.write_bytes(gzip.compress(b"\xef\xbb\xbf" + text))
+    from llmops.guard import sources
+
+    old = sources.MIN_RANGE, sources.GZ_BLOCK
+    sources.MIN_RANGE, sources.GZ_BLOCK = 16 << 10, 16 << 10  # several blocks per file
+    try:
+        result = scan_files([plain, packed], workers=workers)
+    finally:
+        sources.MIN_RANGE, sources.GZ_BLOCK = old
+    assert result.bad_records == 0, result.bad_lines
+    assert result.records_scanned == 800
+    for path in (plain, packed):
+        lines = [f.line for f in result.findings if f.file == str(path)]
+        assert lines == list(range(1, 401))
+    only_bom = tmp_path / "only.jsonl"
+    only_bom.write_bytes(b"\xef\xbb\xbf")
+    assert scan_files([only_bom]).bad_records == 0
+
+
 def test_ten_megabyte_line(tmp_path: Path) -> None:
     big = "word " * 2_000_000 + f"card {CARD} end"
     path = write_jsonl(

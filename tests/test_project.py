@@ -105,6 +105,18 @@ def test_bad_config_through_the_cli(tmp_path: Path) -> None:
     assert line.endswith("llmops.yaml:3: provider.modle: unknown key")
 
 
+def test_duplicate_suites_block(tmp_path: Path) -> None:
+    write(
+        tmp_path / "llmops.yaml",
+        "provider: {kind: local}\nsuites:\n  a: {prompt: p, evalset: e}\n"
+        "store: x.db\nsuites:\n  b: {prompt: p, evalset: e}\n",
+    )
+    result = CliRunner().invoke(app, ["--project", str(tmp_path), "prompts", "list"])
+    assert result.exit_code == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.endswith("llmops.yaml:5: duplicate key 'suites' (first on line 2)")
+
+
 def test_unknown_suite(tmp_path: Path) -> None:
     write(tmp_path / "llmops.yaml", "suites:\n  a: {prompt: p, evalset: e}\n")
     with pytest.raises(ConfigError, match=r"unknown suite 'b'.*known suites: a"):

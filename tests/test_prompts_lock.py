@@ -57,6 +57,31 @@ def test_check_reports_a_deleted_locked_version(prompt_project: PromptProject) -
     assert check(load_registry(prompt_project.root)).ok
 
 
+def test_prune_only_forgets_deleted_versions(prompt_project: PromptProject) -> None:
+    lock(load_registry(prompt_project.root), ["greeting@v1", "greeting@v2"])
+    (prompt_project.root / "prompts/greeting/v2.yaml").unlink()
+    prompt_project.write("prompts/greeting/labels.yaml", "production: v1\n")
+    prompt_project.write("prompts/greeting/v3.yaml", "messages: [{role: user, content: hi}]\n")
+    result = lock(load_registry(prompt_project.root), prune=True)
+    assert result.pruned == ["greeting@v2"] and result.added == [] and result.refreshed == []
+    assert sorted(json.loads(prompt_project.read(LOCK))["versions"]) == ["greeting@v1"]
+    registry = load_registry(prompt_project.root)
+    assert not registry.get("greeting", "v3").locked and not registry.get("kb", "v1").locked
+    before = prompt_project.read(LOCK)
+    assert not lock(load_registry(prompt_project.root), prune=True).changed
+    assert prompt_project.read(LOCK) == before
+    with pytest.raises(PromptError, match="give no versions"):
+        lock(load_registry(prompt_project.root), ["greeting@v3"], prune=True)
+    assert lock(load_registry(prompt_project.root)).added == [
+        "ask@v1", "greeting@v3", "kb@v1"
+    ]
+
+
+def test_prune_without_a_lock_file_writes_nothing(prompt_project: PromptProject) -> None:
+    assert not lock(load_registry(prompt_project.root), prune=True).changed
+    assert not (prompt_project.root / LOCK).exists()
+
+
 def test_moving_a_rag_label_is_a_note_not_a_failure(prompt_project: PromptProject) -> None:
     lock(load_registry(prompt_project.root))
     prompt_project.write("prompts/kb/v2.yaml", "kind: rag\nsources: other/*.md\n")

@@ -46,25 +46,36 @@ def diff_command(
 
 
 def render(result: PromptDiff) -> None:
-    """Print a diff; colours only on a terminal."""
+    """Print a diff; colours only on a terminal.
+
+    Text lines are never wrapped: a unified-diff line cut in two loses its ``-``/``+``
+    prefix. Off a terminal (``llmops diff a b > x.diff``) they are written as they are,
+    without rich, so the file is a plain diff; only the results tables use rich.
+    """
     from rich.console import Console
 
     console = Console(highlight=False)
-    console.print(f"[bold]{result.a}[/] → [bold]{result.b}[/]"
-                  f"  ({result.a_digest[:12]} → {result.b_digest[:12]})")
+
+    def line(text: str, style: str | None = None) -> None:
+        if console.is_terminal:
+            console.print(text, style=style, markup=False, emoji=False, soft_wrap=True)
+        else:
+            console.file.write(text + "\n")
+
+    line(f"{result.a} → {result.b}  ({result.a_digest[:12]} → {result.b_digest[:12]})", "bold")
     if result.same_behaviour:
-        console.print("same digest: the two versions behave identically")
+        line("same digest: the two versions behave identically")
     if result.description is not None:
-        console.print(f"description: {result.description.a!r} → {result.description.b!r}")
-    for line in result.messages + result.params_diff:
-        console.print(line, markup=False, style=_diff_style(line))
+        line(f"description: {result.description.a!r} → {result.description.b!r}")
+    for text in result.messages + result.params_diff:
+        line(text, _diff_style(text))
     if result.variables_added or result.variables_removed:
-        console.print(f"variables: +{result.variables_added} -{result.variables_removed}")
+        line(f"variables: +{result.variables_added} -{result.variables_removed}")
     for change in result.rag:
-        console.print(f"{change.key}: {change.a!r} → {change.b!r}", markup=False)
+        line(f"{change.key}: {change.a!r} → {change.b!r}")
     if result.results is None:
         if result.results_note:
-            console.print(result.results_note, style="dim")
+            line(result.results_note, "dim")
         return
     _render_results(console, result)
 

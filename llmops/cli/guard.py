@@ -87,7 +87,7 @@ def scan_command(
         if markdown_path is not None:
             _write_text(markdown_path, markdown(result))
         _print_summary(result, out)
-        if project is not None and history:
+        if project is not None and history and not result.nothing_read:
             _record(project, result, [str(p) for p in paths])
     finally:
         result.close()
@@ -149,7 +149,14 @@ def _write_text(path: str, text: str) -> None:
 
 
 def _print_summary(result: ScanResult, out: TextIO) -> None:
-    status = "FAILED" if result.failed() else "ok"
+    if result.nothing_read:  # only the errors: there is nothing to summarise
+        for summary in result.file_errors:
+            print(f"error: {summary.path}: {summary.error}", file=sys.stderr)
+        return
+    status = result.status()
+    if status == "INCOMPLETE":
+        n = len(result.file_errors)
+        status += f": {n} input{'s' if n > 1 else ''} with errors"
     print(
         f"guard scan: {result.records_scanned} records, {result.bad_records} bad lines, "
         f"{result.n_findings} new findings ({result.n_suppressed} suppressed) - {status} "

@@ -247,7 +247,11 @@ def lock(
         list[str] | None, typer.Argument(help="Versions to lock (default: every version).")
     ] = None,
     prune: Annotated[
-        bool, typer.Option("--prune", help="Forget locked versions whose file was deleted.")
+        bool,
+        typer.Option(
+            "--prune",
+            help="Only forget locked versions whose file was deleted; lock nothing.",
+        ),
     ] = False,
 ) -> None:
     """Record the digest of versions in prompts/llmops.lock."""
@@ -261,7 +265,9 @@ def lock(
         typer.echo(f"refreshed {ref} (its rag reference resolves to a new config)")
     for ref in result.pruned:
         typer.echo(f"forgot {ref} (file deleted)")
-    if not result.changed:
+    if prune and not result.changed:
+        typer.echo("nothing to prune: every locked version still has its file")
+    elif not result.changed:
         typer.echo("lock file already up to date")
 
 

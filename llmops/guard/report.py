@@ -65,7 +65,7 @@ def load_baseline(path: str | Path) -> set[str]:
         raise UserError("baseline is a directory, expected a file", file=p) from None
     except OSError as exc:
         raise UserError(f"cannot read baseline: {exc.strerror}", file=p) from None
-    stripped = raw.strip()
+    stripped = raw.removeprefix(b"\xef\xbb\xbf").strip()  # a BOM from a Windows editor
     if stripped[:1] in (b"{", b"["):
         try:
             data = orjson.loads(stripped)
@@ -101,7 +101,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
 
 def markdown(result: ScanResult, title: str = "Guard scan") -> str:
     """A Markdown summary: totals, counts by detector and prompt version, sample findings."""
-    status = "FAILED" if result.failed() else "passed"
+    status = result.status("passed")
     out = [
         f"## {title}: {status}",
         "",

@@ -213,6 +213,17 @@ class ScanResult:
     def file_errors(self) -> list[FileSummary]:
         return [f for f in self.files if f.error]
 
+    @property
+    def nothing_read(self) -> bool:
+        """An input could not be read and not a single line was read from any input."""
+        return bool(self.file_errors) and not any(f.lines for f in self.files)
+
+    def status(self, passed: str = "ok") -> str:
+        """``FAILED``, ``INCOMPLETE`` (an input could not be read) or ``passed``."""
+        if self.failed():
+            return "FAILED"
+        return "INCOMPLETE" if self.file_errors else passed
+
     def add(self, f: Finding) -> None:
         """Count one finding and keep it (in memory or in the spool)."""
         if f.suppressed:

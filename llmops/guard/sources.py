@@ -22,6 +22,7 @@ GZ_BLOCK = 4 << 20
 MIN_RANGE = 1 << 20
 MAX_RANGE = 16 << 20
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark; dropped at the start of a file
 
 
 class SourceError(Exception):
@@ -90,6 +91,10 @@ def range_lines(path: str, start: int, end: int) -> Iterator[bytes | None]:
             f.seek(start - 1)
             _, used = read_line(f)  # the tail of the line that started before us
             pos = start - 1 + used
+        elif f.read(3) == BOM:
+            pos = 3  # skipped, so that line 1 parses; it still starts in this range
+        else:
+            f.seek(0)
         readline = f.readline
         while pos < end:
             raw = readline(MAX_LINE + 1)  # read_line(f), inlined for speed
@@ -161,7 +166,20 @@ def _gz_chunks(path: Path) -> Iterator[tuple[bytes, int]]:
 
 
 def gzip_tasks(index: int, source: Source) -> Iterator[Task]:
-    """Blocks of whole decompressed lines; raises SourceError after the last good block."""
+    """Blocks of whole decompressed lines; raises SourceError after the last good block.
+
+    A byte order mark at the start of the decompressed data is dropped.
+    """
+    tasks = _gzip_tasks(index, source)
+    for task in tasks:
+        if task.data is not None and task.data.startswith(BOM):
+            task.data = task.data[len(BOM) :]
+        yield task
+        break
+    yield from tasks
+
+
+def _gzip_tasks(index: int, source: Source) -> Iterator[Task]:
     rest = b""
     skipping = False  # inside a line longer than MAX_LINE
     weight = 0

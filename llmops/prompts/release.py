@@ -170,23 +170,32 @@ def lock(registry: Registry, refs: list[str] | None = None, *, prune: bool = Fal
 
     Locked versions whose RAG reference now resolves elsewhere get their digest
     refreshed. Nothing is written if any selected version fails its checks, or if a
-    locked version was edited or deleted (unless ``prune`` drops deleted ones).
+    locked version was edited or deleted.
+
+    With ``prune``, the lock only forgets the locked versions whose file was deleted:
+    nothing is locked or refreshed (run a plain lock for that), and ``refs`` must be
+    None.
     """
+    if prune:
+        if refs:
+            raise PromptError(
+                "--prune forgets deleted versions and locks nothing: give no versions",
+                hint="run `llmops prompts lock --prune`, then `llmops prompts lock VERSION`",
+            )
+        return _prune(registry)
     selected = registry.all() if refs is None else [registry.resolve(r) for r in refs]
     for version in selected:
         check_version(registry, version)
     missing = registry.missing_locked() if refs is None else []
-    if missing and not prune:
+    if missing:
         raise PromptError(
             f"locked version(s) deleted: {', '.join(missing)}",
             file=registry.lock.path,
             hint="restore the files, or run `llmops prompts lock --prune` to forget them",
         )
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    result = LockResult(pruned=missing if prune else [])
+    result = LockResult()
     entries = dict(registry.lock.entries)
-    for ref in result.pruned:
-        del entries[ref]
     for version in selected:
         current = entries.get(version.ref)
         if current is None:
@@ -201,6 +210,17 @@ def lock(registry: Registry, refs: list[str] | None = None, *, prune: bool = Fal
         registry.lock.entries = entries
         write_atomic(registry.lock.path, registry.lock.to_text())
         registry.lock.exists = True
+    return result
+
+
+def _prune(registry: Registry) -> LockResult:
+    """Forget the locked versions whose file was deleted; lock nothing."""
+    result = LockResult(pruned=registry.missing_locked())
+    if result.pruned:
+        gone = set(result.pruned)
+        entries = registry.lock.entries
+        registry.lock.entries = {ref: e for ref, e in entries.items() if ref not in gone}
+        write_atomic(registry.lock.path, registry.lock.to_text())
     return result
 
 
