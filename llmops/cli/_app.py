@@ -75,8 +75,6 @@ def write_json(data: Any, path: str) -> None:
     if path == "-":
         sys.stdout.write(text)
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    from llmops._files import write_atomic
+
+    write_atomic(path, text)

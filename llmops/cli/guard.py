@@ -141,11 +141,9 @@ def _write_text(path: str, text: str) -> None:
     if path == "-":
         sys.stdout.write(text + "\n")
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(text + "\n", encoding="utf-8")
-    tmp.replace(target)
+    from llmops._files import write_atomic
+
+    write_atomic(path, text + "\n")
 
 
 def _print_summary(result: ScanResult, out: TextIO) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from llmops._files import atomic_open
 from llmops.errors import UserError
 
 if TYPE_CHECKING:
@@ -35,12 +36,8 @@ def write_json_stream(result: ScanResult, path: str | Path) -> None:
         _write(out, head, result)
         out.flush()
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    with tmp.open("wb") as out:
+    with atomic_open(path, "wb") as out:
         _write(out, head, result)
-    tmp.replace(target)
 
 
 def _write(out: Any, head: bytes, result: ScanResult) -> None:

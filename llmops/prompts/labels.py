@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -85,11 +84,3 @@ def labels_text(current: str, label: str, version: str) -> str:
         # An unusual layout (flow mapping, anchors): rewrite the file plainly instead.
         text = yaml.safe_dump(expected, sort_keys=False)
     return text
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file and rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

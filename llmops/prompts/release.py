@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from llmops._files import write_atomic
 from llmops.errors import PromptError
 from llmops.prompts.digest import readable
 from llmops.prompts.files import line_of
-from llmops.prompts.labels import LABEL_FILES, LABELS_FILE, labels_text, write_atomic
+from llmops.prompts.labels import LABEL_FILES, LABELS_FILE, labels_text
 from llmops.prompts.lockfile import LockEntry
 from llmops.prompts.model import NAME_RE, PromptVersion
 from llmops.prompts.registry import Registry

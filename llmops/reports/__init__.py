@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from llmops._files import write_atomic
+
 if TYPE_CHECKING:
     from llmops.eval_result import EvalResult
     from llmops.project import Project
@@ -46,7 +48,5 @@ def write_reports(
             from llmops.reports.html import eval_html
 
             text = eval_html(result, project=project)
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(target)
+        write_atomic(target, text)
     return directory

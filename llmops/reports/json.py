@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any
+
+from llmops._files import atomic_open
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -21,7 +23,7 @@ def _dumps(value: Any, indent: int | None = None) -> str:
     return json.dumps(value, ensure_ascii=False, indent=indent)
 
 
-def _write_one(result: EvalResult, out: TextIO, level: int) -> None:
+def _write_one(result: EvalResult, out: IO[str], level: int) -> None:
     pad = " " * level
     data = result.model_dump(mode="json", exclude={"variants": {"__all__": {"cases"}}})
     out.write("{")
@@ -47,7 +49,7 @@ def _write_one(result: EvalResult, out: TextIO, level: int) -> None:
 def write_results_json(results: Sequence[EvalResult], path: str | Path) -> None:
     """Write one result as an object, several as a list; ``-`` is stdout; files atomically."""
 
-    def emit(out: TextIO) -> None:
+    def emit(out: IO[str]) -> None:
         if len(results) == 1:
             _write_one(results[0], out, 0)
         else:
@@ -62,12 +64,8 @@ def write_results_json(results: Sequence[EvalResult], path: str | Path) -> None:
         emit(sys.stdout)
         sys.stdout.flush()
         return
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(target.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         emit(f)
-    tmp.replace(target)
 
 
 def results_json(result: EvalResult) -> dict[str, Any]:
