@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmops.errors import PromptError
+from llmops.errors import PromptError, UserError
 
 if TYPE_CHECKING:
     from llmops.baselines import Baseline
@@ -44,16 +44,23 @@ def plan_baseline(
     suite: SuiteConfig,
     spec: str | None,
     prompts: Sequence[str],
-    store: Store,
+    store: Store | None,
     warnings: list[str],
 ) -> Baseline | None:
     """Resolve ``--baseline`` for a suite (None: no ``production`` label and nothing to compare).
 
     Every form of :func:`llmops.baselines.resolve_baseline` is accepted: a label or version
     of the suite's prompt, ``NAME@REF``, ``git:REF[:LABEL_OR_VERSION]`` and
-    ``run:RUN_ID[:VERSION]``.
+    ``run:RUN_ID[:VERSION]``. ``store`` is None when the results store does not exist
+    yet: it holds no run then.
     """
     from llmops.baselines import resolve_baseline
+
+    text = (spec or "").strip()
+    run_id = text[4:].partition(":")[0] if text.startswith("run:") else ""
+    if store is None and run_id:
+        raise UserError(f"no run {run_id!r} in the store", file=project.store_path,
+                        hint="see `llmops runs list`")
 
     try:
         base = resolve_baseline(project, spec, suite.prompt, store=store, registry=registry)

@@ -1,13 +1,18 @@
 """``evaluate()``: run a suite, score it, compare with the baseline, apply the gate.
 
 Everything the user can get wrong (suite, prompt references, eval set, variables,
-scorer options, API key) is checked before the first model call. The returned
-:class:`EvalResult` carries DESIGN.md's stable JSON fields; the CLI only renders it.
+scorer options, gate, API key) is checked before the first model call and before
+anything is written: :meth:`_Evaluation.prepare` checks a suite without opening the
+results store for writing or building anything that keeps a cache, and
+:func:`evaluate_suites` prepares every selected suite before running the first. The
+returned :class:`EvalResult` carries DESIGN.md's stable JSON fields; the CLI only
+renders it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import time
 from collections.abc import Sequence
@@ -15,7 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmops.errors import EXIT_FAILED, EXIT_RUNTIME, LlmopsError, PromptError, UserError
+from llmops.errors import (
+    EXIT_FAILED,
+    EXIT_RUNTIME,
+    ConfigError,
+    LlmopsError,
+    PromptError,
+    UserError,
+)
 from llmops.eval_plan import (
     Planned,
     baseline_record,
@@ -30,7 +42,9 @@ from llmops.eval_plan import (
 )
 from llmops.eval_result import EvalResult, build_result
 from llmops.evalsets import EvalSet, load_evalset
+from llmops.gates import unknown_gate_scorers
 from llmops.runner import Runner, RunStats, ScorerSlot, Variant, scorer_slots
+from llmops.scorers.base import ScorerContext
 from llmops.store import Store
 
 if TYPE_CHECKING:
@@ -79,6 +93,29 @@ class _Plan:
         return self.baseline if self.baseline is not None and self.baseline.kind == "run" else None
 
 
+@dataclass
+class _Prepared:
+    """A suite that passed the preflight: what its run needs, nothing called or written yet."""
+
+    plan: _Plan
+    prior: RunInfo | None  # the run being resumed
+    repeat: int
+    concurrency: int | None
+    no_cache: bool
+    reuse: bool
+    formats: list[str]
+    report_dir: str | Path | None
+    require_fresh: bool
+    checked_s: float  # time the preflight took
+
+
+class _UncachedContext(ScorerContext):
+    """A scorer context without cache files: the preflight builds scorers to check them only."""
+
+    def cache_path(self, filename: str) -> Path | None:
+        return None
+
+
 def evaluate(
     project: Project | str | Path | None = None,
     suite: str | None = None,
@@ -98,7 +135,8 @@ def evaluate(
 
     Args:
         project: a loaded project or its directory (None: the cwd or a parent).
-        suite: the suite's name; may be omitted when the project has one suite.
+        suite: the suite's name; may be omitted when the project has one suite. With
+            ``resume``, the run's suite (another suite is refused).
         prompts: candidate versions (``NAME@REF``); default: the suite's prompt at
             ``production`` plus every version changed or not locked.
         baseline: what candidates are compared with (default ``production``): a label or
@@ -120,10 +158,11 @@ def evaluate(
 
     Returns:
         The :class:`EvalResult`; ``exit_code`` says 0 (pass), 1 (gate failed) or 3
-        (every call failed).
+        (every call failed, or a scorer could score no case).
 
     Raises:
-        UserError: anything wrong with the inputs, before any model call.
+        UserError: anything wrong with the inputs, before any model call and before
+            anything is written.
     """
     from llmops.project import Project, load_project
 
@@ -137,10 +176,13 @@ def evaluate(
                 hint=f"suites: {', '.join(names)}" if names else "add one under `suites:`",
             )
         suite = names[0]
-    return _Evaluation(proj, progress or Progress()).run(
+    evaluation = _Evaluation(proj, progress or Progress())
+    prepared = evaluation.prepare(
         suite, list(prompts), baseline, repeat, concurrency, no_cache, resume,
         report_dir, formats, require_fresh, reuse,
     )
+    evaluation.check_rag(prepared)
+    return evaluation.execute(prepared)
 
 
 def evaluate_suites(
@@ -149,7 +191,11 @@ def evaluate_suites(
     prompts: Sequence[str] = (),
     **options: Any,
 ) -> list[EvalResult]:
-    """Evaluate several suites (default: every suite); ``--prompt`` refs go to matching suites."""
+    """Evaluate several suites (default: every suite); ``--prompt`` refs go to matching suites.
+
+    Every suite is checked before the first one runs: a mistake in any of them is a
+    :class:`UserError` before any model call and before anything is written.
+    """
     from llmops.project import Project, load_project
 
     proj = project if isinstance(project, Project) else load_project(project)
@@ -168,66 +214,213 @@ def evaluate_suites(
             raise PromptError(f"--prompt {ref}: no suite evaluates prompt {prompt_name!r}")
         for n in matching:
             by_suite[n].append(ref)
-    return [evaluate(proj, n, prompts=by_suite[n], **options) for n in names]
+    progress = options.pop("progress", None) or Progress()
+    evaluation = _Evaluation(proj, progress)
+    prepared = [evaluation.prepare(n, by_suite[n], **options) for n in names]
+    for p in prepared:
+        evaluation.check_rag(p)
+    return [evaluation.execute(p) for p in prepared]
 
 
 class _Evaluation:
     def __init__(self, project: Project, progress: Progress) -> None:
         self.project = project
         self.progress = progress
+        self._registry: Registry | None = None
+        self._endpoints_checked: set[str] = set()
 
-    def run(
+    # --- preflight: every check, nothing called, nothing written ----------------------
+
+    def prepare(
         self,
         suite_name: str | None,
         prompts: list[str],
-        baseline: str | None,
-        repeat: int,
-        concurrency: int | None,
-        no_cache: bool,
-        resume: str | None,
-        report_dir: str | Path | None,
-        formats: Sequence[str] | None,
-        require_fresh: bool,
+        baseline: str | None = None,
+        repeat: int = 1,
+        concurrency: int | None = None,
+        no_cache: bool = False,
+        resume: str | None = None,
+        report_dir: str | Path | None = None,
+        formats: Sequence[str] | None = DEFAULT_FORMATS,
+        require_fresh: bool = False,
         reuse: bool = True,
-    ) -> EvalResult:
-        from llmops.prompts import load_registry
-        from llmops.scorers import ScorerContext, build_scorers
+    ) -> _Prepared:
+        """Check one suite: prompt refs, eval set, variables, scorers, gate, endpoints.
 
+        The results store is only read, and only when it exists; scorers are built
+        without their caches. Raises :class:`UserError` on the first problem found.
+        """
         if repeat < 1:
             raise UserError("--repeat must be at least 1")
         if concurrency is not None and concurrency < 1:
             raise UserError("--concurrency must be at least 1")
         started = time.perf_counter()
         fmts = _check_formats(formats)
-        registry = load_registry(self.project)
-        check_locks(registry)
-        store = Store(self.project.store_path)
+        registry = self._load_registry()
+        self._check_endpoint("provider")
+        store = self._existing_store()
         try:
-            prior = _prior_run(store, resume)
+            prior = _prior_run(store, resume, self.project.store_path)
             if prior is not None:
+                if suite_name is not None and suite_name != prior.suite:
+                    raise UserError(
+                        f"run {prior.run_id} is a run of suite {prior.suite!r}, "
+                        f"not {suite_name!r}",
+                        hint=f"`llmops eval --resume {prior.run_id}` resumes it; "
+                        f"`llmops eval {suite_name}` starts a new run",
+                    )
                 suite_name, repeat = prior.suite, int(prior.meta["repeat"] or 1)
             assert suite_name is not None
             suite = self.project.suite(suite_name)
+            self._check_suite_prompt(registry, suite_name, suite)
             plan = self._plan(registry, suite_name, suite, prompts, baseline, store, prior)
-            ctx = ScorerContext(self.project, no_cache, evalset=plan.evalset.path)
+        finally:
+            if store is not None:
+                store.close()
+        scorers = self._check_scorers(plan, no_cache)
+        self._check_gate(plan, [s.key for s in scorer_slots(scorers)])
+        if any(s.name == "rubric" for s in scorers) and self.project.config.judge is not None:
+            self._check_endpoint("judge")
+        return _Prepared(
+            plan, prior, repeat, concurrency, no_cache, reuse, fmts, report_dir, require_fresh,
+            time.perf_counter() - started,
+        )
+
+    def _load_registry(self) -> Registry:
+        from llmops.prompts import load_registry
+
+        if self._registry is None:
+            registry = load_registry(self.project)
+            check_locks(registry)
+            self._registry = registry
+        return self._registry
+
+    def _existing_store(self) -> Store | None:
+        """The results store, to read runs from; None while it does not exist (no file made)."""
+        path = self.project.store_path
+        return Store(path) if path.exists() else None
+
+    def _located(
+        self, exc: UserError, loc: Sequence[str | int], field: str, keep_field: bool = False
+    ) -> UserError:
+        """``exc`` again (same class and message), naming llmops.yaml, its line and ``field``."""
+        path = self.project.config_path
+        line = None
+        if path is not None:
+            from llmops._yaml import load_yaml
+
+            try:
+                line = load_yaml(path).line_of(list(loc))
+            except UserError:
+                line = None
+        message = exc.message
+        if keep_field and exc.field:
+            message = f"{exc.field}: {message}"
+        try:
+            located = type(exc)(message, file=path, line=line, field=field, hint=exc.hint)
+        except TypeError:  # a plugin's error class with another signature
+            located = ConfigError(message, file=path, line=line, field=field, hint=exc.hint)
+        return located
+
+    def _check_endpoint(self, key: str) -> None:
+        """Build ``provider:`` (or ``judge:``) without a cache: a missing key fails here."""
+        if key in self._endpoints_checked:
+            return
+        from llmops.providers import make_provider
+
+        config = self.project.config.provider if key == "provider" else self.project.judge
+        try:
+            make_provider(config, cache_path=None, root=self.project.root)
+        except UserError as exc:
+            parts = (exc.field or "").split(".")
+            if parts[0] in ("provider", "judge"):
+                parts = parts[1:]
+            parts = [p for p in parts if p]
+            field = ".".join([key, *parts])
+            raise self._located(exc, [key, *parts], field) from None
+        self._endpoints_checked.add(key)
+
+    def _check_suite_prompt(self, registry: Registry, suite_name: str, suite: SuiteConfig) -> None:
+        if suite.prompt in registry.names():
+            return
+        known = ", ".join(registry.names()) or "none"
+        close = difflib.get_close_matches(suite.prompt, registry.names(), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise self._located(
+            PromptError(f"unknown prompt {suite.prompt!r}", hint=f"{hint}known prompts: {known}"),
+            ["suites", suite_name, "prompt"],
+            f"suites.{suite_name}.prompt",
+        )
+
+    def _check_scorers(self, plan: _Plan, no_cache: bool) -> list[Any]:
+        """Build the suite's scorers (without caches) and let each validate the cases."""
+        from llmops.scorers import build_scorers
+
+        name = plan.suite_name
+        ctx = _UncachedContext(self.project, no_cache, evalset=plan.evalset.path)
+        scorers: list[Any] = []
+        for index, entry in enumerate(plan.suite.scorers):
+            try:
+                scorers.extend(build_scorers([entry], ctx))
+            except UserError as exc:
+                if exc.file is not None:  # already names its file (a judge prompt, a model)
+                    raise
+                raise self._located(
+                    exc, ["suites", name, "scorers", index], f"suites.{name}.scorers[{index}]",
+                    keep_field=True,
+                ) from None
+        for s in scorers:
+            s.validate(plan.evalset.cases)
+        return scorers
+
+    def _check_gate(self, plan: _Plan, keys: list[str]) -> None:
+        """A ``min_mean`` floor must name a scorer the suite runs."""
+        name = plan.suite_name
+        for bad in unknown_gate_scorers(plan.suite.gate, keys):
+            close = difflib.get_close_matches(bad, keys, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise self._located(
+                ConfigError(
+                    f"no scorer {bad!r} in this suite",
+                    hint=f"{hint}the suite's scorers: {', '.join(keys) or 'none'}",
+                ),
+                ["suites", name, "gate", "min_mean", bad],
+                f"suites.{name}.gate.min_mean.{bad}",
+            )
+
+    def check_rag(self, prepared: _Prepared) -> None:
+        """RAG indexes' freshness (after every other check: it may write a digest cache)."""
+        self._check_rag(prepared.plan, prepared.require_fresh)
+
+    # --- the run ----------------------------------------------------------------------
+
+    def execute(self, prepared: _Prepared) -> EvalResult:
+        """Run a prepared suite: the store is opened and the model called only now."""
+        from llmops.scorers import build_scorers
+
+        started = time.perf_counter()
+        plan, prior, repeat = prepared.plan, prepared.prior, prepared.repeat
+        suite_name, suite = plan.suite_name, plan.suite
+        store = Store(self.project.store_path)
+        try:
+            ctx = ScorerContext(self.project, prepared.no_cache, evalset=plan.evalset.path)
             scorers = build_scorers(suite.scorers, ctx)
-            for s in scorers:
-                s.validate(plan.evalset.cases)
             slots = scorer_slots(scorers)
             self._check_stored_baseline(store, plan, slots)
-            self._check_rag(plan, require_fresh)
-            provider = self._provider(concurrency, no_cache)
+            provider = self._provider(prepared.concurrency, prepared.no_cache)
             if prior is not None:
                 run_id = prior.run_id
                 store.claim_run(run_id)
                 variants = self._stored_variants(store, run_id, plan)
             else:
                 run_id = new_run_id()
-                variants = self._new_run(store, run_id, plan, repeat, provider, slots, reuse)
+                variants = self._new_run(
+                    store, run_id, plan, repeat, provider, slots, prepared.reuse
+                )
             runner = Runner(
                 self.project, store, run_id, provider, plan.evalset, variants, slots,
                 repeat=repeat,
-                concurrency=concurrency or self.project.config.provider.max_concurrency,
+                concurrency=prepared.concurrency or self.project.config.provider.max_concurrency,
                 query_template=suite.query,
                 on_result=lambda v, ok, cached: self.progress.advance(v.label, ok, cached),
             )
@@ -236,9 +429,11 @@ class _Evaluation:
             stats = self._execute(store, run_id, runner, provider, scorers)
             result = self._result(store, run_id, plan, variants, [s.key for s in slots], stats)
             result.agreement = _agreement(result, plan.evalset.cases, slots)
-            if fmts:
-                self._reports(result, plan, fmts, report_dir)
-            result.timings["total_s"] = round(time.perf_counter() - started, 4)
+            if prepared.formats:
+                self._reports(result, plan, prepared.formats, prepared.report_dir)
+            result.timings["total_s"] = round(
+                prepared.checked_s + time.perf_counter() - started, 4
+            )
             return result
         finally:
             store.close()
@@ -257,8 +452,11 @@ class _Evaluation:
         result.cache_hits = stats.cache_hits
         if result.n_results and result.n_results == result.n_errored:
             result.exit_code = EXIT_RUNTIME
-        for key in _unscorable(result, keys):
-            result.warnings.append(f"scorer {key!r} could not score any case (every call errored)")
+        for key, error in _unscorable(result, keys):
+            message = f"scorer {key!r} could not score any case"
+            result.warnings.append(f"{message} (it failed on every one: {error})")
+            # No scores is no evidence the change is fine: the gate does not pass.
+            result.gate.fail(message)
             result.exit_code = EXIT_RUNTIME
         return result
 
@@ -309,11 +507,12 @@ class _Evaluation:
         suite: SuiteConfig,
         prompts: list[str],
         baseline: str | None,
-        store: Store,
+        store: Store | None,
         prior: RunInfo | None,
     ) -> _Plan:
         warnings: list[str] = []
         if prior is not None:
+            assert store is not None  # a run to resume was read from it
             base, versions = self._resumed_versions(registry, suite, store, prior)
         else:
             base = plan_baseline(self.project, registry, suite, baseline, prompts, store, warnings)
@@ -534,14 +733,20 @@ class _Evaluation:
         ]
 
 
-def _unscorable(result: EvalResult, keys: Sequence[str]) -> list[str]:
-    """Scorers that errored on every case they were given (e.g. the judge is down)."""
+def _unscorable(result: EvalResult, keys: Sequence[str]) -> list[tuple[str, str]]:
+    """Scorers that errored on every case they were given (e.g. the judge is down), each
+    with its first error message."""
     out = []
     for key in keys:
         summaries = [v.summary.scores[key] for v in result.variants if key in v.summary.scores]
         errors = sum(s.n_errors for s in summaries)
         if errors and not sum(s.n for s in summaries):
-            out.append(key)
+            first = next(
+                (c.scores[key].error for v in result.variants for c in v.cases
+                 if key in c.scores and c.scores[key].error),
+                None,
+            )
+            out.append((key, first or "no score"))
     return out
 
 
@@ -570,10 +775,13 @@ def _agreement(
     return out
 
 
-def _prior_run(store: Store, resume: str | None) -> Any:
+def _prior_run(store: Store | None, resume: str | None, store_path: Path) -> Any:
     """The run to resume (None for a new run); refused while its process still runs."""
     if not resume:
         return None
+    if store is None:  # no store yet, so no runs
+        raise UserError(f"no run {resume!r} in the store", file=store_path,
+                        hint="see `llmops runs list`")
     prior = store.run(resume)
     if prior.status == "running":
         raise UserError(

@@ -42,6 +42,11 @@ class GatedVariant(BaseModel):
     means: dict[str, float | None]
 
 
+def unknown_gate_scorers(gate: GateConfig, known_scorers: Sequence[str]) -> list[str]:
+    """The ``min_mean`` names that are not among the suite's scorer keys (a typo, usually)."""
+    return [name for name in gate.min_mean if name not in known_scorers]
+
+
 def check_gate(
     gate: GateConfig,
     variants: Sequence[GatedVariant],
@@ -57,9 +62,9 @@ def check_gate(
         known_scorers: the suite's scorer keys; a floor on any other name is an error.
     """
     result = GateResult()
-    for name in gate.min_mean:
-        if known_scorers and name not in known_scorers:
-            result.fail(f"gate.min_mean names scorer {name!r}, which the suite does not run")
+    # evaluate() refuses such a config before any call; this guards other callers.
+    for name in unknown_gate_scorers(gate, known_scorers) if known_scorers else ():
+        result.fail(f"gate.min_mean names scorer {name!r}, which the suite does not run")
     for v in variants:
         if v.n_errors:
             result.fail(f"{v.label}: {v.n_errors} of {v.n_cases} cases errored")

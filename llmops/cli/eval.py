@@ -118,6 +118,17 @@ def _summary_lines(result: EvalResult) -> list[list[str]]:
     return rows
 
 
+def failure(result: EvalResult) -> str:
+    """Why a run ended with exit code 3: every model call failed, or a scorer scored nothing."""
+    if result.n_results and result.n_results == result.n_errored:
+        first = next((v.summary.first_error for v in result.variants if v.summary.first_error), "")
+        return f"every model call failed ({first})"
+    unscorable = [w for w in result.warnings if "could not score any case" in w]
+    if unscorable:
+        return "; ".join(unscorable)
+    return "runtime failure"
+
+
 def render(result: EvalResult, err: bool) -> None:
     """The summary table, errors, comparisons and gate verdict of one suite."""
     from rich.console import Console
@@ -156,12 +167,8 @@ def render(result: EvalResult, err: bool) -> None:
         console.print(f"  warning: {w}", markup=False)
     if result.report_dir:
         console.print(f"  reports: {result.report_dir}", markup=False)
-    unscorable = [w for w in result.warnings if "could not score any case" in w]
-    if result.exit_code == 3 and unscorable:
-        console.print("FAILED: " + "; ".join(unscorable), markup=False)
-    elif result.exit_code == 3:
-        first = next((v.summary.first_error for v in result.variants if v.summary.first_error), "")
-        console.print(f"FAILED: every model call failed ({first})", markup=False)
+    if result.exit_code == 3:
+        console.print(f"FAILED: {failure(result)}", markup=False)
     elif result.gate.passed:
         console.print("gate passed")
     else:
@@ -202,8 +209,8 @@ def _run(
     from llmops.evaluate import evaluate, evaluate_suites
 
     project = load()
-    if resume:
-        return [evaluate(project, None, prompts=prompts, resume=resume, **options)]
+    if resume:  # SUITE, when given, must be the run's suite
+        return [evaluate(project, suite, prompts=prompts, resume=resume, **options)]
     return evaluate_suites(project, [suite] if suite else [], prompts, **options)
 
 
@@ -289,9 +296,6 @@ def register(app: typer.Typer) -> None:
         code = max(r.exit_code for r in results)
         if code == 3:
             failed = next(r for r in results if r.exit_code == 3)
-            first = next(
-                (v.summary.first_error for v in failed.variants if v.summary.first_error), ""
-            )
-            typer.echo(f"error: {failed.suite}: every model call failed ({first})", err=True)
+            typer.echo(f"error: {failed.suite}: {failure(failed)}", err=True)
         if code:
             raise typer.Exit(code)
