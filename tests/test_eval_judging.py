@@ -39,6 +39,8 @@ def test_judge_endpoint_down_is_exit_3_and_cases_errored(
     assert all(c["scores"]["rubric"]["error"] for c in cases)
     assert not any(c["scores"]["rubric"]["passed"] for c in cases)
     assert any("could not score any case" in w for w in out["warnings"])
+    summary = (root / "reports" / out["run_id"] / "summary.md").read_text()
+    assert "a scorer could not score any case" in summary.splitlines()[0]
 
 
 def test_agreement_with_human_labels_is_reported(

@@ -121,8 +121,10 @@ def summary_markdown(
             the prompt diffs.
         max_chars: the most characters the comment may have.
     """
-    if result.exit_code == 3:
+    if result.exit_code == 3 and result.n_results and result.n_results == result.n_errored:
         verdict = "💥 every model call failed"
+    elif result.exit_code == 3:
+        verdict = "💥 a scorer could not score any case"
     else:
         verdict = "✅ passed" if result.gate.passed else "❌ gate failed"
     ev = result.evalset
