@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from llmops.project import Project, SuiteConfig
     from llmops.prompts import PromptVersion
     from llmops.prompts.registry import Registry
-    from llmops.store import Store
+    from llmops.store import RunInfo, Store
 
 
 @dataclass
@@ -178,3 +178,100 @@ def git_state(root: Path) -> tuple[str | None, int | None]:
     status = git("status", "--porcelain", "--untracked-files=no")
     return commit, None if status is None else int(bool(status))
 
+
+@dataclass
+class SuitePlan:
+    """One suite's plan: its eval set, the versions the run calls, the resolved baseline."""
+
+    suite_name: str
+    suite: SuiteConfig
+    evalset: EvalSet
+    versions: list[Planned]  # what this run calls: the baseline first, then the candidates
+    baseline: Baseline | None  # as resolved; kind "run" is compared from the store
+    warnings: list[str]
+
+    @property
+    def stored_baseline(self) -> Baseline | None:
+        """A ``run:`` baseline: its results are read from the store, not made again."""
+        return self.baseline if self.baseline is not None and self.baseline.kind == "run" else None
+
+
+def plan_suite(
+    project: Project,
+    registry: Registry,
+    suite_name: str,
+    suite: SuiteConfig,
+    prompts: list[str],
+    baseline: str | None,
+    store: Store | None,
+    prior: RunInfo | None,
+) -> SuitePlan:
+    """What one suite's run calls, checked: versions, baseline, eval set, variables, renders."""
+    from llmops.evalsets import load_evalset
+
+    warnings: list[str] = []
+    if prior is not None:
+        assert store is not None  # a run to resume was read from it
+        base, versions = _resumed_versions(project, registry, suite, store, prior)
+    else:
+        base = plan_baseline(project, registry, suite, baseline, prompts, store, warnings)
+        versions = select_versions(registry, suite, prompts, base)
+        if not versions:
+            assert base is not None
+            raise UserError(
+                f"nothing to evaluate against {base.label}: no candidate version",
+                hint="name one with --prompt NAME@VERSION",
+            )
+    evalset = load_evalset(project.path(suite.evalset))
+    if prior is not None and prior.meta["evalset_digest"] != evalset.digest:
+        raise UserError(
+            f"the eval set changed since run {prior.run_id} started",
+            file=evalset.path,
+            hint="start a new run instead of resuming",
+        )
+    for p in versions:
+        pv = p.version
+        evalset.check_variables(pv.variables, pv.ref)
+        if pv.rag is not None:
+            p.rag = _rag_of(project, registry, p)
+        check_renders(pv, evalset)
+    return SuitePlan(suite_name, suite, evalset, versions, base, warnings)
+
+
+def _rag_of(project: Project, registry: Registry, planned: Planned) -> PromptVersion:
+    """The RAG config a prompt refers to; a git baseline's as it was at that ref."""
+    pv = planned.version
+    assert pv.rag is not None
+    if planned.origin is not None and planned.origin.startswith("git:"):
+        from llmops.baselines import version_at_git_ref
+
+        return version_at_git_ref(project, planned.origin[4:], pv.rag)
+    return registry.resolve(pv.rag)
+
+
+def _resumed_versions(
+    project: Project, registry: Registry, suite: SuiteConfig, store: Store, prior: RunInfo
+) -> tuple[Baseline | None, list[Planned]]:
+    """The variants of the run being resumed, in store order; refused if one changed."""
+    from llmops.baselines import resolve_baseline
+
+    spec = prior.meta.get("baseline")
+    base = None
+    if spec and str(spec).startswith(("git:", "run:")):
+        base = resolve_baseline(project, str(spec), suite.prompt, store=store, registry=registry)
+    versions = []
+    for v in store.variants(prior.run_id):
+        if v["role"] == "baseline" and base is not None and base.kind == "git":
+            assert base.prompt_version is not None
+            pv, origin = base.prompt_version, f"git:{base.git_ref}"
+        else:
+            pv, origin = registry.get(v["prompt"], v["version"]), None
+        if pv.digest != v["digest"]:
+            raise PromptError(
+                f"{pv.ref} changed since run {prior.run_id} started (digest "
+                f"{v['digest'][:12]} -> {pv.digest[:12]})",
+                file=pv.path,
+                hint="start a new run instead of resuming",
+            )
+        versions.append(Planned(pv, v["role"], origin))
+    return base, versions

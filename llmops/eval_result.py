@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from llmops.baselines import Baseline
     from llmops.evalsets import EvalSet
     from llmops.project import GateConfig
-    from llmops.runner import Variant
+    from llmops.runner import ScorerSlot, Variant
 
 SCHEMA_VERSION = 1
 
@@ -352,3 +352,45 @@ def _compare(
             raw.append(c)
             out.append(ComparisonResult(**c.model_dump(), description=c.describe()))
     return out, raw
+
+
+def unscorable(result: EvalResult, keys: Sequence[str]) -> list[tuple[str, str]]:
+    """Scorers that errored on every case they were given (e.g. the judge is down), each
+    with its first error message."""
+    out = []
+    for key in keys:
+        summaries = [v.summary.scores[key] for v in result.variants if key in v.summary.scores]
+        errors = sum(s.n_errors for s in summaries)
+        if errors and not sum(s.n for s in summaries):
+            first = next(
+                (c.scores[key].error for v in result.variants for c in v.cases
+                 if key in c.scores and c.scores[key].error),
+                None,
+            )
+            out.append((key, first or "no score"))
+    return out
+
+
+def agreement(
+    result: EvalResult, cases: Sequence[Any], slots: Sequence[ScorerSlot]
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """How each thresholded scorer agrees with the cases' ``human_score`` labels."""
+    from llmops.scorers import judge_agreement
+
+    human = {c.id: c.human_score for c in cases if c.human_score is not None}
+    if not human:
+        return {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for v in result.variants:
+        for slot in slots:
+            threshold = getattr(slot.scorer, "threshold", None)
+            if threshold is None:
+                continue
+            values: dict[str, list[float]] = {}
+            for c in v.cases:
+                score = c.scores.get(slot.key)
+                if score is not None and score.value is not None:
+                    values.setdefault(c.id, []).append(score.value)
+            means = {k: sum(xs) / len(xs) for k, xs in values.items()}
+            out.setdefault(v.label, {})[slot.key] = judge_agreement(means, human, threshold)
+    return out

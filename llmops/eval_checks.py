@@ -1,0 +1,287 @@
+"""The preflight: everything the user can get wrong, checked before any call or write.
+
+Suite, prompt references, eval set, variables, scorer options, gate, API keys and the
+run to resume are checked by :meth:`Preflight.prepare` without opening the results
+store for writing or building anything that keeps a cache; it returns the
+:class:`Prepared` suite that :mod:`llmops.evaluate` runs. :func:`check_stored_baseline`
+reads the store when the run starts, before the first call, and only warns.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from llmops.errors import ConfigError, PromptError, UserError
+from llmops.eval_plan import SuitePlan, check_locks, plan_suite
+from llmops.gates import unknown_gate_scorers
+from llmops.runner import ScorerSlot, scorer_slots
+from llmops.scorers.base import ScorerContext
+from llmops.store import Store
+
+if TYPE_CHECKING:
+    from llmops.project import Project, SuiteConfig
+    from llmops.prompts.registry import Registry
+    from llmops.store import RunInfo
+
+DEFAULT_FORMATS = ("md", "json", "junit")
+ALL_FORMATS = ("md", "json", "junit", "html")
+
+
+@dataclass
+class Prepared:
+    """A suite that passed the preflight: what its run needs, nothing called or written yet."""
+
+    plan: SuitePlan
+    prior: RunInfo | None  # the run being resumed
+    repeat: int
+    concurrency: int | None
+    no_cache: bool
+    reuse: bool
+    formats: list[str]
+    report_dir: str | Path | None
+    require_fresh: bool
+    checked_s: float  # time the preflight took
+
+
+class _UncachedContext(ScorerContext):
+    """A scorer context without cache files: the preflight builds scorers to check them only."""
+
+    def cache_path(self, filename: str) -> Path | None:
+        return None
+
+
+class Preflight:
+    """Checks suites of one project; the registry is loaded and each endpoint built once."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._registry: Registry | None = None
+        self._endpoints_checked: set[str] = set()
+
+    def prepare(
+        self,
+        suite_name: str | None,
+        prompts: list[str],
+        baseline: str | None = None,
+        repeat: int = 1,
+        concurrency: int | None = None,
+        no_cache: bool = False,
+        resume: str | None = None,
+        report_dir: str | Path | None = None,
+        formats: Sequence[str] | None = DEFAULT_FORMATS,
+        require_fresh: bool = False,
+        reuse: bool = True,
+    ) -> Prepared:
+        """Check one suite: prompt refs, eval set, variables, scorers, gate, endpoints.
+
+        The results store is only read, and only when it exists; scorers are built
+        without their caches. Raises :class:`UserError` on the first problem found.
+        """
+        if repeat < 1:
+            raise UserError("--repeat must be at least 1")
+        if concurrency is not None and concurrency < 1:
+            raise UserError("--concurrency must be at least 1")
+        started = time.perf_counter()
+        fmts = _check_formats(formats)
+        registry = self._load_registry()
+        self._check_endpoint("provider")
+        store = self._existing_store()
+        try:
+            prior = _prior_run(store, resume, self.project.store_path)
+            if prior is not None:
+                if suite_name is not None and suite_name != prior.suite:
+                    raise UserError(
+                        f"run {prior.run_id} is a run of suite {prior.suite!r}, "
+                        f"not {suite_name!r}",
+                        hint=f"`llmops eval --resume {prior.run_id}` resumes it; "
+                        f"`llmops eval {suite_name}` starts a new run",
+                    )
+                suite_name, repeat = prior.suite, int(prior.meta["repeat"] or 1)
+            assert suite_name is not None
+            suite = self.project.suite(suite_name)
+            self._check_suite_prompt(registry, suite_name, suite)
+            plan = plan_suite(
+                self.project, registry, suite_name, suite, prompts, baseline, store, prior
+            )
+        finally:
+            if store is not None:
+                store.close()
+        scorers = self._check_scorers(plan, no_cache)
+        self._check_gate(plan, [s.key for s in scorer_slots(scorers)])
+        if any(s.name == "rubric" for s in scorers) and self.project.config.judge is not None:
+            self._check_endpoint("judge")
+        return Prepared(
+            plan, prior, repeat, concurrency, no_cache, reuse, fmts, report_dir, require_fresh,
+            time.perf_counter() - started,
+        )
+
+    def _load_registry(self) -> Registry:
+        from llmops.prompts import load_registry
+
+        if self._registry is None:
+            registry = load_registry(self.project)
+            check_locks(registry)
+            self._registry = registry
+        return self._registry
+
+    def _existing_store(self) -> Store | None:
+        """The results store, to read runs from; None while it does not exist (no file made)."""
+        path = self.project.store_path
+        return Store(path) if path.exists() else None
+
+    def _located(
+        self, exc: UserError, loc: Sequence[str | int], field: str, keep_field: bool = False
+    ) -> UserError:
+        """``exc`` again (same class and message), naming llmops.yaml, its line and ``field``."""
+        path = self.project.config_path
+        line = None
+        if path is not None:
+            from llmops._yaml import load_yaml
+
+            try:
+                line = load_yaml(path).line_of(list(loc))
+            except UserError:
+                line = None
+        message = exc.message
+        if keep_field and exc.field:
+            message = f"{exc.field}: {message}"
+        try:
+            located = type(exc)(message, file=path, line=line, field=field, hint=exc.hint)
+        except TypeError:  # a plugin's error class with another signature
+            located = ConfigError(message, file=path, line=line, field=field, hint=exc.hint)
+        return located
+
+    def _check_endpoint(self, key: str) -> None:
+        """Build ``provider:`` (or ``judge:``) without a cache: a missing key fails here."""
+        if key in self._endpoints_checked:
+            return
+        from llmops.providers import make_provider
+
+        config = self.project.config.provider if key == "provider" else self.project.judge
+        try:
+            make_provider(config, cache_path=None, root=self.project.root)
+        except UserError as exc:
+            parts = (exc.field or "").split(".")
+            if parts[0] in ("provider", "judge"):
+                parts = parts[1:]
+            parts = [p for p in parts if p]
+            field = ".".join([key, *parts])
+            raise self._located(exc, [key, *parts], field) from None
+        self._endpoints_checked.add(key)
+
+    def _check_suite_prompt(self, registry: Registry, suite_name: str, suite: SuiteConfig) -> None:
+        if suite.prompt in registry.names():
+            return
+        known = ", ".join(registry.names()) or "none"
+        close = difflib.get_close_matches(suite.prompt, registry.names(), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise self._located(
+            PromptError(f"unknown prompt {suite.prompt!r}", hint=f"{hint}known prompts: {known}"),
+            ["suites", suite_name, "prompt"],
+            f"suites.{suite_name}.prompt",
+        )
+
+    def _check_scorers(self, plan: SuitePlan, no_cache: bool) -> list[Any]:
+        """Build the suite's scorers (without caches) and let each validate the cases."""
+        from llmops.scorers import build_scorers
+
+        name = plan.suite_name
+        ctx = _UncachedContext(self.project, no_cache, evalset=plan.evalset.path)
+        scorers: list[Any] = []
+        for index, entry in enumerate(plan.suite.scorers):
+            try:
+                scorers.extend(build_scorers([entry], ctx))
+            except UserError as exc:
+                if exc.file is not None:  # already names its file (a judge prompt, a model)
+                    raise
+                raise self._located(
+                    exc, ["suites", name, "scorers", index], f"suites.{name}.scorers[{index}]",
+                    keep_field=True,
+                ) from None
+        for s in scorers:
+            s.validate(plan.evalset.cases)
+        return scorers
+
+    def _check_gate(self, plan: SuitePlan, keys: list[str]) -> None:
+        """A ``min_mean`` floor must name a scorer the suite runs."""
+        name = plan.suite_name
+        for bad in unknown_gate_scorers(plan.suite.gate, keys):
+            close = difflib.get_close_matches(bad, keys, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise self._located(
+                ConfigError(
+                    f"no scorer {bad!r} in this suite",
+                    hint=f"{hint}the suite's scorers: {', '.join(keys) or 'none'}",
+                ),
+                ["suites", name, "gate", "min_mean", bad],
+                f"suites.{name}.gate.min_mean.{bad}",
+            )
+
+
+def check_stored_baseline(store: Store, plan: SuitePlan, slots: list[ScorerSlot]) -> None:
+    """Say when a ``run:`` baseline was made on another eval set or with other scorers."""
+    base = plan.stored_baseline
+    if base is None or base.run_id is None or base.variant_id is None:
+        return
+    run = store.run(base.run_id)
+    if run.meta.get("evalset_digest") != plan.evalset.digest:
+        plan.warnings.append(
+            f"the baseline run {base.run_id} used another version of the eval set: "
+            "compared on the cases both have"
+        )
+    stored = {
+        row["scorer"]: (row["scorer_version"], json.loads(row["args"] or "{}"))
+        for row in store.db.execute(
+            "select s.scorer, s.scorer_version, s.args from scores s join results r"
+            " on r.result_id = s.result_id where r.variant_id = ? group by s.scorer",
+            (base.variant_id,),
+        )
+    }
+    for slot in slots:
+        now = (slot.scorer.version, json.loads(json.dumps(slot.scorer.args, sort_keys=True,
+                                                          default=str)))
+        if slot.key not in stored:
+            plan.warnings.append(
+                f"the baseline run {base.run_id} has no {slot.key} scores: "
+                f"{slot.key} is not compared"
+            )
+        elif stored[slot.key] != now:
+            plan.warnings.append(
+                f"the baseline run {base.run_id} scored {slot.key} with another version "
+                "or options of the scorer"
+            )
+
+
+def _prior_run(store: Store | None, resume: str | None, store_path: Path) -> Any:
+    """The run to resume (None for a new run); refused while its process still runs."""
+    if not resume:
+        return None
+    if store is None:  # no store yet, so no runs
+        raise UserError(f"no run {resume!r} in the store", file=store_path,
+                        hint="see `llmops runs list`")
+    prior = store.run(resume)
+    if prior.status == "running":
+        raise UserError(
+            f"run {resume} is still running (pid {prior.meta['pid']})",
+            hint="wait for it, or stop it first",
+        )
+    return prior
+
+
+def _check_formats(formats: Sequence[str] | None) -> list[str]:
+    out = []
+    for f in formats or ():
+        f = f.strip().lower()
+        if f == "markdown":
+            f = "md"
+        if f not in ALL_FORMATS:
+            raise UserError(f"unknown report format {f!r}", hint=f"use {', '.join(ALL_FORMATS)}")
+        if f not in out:
+            out.append(f)
+    return out
