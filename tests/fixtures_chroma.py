@@ -35,7 +35,7 @@ def _chroma_command() -> list[str]:
         return [str(exe)]
     found = shutil.which("chroma")
     if found is None:
-        pytest.skip("the `chroma` command (installed with chromadb) is not available")
+        pytest.fail("the `chroma` command (installed with chromadb) is not on PATH: run make setup")
     return [found]
 
 
