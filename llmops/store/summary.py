@@ -110,7 +110,8 @@ def run_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
         " s.passed, s.error as score_error"
         " from results r join variants v on v.variant_id = r.variant_id"
         " left join scores s on s.result_id = r.result_id"
-        " where r.run_id = ? order by r.result_id, s.scorer",
+        # Eval-set order, not completion order, so two exports of one run are identical.
+        " where r.run_id = ? order by r.variant_id, r.case_index, r.repeat_index, s.scorer",
         (run_id,),
     )
     out = []
