@@ -204,12 +204,10 @@ def _case_block(entry: Mapping[str, Any]) -> str:
 
 
 def _quoted(case: Mapping[str, Any]) -> str:
-    from llmops.guard.redact import redact  # a results.json may predate masking
-
     if case.get("error") is not None:
-        text = f"error: {redact(str(case['error']))}"
+        text = f"error: {case['error']}"
     else:
-        text = redact(str(case.get("output") or "")) or ""
+        text = str(case.get("output") or "")
     if len(text) > _OUTPUT_CHARS:
         text = text[:_OUTPUT_CHARS] + f"… ({len(text) - _OUTPUT_CHARS} more characters)"
     fence = _fence(text.splitlines())

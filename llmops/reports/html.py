@@ -239,10 +239,8 @@ def _cases_table(variants: Sequence[Mapping[str, Any]]) -> str:
 def _case_cell(case: Mapping[str, Any] | None, scorers: Sequence[str]) -> str:
     if case is None:
         return "—"
-    from llmops.guard.redact import redact  # a results.json may predate masking
-
     if case.get("error"):
-        return f'<span class="fail">error: {escape(redact(str(case["error"])) or "")}</span>'
+        return f'<span class="fail">error: {escape(str(case["error"]))}</span>'
     marks = []
     for k in scorers:
         s = (case.get("scores") or {}).get(k)
@@ -252,7 +250,7 @@ def _case_cell(case: Mapping[str, Any] | None, scorers: Sequence[str]) -> str:
         cls = "pass" if s.get("passed") else "fail"
         marks.append(f'<span class="{cls}">{escape(k)} '
                      f'{"—" if value is None else f"{value:.2f}"}</span>')
-    text = redact(str(case.get("output") or "")) or ""
+    text = str(case.get("output") or "")
     if len(text) > _OUTPUT_CHARS:
         text = text[:_OUTPUT_CHARS] + "…"
     return " · ".join(marks) + f'<div class="out">{escape(text)}</div>'

@@ -10,23 +10,19 @@ if TYPE_CHECKING:
 
 
 def _failing(case: CaseResult) -> list[str]:
-    from llmops.guard.redact import redact
-
     out = []
     for key, s in case.scores.items():
         if not s.passed:
             shown = "error" if s.value is None else f"{s.value:.3f}"
-            out.append(f"{key}={shown}" + (f" ({redact(s.error)})" if s.error else ""))
+            out.append(f"{key}={shown}" + (f" ({s.error})" if s.error else ""))
     return out
 
 
 def junit_xml(result: EvalResult) -> str:
     """The JUnit XML text: a testsuite per variant, a testcase per case (and repeat).
 
-    Outputs and errors are shown with their PII and secrets masked.
+    Outputs and errors arrive masked from the result (:func:`llmops.eval_result.load_cases`).
     """
-    from llmops.guard.redact import redact
-
     root = ET.Element("testsuites", name=f"llmops eval {result.suite}")
     for v in result.variants:
         suite = ET.SubElement(root, "testsuite", name=f"{result.suite}/{v.label}")
@@ -42,13 +38,13 @@ def junit_xml(result: EvalResult) -> str:
             )
             if c.error is not None:
                 errors += 1
-                error = redact(c.error) or ""
+                error = c.error
                 ET.SubElement(tc, "error", message=error[:500], type="call").text = error
                 continue
             bad = _failing(c)
             if bad:
                 failures += 1
-                text = "\n".join(bad) + "\n\noutput:\n" + (redact(c.output) or "")
+                text = "\n".join(bad) + "\n\noutput:\n" + (c.output or "")
                 ET.SubElement(tc, "failure", message="; ".join(bad)[:500], type="score").text = text
         suite.set("tests", str(len(v.cases)))
         suite.set("failures", str(failures))

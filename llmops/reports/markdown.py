@@ -84,8 +84,6 @@ def _problems(v: VariantResult, listed: int = MAX_LISTED) -> list[str]:
     bad = [c for c in v.cases if c.error or not all(s.passed for s in c.scores.values())]
     if not bad:
         return []
-    from llmops.guard.redact import redact  # outputs are shown masked
-
     lines = ["", f"<details><summary><code>{v.label}</code>: {len(bad)} case(s) errored or "
              "failed</summary>", "", "| case | problem | output |", "|---|---|---|"]
     for c in bad[:listed]:
@@ -96,8 +94,8 @@ def _problems(v: VariantResult, listed: int = MAX_LISTED) -> list[str]:
                 f"{k} {'error' if s.value is None else f'{s.value:.2f}'}"
                 for k, s in c.scores.items() if not s.passed
             )
-        lines.append(f"| `{_cell(c.id, 60)}` | {_cell(redact(problem) or '')} "
-                     f"| {_cell(redact(c.output) or '')} |")
+        lines.append(f"| `{_cell(c.id, 60)}` | {_cell(problem)} "
+                     f"| {_cell(c.output or '')} |")
     if len(bad) > listed:
         lines.append(f"| … | {len(bad) - listed} more in results.json | |")
     lines += ["", "</details>"]
