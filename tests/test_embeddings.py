@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import sqlite3
 from pathlib import Path
 
@@ -16,7 +17,12 @@ from llmops.project import EmbedderConfig
 from llmops.scorers.agreement import spearman
 from tests.openai_server import FakeOpenAI, embed_text
 
-STS_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "stsb" / "sts-test.csv"
+# The STS Benchmark is not shipped with the repo (its texts carry their own licenses): it is
+# read from LLMOPS_STSB, else from ../shared/data/stsb beside the checkout, as in CI.
+STS_TEST = Path(
+    os.environ.get("LLMOPS_STSB")
+    or Path(__file__).resolve().parents[2] / "shared" / "data" / "stsb" / "sts-test.csv"
+)
 WEIGHTS_SHA256_PREFIX = "53aa5117"
 
 
@@ -106,6 +112,8 @@ def test_loaded_once_per_process(tmp_path: Path, fresh: None) -> None:
 
 
 def test_sts_subset_spearman(tmp_path: Path, fresh: None) -> None:
+    if not STS_TEST.is_file():  # in CI a skip fails the run (tests/conftest.py)
+        pytest.skip(f"STS Benchmark not found at {STS_TEST}; set LLMOPS_STSB to sts-test.csv")
     with STS_TEST.open(encoding="utf-8", newline="") as f:
         rows = list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))[::7]  # all genres
     e = emb.get_embedder(config(), tmp_path / "e.db")
