@@ -194,3 +194,8 @@ def load_project(path: str | Path | None = None) -> Project:
     except ValidationError as exc:
         raise pydantic_error(doc, exc, ConfigError) from None
     return Project(config_path.parent.resolve(), config, config_path)
+
+
+def as_project(project: Project | str | Path | None) -> Project:
+    """``project`` itself when loaded, else the project at that path (or the cwd's)."""
+    return project if isinstance(project, Project) else load_project(project)
