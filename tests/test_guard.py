@@ -10,8 +10,8 @@ import pytest
 import llmops.guard as guard
 from llmops.errors import ConfigError
 from llmops.guard import Finding, detect, known
+from llmops.guard.detectors.pii import iban_valid, luhn
 from llmops.guard.engine import Guard
-from llmops.guard.pii import iban_valid, luhn
 from llmops.project import GuardConfig, PolicyConfig
 from tests.guard_data.labelled import PUBLIC_KEY
 
@@ -402,7 +402,7 @@ def test_batched_prefilter_falls_back_on_a_flood_of_matches(
 
 
 def test_phrase_literals_hold_in_every_match() -> None:
-    from llmops.guard.injection import NEEDS
+    from llmops.guard.detectors.injection import NEEDS
     from tests.guard_data.labelled import load_labelled
 
     texts = [item["text"].lower() for item in load_labelled()]

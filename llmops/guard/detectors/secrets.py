@@ -18,6 +18,7 @@ import orjson
 
 from llmops.guard.findings import Hit, entropy, mask
 from llmops.guard.registry import Settings, TextView, detector
+from llmops.severity import Severity
 
 _PLACEHOLDER = re.compile(
     r"(?i)(?:your|example|sample|dummy|placeholder|changeme|change_me|redacted|xxxx|\*\*\*|"
@@ -84,7 +85,7 @@ def _random_looking(token: str) -> bool:
     )
 
 
-def _rule_detector(name: str, rule: Rule, severity: str, description: str) -> None:
+def _rule_detector(name: str, rule: Rule, severity: Severity, description: str) -> None:
     def find(view: TextView, settings: Settings) -> Iterator[Hit]:
         return _find(view, rule)
 
@@ -292,6 +293,7 @@ _TRAILING = ".,;:!?)]}"
     "secret.generic_assignment",
     category="secret",
     severity="high",
+    priority=1,
     itriggers=_GENERIC_KEYS,
 )
 def generic_assignment(view: TextView, settings: Settings) -> Iterator[Hit]:

@@ -250,7 +250,7 @@ def _numeric_hits(view: TextView, kinds: tuple[str, ...]) -> Iterator[Number]:
             yield number
 
 
-@detector("pii.credit_card", category="pii", severity="high", gates=("digits",))
+@detector("pii.credit_card", category="pii", severity="high", priority=5, gates=("digits",))
 def credit_card(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Payment card numbers (issuer prefix, layout and Luhn checksum)."""
     for n in _numeric_hits(view, ("card",)):
@@ -258,14 +258,16 @@ def credit_card(view: TextView, settings: Settings) -> Iterator[Hit]:
         yield Hit(n.start, n.end, n.digits, evidence, n.confidence)
 
 
-@detector("pii.ssn", category="pii", severity="high", gates=("digits", "digits_ssn"))
+@detector("pii.ssn", category="pii", severity="high", priority=4, gates=("digits", "digits_ssn"))
 def ssn(view: TextView, settings: Settings) -> Iterator[Hit]:
     """US social security numbers, excluding the ranges never issued."""
     for n in _numeric_hits(view, ("ssn",)):
         yield Hit(n.start, n.end, n.digits, "***-**-" + n.digits[-4:], n.confidence)
 
 
-@detector("pii.phone", category="pii", severity="medium", gates=("digits", "digits_phone"))
+@detector(
+    "pii.phone", category="pii", severity="medium", priority=3, gates=("digits", "digits_phone")
+)
 def phone(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Phone numbers: international (+CC / 00CC), NANP and trunk-0 national formats."""
     for n in _numeric_hits(view, ("phone", "phone-context")):
@@ -273,7 +275,7 @@ def phone(view: TextView, settings: Settings) -> Iterator[Hit]:
         yield Hit(n.start, n.end, digits, mask_digits(n.raw), n.confidence)
 
 
-@detector("pii.ipv4", category="pii", severity="low", gates=("digits",))
+@detector("pii.ipv4", category="pii", severity="low", priority=2, gates=("digits",))
 def ipv4(view: TextView, settings: Settings) -> Iterator[Hit]:
     """IPv4 addresses (valid octets; not after version/build words)."""
     for n in _numeric_hits(view, ("ipv4",)):
@@ -288,7 +290,7 @@ _DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}(
 _FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff"})
 
 
-@detector("pii.email", category="pii", severity="medium", gates=("email",))
+@detector("pii.email", category="pii", severity="medium", priority=6, gates=("email",))
 def email(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Email addresses (not image names such as icon@2x.png, not @handles)."""
     text = view.text
@@ -341,7 +343,7 @@ def iban_valid(compact: str) -> bool:
     return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
 
 
-@detector("pii.iban", category="pii", severity="high", gates=("iban",))
+@detector("pii.iban", category="pii", severity="high", priority=7, gates=("iban",))
 def iban(view: TextView, settings: Settings) -> Iterator[Hit]:
     """International bank account numbers (country length and mod-97 checksum)."""
     text = view.text
@@ -370,7 +372,7 @@ def iban(view: TextView, settings: Settings) -> Iterator[Hit]:
 _IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:]|\.\d)")
 
 
-@detector("pii.ipv6", category="pii", severity="low", gates=("ipv6",))
+@detector("pii.ipv6", category="pii", severity="low", priority=2, gates=("ipv6",))
 def ipv6(view: TextView, settings: Settings) -> Iterator[Hit]:
     """IPv6 addresses (validated; at least two non-empty groups)."""
     text = view.text
