@@ -11,6 +11,7 @@ import typer
 
 from llmops.cli._app import state, write_json
 from llmops.errors import EXIT_FAILED, EXIT_USER_ERROR, UserError
+from llmops.severity import SEVERITIES, choices
 
 if TYPE_CHECKING:
     from llmops.guard.scanner import ScanResult
@@ -20,8 +21,6 @@ app = typer.Typer(
     help="Scan production logs for PII, secrets, prompt injection and policy breaches.",
     no_args_is_help=True,
 )
-
-SEVERITIES = ("low", "medium", "high")
 
 
 def _project_or_none() -> Project | None:
@@ -71,7 +70,7 @@ def scan_command(
     from llmops.guard.scanner import scan_files
 
     if fail_on is not None and fail_on not in SEVERITIES:
-        raise UserError(f"--fail-on must be low, medium or high, got {fail_on!r}")
+        raise UserError(f"--fail-on must be {choices()}, got {fail_on!r}")
     project = _project_or_none()
     config = project.config.guard if project is not None else None
     known = load_baseline(baseline) if baseline is not None else set()

@@ -15,8 +15,6 @@ from collections import Counter
 from dataclasses import dataclass, fields
 from typing import Any
 
-SEVERITIES = ("low", "medium", "high")
-SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 CATEGORIES = ("pii", "secret", "injection", "policy", "format")
 
 

@@ -22,7 +22,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from llmops.guard.engine import Guard, cached_guard
-from llmops.guard.findings import SEVERITY_RANK, Finding
+from llmops.guard.findings import Finding
+from llmops.severity import SEVERITY_RANK
 from llmops.guard.readers import UnknownShape, record_of_text, records_of
 from llmops.guard.sources import (
     Source,
