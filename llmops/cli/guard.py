@@ -14,7 +14,7 @@ from llmops.errors import EXIT_FAILED, EXIT_USER_ERROR, UserError
 from llmops.severity import SEVERITIES, choices
 
 if TYPE_CHECKING:
-    from llmops.guard.scanner import ScanResult
+    from llmops.guard.result import ScanResult
     from llmops.project import Project
 
 app = typer.Typer(
