@@ -81,11 +81,15 @@ def scan_command(
             fail_on=fail_on, spool=True, progress=advance,
         )  # fmt: skip
     try:
-        if json_path is not None:
-            result.write_json(json_path)
-        if markdown_path is not None:
-            _write_text(markdown_path, markdown(result))
-        _print_summary(result, out)
+        try:
+            if json_path is not None:
+                result.write_json(json_path)
+            if markdown_path is not None:
+                _write_text(markdown_path, markdown(result))
+            _print_summary(result, out)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _stdout_closed()
         if project is not None and history and not result.nothing_read:
             _record(project, result, [str(p) for p in paths])
     finally:
@@ -134,6 +138,14 @@ class _progress:
     def __exit__(self, *exc: object) -> None:
         if self.bar is not None:
             self.bar.stop()
+
+
+def _stdout_closed() -> None:
+    # The reader went away (`llmops guard scan ... | head -1`). What is left to print goes
+    # nowhere, but the scan is still recorded and the exit code still tells its result.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def _write_text(path: str, text: str) -> None:
