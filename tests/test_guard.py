@@ -443,3 +443,40 @@ def test_phrase_literals_hold_in_every_match() -> None:
                 assert any(w in low for w in needed), (pattern.pattern, low)
     assert {p for p in NEEDS if any(p.search(t) for t in texts)} == set(NEEDS)
     assert matched > 50
+
+
+def test_negative_context_test_matches_its_pattern() -> None:
+    # _negative is a fast rewrite of _NEGATIVE_CONTEXT.search(...) is not None: the same
+    # answer on endings built from its words, separators, Unicode spaces and look-alikes.
+    import random
+
+    from llmops.guard.detectors.pii import (
+        _NEGATIVE_CONTEXT,
+        _NEGATIVE_WORDS,
+        _NUMBER_WORDS,
+        _negative,
+    )
+
+    rng = random.Random(11)
+    pieces = [*_NEGATIVE_WORDS, *_NUMBER_WORDS, " ", "  ", "#", ":", ".", "-", "\t", "\n"]
+    pieces += ["\u00a0", "\u2003", "v", "x", "_", "é", "1", "13", "pre", "s", "isbn-1", "ß"]
+    agree = 0
+    for _ in range(20000):
+        before = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))[-40:]
+        expected = _NEGATIVE_CONTEXT.search(before) is not None
+        assert _negative(before) == expected, before
+        agree += expected
+    assert agree > 2000  # both answers were exercised
+
+
+def test_placeholder_words_match_their_pattern() -> None:
+    import random
+
+    from llmops.guard.detectors.secrets import _PLACEHOLDER, _PLACEHOLDER_WORDS, _placeholder
+
+    rng = random.Random(12)
+    pieces = [*_PLACEHOLDER_WORDS, *(w.upper() for w in _PLACEHOLDER_WORDS), "Your", "a"]
+    pieces += ["Z", "9", "_", "*", "**", ".", "..", "$", "{", "%", "(", "ſ", "K", "é", "x"]
+    for _ in range(20000):
+        token = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 5)))
+        assert _placeholder(token) == (_PLACEHOLDER.search(token) is not None), token

@@ -22,9 +22,10 @@ from llmops.guard.registry import Settings, TextView, detector
 # --- the shared numeric pass ---------------------------------------------------------
 
 _NUMBER = re.compile(r"[+(\d][\d ().\-]*+")
+_NUMBER_ASCII = re.compile(r"[+(0-9][0-9 ().\-]*+")  # the same on ASCII text, twice as fast
 _START = re.compile(r"\+?\(?\d")
 _GLUED_BEFORE = frozenset(GLUED_BEFORE + "€£¥")
-_NON_DIGIT = re.compile(r"\D")
+_NOT_DIGITS = str.maketrans("", "", "+(). -")  # what _NUMBER matches besides digits
 _MAX_GROUPS = 6
 _NEGATIVE_CONTEXT = re.compile(
     r"(?:\b(?:order|orders|invoice|tracking|track|isbn|isbn-1[03]|ticket|ref|reference|sku|"
@@ -33,6 +34,65 @@ _NEGATIVE_CONTEXT = re.compile(
     r"dhl|awb|booking|reservation|policy|claim|customer|member|license|registration)"
     r"[\s#:.\-]*(?:(?:no|nr|number|num|id|code)\b[\s#:.\-]*)?|#\s*|\bv)$"
 )
+# The words of _NEGATIVE_CONTEXT, so that _negative can test the end of a text directly.
+_NEGATIVE_WORDS = frozenset((
+    "order", "orders", "invoice", "tracking", "track", "isbn", "isbn-10", "isbn-13", "ticket",
+    "ref", "reference", "sku", "serial", "version", "ver", "build", "release", "po",
+    "confirmation", "account", "acct", "case", "id", "parcel", "shipment", "transaction", "txn",
+    "receipt", "item", "part", "model", "patent", "doi", "issn", "oid", "fedex", "ups", "usps",
+    "dhl", "awb", "booking", "reservation", "policy", "claim", "customer", "member", "license",
+    "registration",
+))  # fmt: skip
+_NUMBER_WORDS = ("no", "nr", "number", "num", "id", "code")
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
+def _strip_separators(s: str) -> str:
+    end = len(s)
+    while end and (s[end - 1].isspace() or s[end - 1] in "#:.-"):
+        end -= 1
+    return s[:end]
+
+
+def _ends_with_negative_word(s: str) -> bool:
+    start = len(s)
+    while start and _is_word(s[start - 1]):
+        start -= 1
+    word = s[start:]  # the last word; a negative word must be all of it
+    if word in _NEGATIVE_WORDS:
+        return True
+    return (
+        word in ("10", "13")
+        and s[:start].endswith("isbn-")
+        and (start == 5 or not _is_word(s[start - 6]))
+    )
+
+
+def _negative(before: str) -> bool:
+    """Whether ``before`` (lower case) ends with a word that makes a number not PII.
+
+    The same answer as ``_NEGATIVE_CONTEXT.search(before) is not None``, several times
+    faster: it looks only at the end of the text, where the pattern is anchored.
+    """
+    end = before[:-1] if before.endswith("\n") else before  # "$" also matches before a final \n
+    if end.endswith("v") and (len(end) == 1 or not _is_word(end[-2])):
+        return True
+    if before.rstrip().endswith("#"):
+        return True
+    core = _strip_separators(before)
+    if _ends_with_negative_word(core):
+        return True
+    if not core.endswith(_NUMBER_WORDS):
+        return False
+    return any(
+        core.endswith(word) and _ends_with_negative_word(_strip_separators(core[: -len(word)]))
+        for word in _NUMBER_WORDS
+    )
+
+
 _PHONE_CONTEXT = re.compile(
     r"\b(?:phone|call|tel|telephone|mobile|cell|cellphone|whatsapp|sms|text|fax|contact|reach|"
     r"dial|ring|landline)\b"
@@ -55,8 +115,10 @@ class Number:
 def _numbers(view: TextView) -> list[Number]:
     text = view.text
     out: list[Number] = []
-    for m in _NUMBER.finditer(text):
+    for m in (_NUMBER_ASCII if text.isascii() else _NUMBER).finditer(text):
         raw, start = m.group(), m.start()
+        if len(raw) < 4:  # fewer than 4 digits: no kind of number accepts it
+            continue
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] in _GLUED_BEFORE):
             space = raw.find(" ")  # the first group is glued to a word: keep the rest
             if space == -1:
@@ -112,18 +174,18 @@ def _classify(text: str, start: int, end: int) -> Number | None:
         cand, start = cand[1:], start + 1
     if not cand or (not cand[0].isdigit() and cand[0] not in "+("):
         return None
-    digits = _NON_DIGIT.sub("", cand)
+    digits = cand.translate(_NOT_DIGITS)  # cand holds digits and these separators only
     nd = len(digits)
     if nd < 4 or nd > 19:
         return None
-    before = text[max(0, start - 40) : start].lower()
     if "." in cand and _ipv4(cand):
-        if _NEGATIVE_CONTEXT.search(before) is not None:
+        if _negative(text[max(0, start - 40) : start].lower()):
             return None
         return Number("ipv4", start, end, digits, cand, 0.9)
     if nd < 9:
         return None
-    negative = _NEGATIVE_CONTEXT.search(before) is not None
+    before = text[max(0, start - 40) : start].lower()
+    negative = _negative(before)
     kind = _ssn(cand, digits, before, negative)
     if kind is None and 13 <= nd <= 19 and _card(cand, digits, negative):
         kind = "card"
@@ -201,6 +263,10 @@ def _issuer_ok(d: str) -> bool:
 
 def luhn(digits: str) -> bool:
     """True when ``digits`` passes the Luhn checksum."""
+    if digits.isascii():  # every other digit from the right doubled (minus 9 past 9)
+        rev = digits[::-1]
+        doubled = rev[1::2].translate(_LUHN_DOUBLE)
+        return (sum(rev[0::2].encode()) + sum(doubled.encode()) - 48 * len(digits)) % 10 == 0
     total = 0
     for i, ch in enumerate(reversed(digits)):
         n = ord(ch) - 48
@@ -210,6 +276,7 @@ def luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
+_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
 _NANP = re.compile(r"(?:\+?1[ .\-]?)?(?:\((\d{3})\)[ .\-]?|(\d{3})[ .\-])(\d{3})[ .\-](\d{4})")
 _GROUP_SPLIT = re.compile(r"[ .\-()]+")
 
@@ -332,7 +399,9 @@ _IBAN_LENGTHS = {
     "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SE": 24, "SI": 19, "SK": 24,
     "SM": 27, "TN": 24, "TR": 26, "UA": 29, "VG": 24, "XK": 20,
 }  # fmt: skip
-_IBAN_START = re.compile(r"([A-Z]{2})\d\d")
+# A country code and two digits (the country codes spelt out: scanning is faster than
+# with [A-Z]{2}, and matches of any other two letters were skipped anyway).
+_IBAN_START = re.compile("(" + "|".join(sorted(_IBAN_LENGTHS)) + r")\d\d")
 
 
 def iban_valid(compact: str) -> bool:
@@ -340,7 +409,11 @@ def iban_valid(compact: str) -> bool:
     if _IBAN_LENGTHS.get(compact[:2]) != len(compact) or not compact.isalnum():
         return False
     rearranged = compact[4:] + compact[:4]
-    return int("".join(str(int(ch, 36)) for ch in rearranged)) % 97 == 1
+    return int(rearranged.upper().translate(_IBAN_DIGITS)) % 97 == 1
+
+
+# A letter stands for its base-36 value (A = 10 ... Z = 35) in the mod-97 check.
+_IBAN_DIGITS = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})
 
 
 @detector("pii.iban", category="pii", severity="high", priority=7, gates=("iban",))
@@ -351,20 +424,27 @@ def iban(view: TextView, settings: Settings) -> Iterator[Hit]:
         length = _IBAN_LENGTHS.get(m.group(1))
         if length is None or (m.start() > 0 and text[m.start() - 1].isalnum()):
             continue
-        chars: list[str] = []
-        pos = m.start()
-        while pos < len(text) and len(chars) < length:
-            ch = text[pos]
-            if ch.isascii() and ch.isalnum():
-                chars.append(ch)
-            elif not (ch == " " and chars and pos + 1 < len(text) and text[pos + 1] != " "):
-                break
-            pos += 1
-        compact = "".join(chars).upper()
-        if len(chars) != length or (pos < len(text) and text[pos].isalnum()):
+        body = _iban_body(length).match(text, m.start())
+        if body is None:
             continue
+        pos = body.end()
+        if pos < len(text) and text[pos].isalnum():
+            continue
+        compact = body.group().replace(" ", "").upper()
         if iban_valid(compact):
             yield Hit(m.start(), pos, compact, mask(compact, 4, 4))
+
+
+_IBAN_BODIES: dict[int, re.Pattern[str]] = {}
+
+
+def _iban_body(length: int) -> re.Pattern[str]:
+    """``length`` ASCII letters or digits, single spaces allowed between them."""
+    pattern = _IBAN_BODIES.get(length)
+    if pattern is None:
+        pattern = re.compile(r"[A-Za-z0-9](?: ?[A-Za-z0-9]){" + str(length - 1) + "}")
+        _IBAN_BODIES[length] = pattern
+    return pattern
 
 
 # --- IPv6 ----------------------------------------------------------------------------

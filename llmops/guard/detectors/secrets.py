@@ -25,6 +25,22 @@ _PLACEHOLDER = re.compile(
     r"\.\.\.|<|>|\$\{|\{\{|%\(|insert|replace|fake|test_?key|not_?real|secret_?here|"
     r"key_?here|token_?here)"
 )
+# The same words spelt out, for ASCII tokens (the common case), where a substring test of
+# the lower-cased token gives the same answer as _PLACEHOLDER, many times faster.
+_PLACEHOLDER_WORDS = (
+    "your", "example", "sample", "dummy", "placeholder", "changeme", "change_me", "redacted",
+    "xxxx", "***", "...", "<", ">", "${", "{{", "%(", "insert", "replace", "fake", "test_key",
+    "testkey", "not_real", "notreal", "secret_here", "secrethere", "key_here", "keyhere",
+    "token_here", "tokenhere",
+)  # fmt: skip
+
+
+def _placeholder(token: str) -> bool:
+    """Whether ``token`` holds a placeholder word (``your``, ``example``, ``<``, ``${`` ...)."""
+    if not token.isascii():  # case folding beyond ASCII: let the pattern decide
+        return _PLACEHOLDER.search(token) is not None
+    low = token.lower()
+    return any(word in low for word in _PLACEHOLDER_WORDS)
 
 
 @dataclass(frozen=True)
@@ -66,7 +82,7 @@ def _find(view: TextView, rule: Rule) -> Iterator[Hit]:
 def _accept(rule: Rule, token: str, pos: int) -> Hit | None:
     if rule.min_entropy and entropy(token) < rule.min_entropy:
         return None
-    if rule.placeholders and _PLACEHOLDER.search(token):
+    if rule.placeholders and _placeholder(token):
         return None
     if rule.mixed and not _random_looking(token):
         return None
@@ -342,7 +358,7 @@ _IDENTIFIER = re.compile(r"[a-z_]+|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-
 
 
 def _secret_value(value: str) -> bool:
-    if len(value) < 6 or value.lower() in _STOPWORDS or _PLACEHOLDER.search(value):
+    if len(value) < 6 or value.lower() in _STOPWORDS or _placeholder(value):
         return False
     if value.isdigit() or value[0] in "$%@&" or _IDENTIFIER.fullmatch(value):
         return False
