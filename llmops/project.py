@@ -96,6 +96,8 @@ class GuardConfig(_Strict):
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     roles: dict[str, list[str]] | None = None  # detector category -> roles it scans
     json_schema: dict[str, Any] | None = None
+    # a log scan where a larger share of records gave no text to scan is not "ok"
+    max_without_text: float = Field(default=0.05, ge=0, le=1)
 
 
 class ProjectConfig(_Strict):

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from llmops.guard.engine import Guard
-from llmops.guard.findings import Finding
+from llmops.guard.findings import Finding, Row, as_row
 from llmops.guard.readers import Record, UnknownShape, record_of_text, records_of
 from llmops.guard.result import MAX_BAD_LINES
 
@@ -37,12 +37,35 @@ class BlockResult:
     n_bad: int = 0
     bad: list[tuple[int, str]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    rows: list[Row] | None = None  # the findings as rows, once packed for another process
+    shapes: dict[str, list[int]] = field(default_factory=dict)  # [records, without text]
+    no_text: list[tuple[int, str | None, str]] = field(default_factory=list)  # line, id, shape
 
     def add_bad(self, line: int, reason: str) -> None:
         """Count a line that could not be scanned; the first ``MAX_BAD_LINES`` are kept."""
         self.n_bad += 1
         if len(self.bad) < MAX_BAD_LINES:
             self.bad.append((line, reason))
+
+    def pack(self) -> BlockResult:
+        """The findings as rows: what a worker process sends back (cheap to pickle)."""
+        self.rows = [as_row(f) for f in self.findings]
+        self.findings = []
+        return self
+
+    def finding_rows(self) -> list[Row]:
+        return self.rows if self.rows is not None else [as_row(f) for f in self.findings]
+
+    def count(self, rec: Record, line: int) -> None:
+        """Count a record by its shape, and list it when it held no text to scan."""
+        counts = self.shapes.get(rec.shape)
+        if counts is None:
+            counts = self.shapes[rec.shape] = [0, 0]
+        counts[0] += 1
+        if not rec.texts:
+            counts[1] += 1
+            if len(self.no_text) < MAX_BAD_LINES:
+                self.no_text.append((line, rec.id, rec.shape))
 
 
 def stamp(f: Finding, origin: Origin, baseline: frozenset[str]) -> None:
@@ -54,10 +77,17 @@ def stamp(f: Finding, origin: Origin, baseline: frozenset[str]) -> None:
 class Batch:
     """Records waiting to be scanned together; findings go to ``out.findings``."""
 
-    def __init__(self, guard: Guard, baseline: frozenset[str], out: BlockResult) -> None:
+    def __init__(
+        self,
+        guard: Guard,
+        baseline: frozenset[str],
+        out: BlockResult,
+        shape: str | None = None,
+    ) -> None:
         self.guard = guard
         self.baseline = baseline
         self.out = out
+        self.shape = shape  # read every record as this shape instead of detecting it
         self._wants = guard.wants
         self._items: list[tuple[str, str | None, str]] = []  # texts of the pending records
         self._owners: list[int] = []  # for each text, its record's index in _origins
@@ -68,7 +98,10 @@ class Batch:
         """Add the records of one parsed line (or one API value); the reason it is not a
         record of a known shape, or None."""
         try:
-            records = records_of(value) if not isinstance(value, str) else [record_of_text(value)]
+            if isinstance(value, str):
+                records = [record_of_text(value)]
+            else:
+                records = records_of(value, self.shape)
         except UnknownShape as exc:
             return str(exc)
         for rec in records:
@@ -78,6 +111,7 @@ class Batch:
     def add(self, rec: Record, line: int) -> None:
         """Add one record found at ``line``; flushes when the batch is full."""
         self.out.n_records += 1
+        self.out.count(rec, line)
         owner = len(self._origins)
         self._origins.append((rec.id, line, rec.prompt_version))
         wants = self._wants
@@ -115,14 +149,17 @@ def _parse_error(line: bytes, exc: Exception) -> str:
 
 
 def scan_block(
-    lines: Iterable[bytes | None], guard: Guard, baseline: frozenset[str]
+    lines: Iterable[bytes | None],
+    guard: Guard,
+    baseline: frozenset[str],
+    shape: str | None = None,
 ) -> BlockResult:
     """Parse and scan a block of JSONL lines; bad lines are counted, never raised.
 
-    ``None`` stands for a line that was too long to read.
+    ``None`` stands for a line that was too long to read; ``shape`` forces the log shape.
     """
     out = BlockResult()
-    batch = Batch(guard, baseline, out)
+    batch = Batch(guard, baseline, out, shape)
     loads = orjson.loads
     for rel, line in enumerate(lines, 1):
         out.n_lines = rel
@@ -145,10 +182,12 @@ def scan_block(
     return out
 
 
-def scan_values(values: Iterable[Any], guard: Guard, baseline: frozenset[str]) -> BlockResult:
+def scan_values(
+    values: Iterable[Any], guard: Guard, baseline: frozenset[str], shape: str | None = None
+) -> BlockResult:
     """Scan already-parsed values (records or strings); ``line`` is the 1-based position."""
     out = BlockResult()
-    batch = Batch(guard, baseline, out)
+    batch = Batch(guard, baseline, out, shape)
     for i, value in enumerate(values, 1):
         out.n_lines = i
         reason = batch.add_value(value, i)

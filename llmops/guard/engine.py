@@ -30,14 +30,19 @@ CATEGORY_OF_CHECK = {
 }
 DEFAULT_CHECKS = ("pii", "secrets", "injection", "policy")
 ROLES = ("system", "user", "assistant", "tool", "tool_call")
+# PII and secrets in every role but the system prompt: a value the model leaks (assistant,
+# tool call) and one a user or a tool disclosed (user, tool result) both sit in the logs.
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
-    "pii": ("assistant", "tool_call"),
-    "secret": ("assistant", "tool_call"),
+    "pii": ("user", "assistant", "tool", "tool_call"),
+    "secret": ("user", "assistant", "tool", "tool_call"),
     "injection": ("user", "tool"),
     "policy": ("assistant",),
     "format": ("assistant",),
 }
-ROLE_ALIASES = {"developer": "system", "function": "tool", "model": "assistant", "human": "user"}
+ROLE_ALIASES = {
+    "developer": "system", "function": "tool", "model": "assistant", "human": "user",
+    "ai": "assistant",
+}  # fmt: skip
 CHUNK = 1 << 20
 OVERLAP = 4096
 BATCH_TEXT_MAX = 1 << 16  # longer texts are prefiltered on their own, not in a batch
@@ -329,24 +334,19 @@ class Guard:
         if not active:
             return []
         out: list[Finding] = []
+        settings = self.settings
         for i in sorted(active):
             d = table.detectors[i]
-            for hit in d.find(view, self.settings):
+            name = d.name
+            for hit in d.find(view, settings):
+                # positional, in the order of Finding's fields (faster than keywords)
                 out.append(
                     Finding(
-                        detector=d.name,
-                        category=d.category,
-                        severity=hit.severity or d.severity,
-                        start=hit.start + offset,
-                        end=hit.end + offset,
-                        evidence=hit.evidence,
-                        fingerprint=fingerprint(d.name, hit.normalised),
-                        confidence=hit.confidence,
-                        field=field,
-                        role=role,
-                        detector_version=d.version,
+                        name, d.category, hit.severity or d.severity, hit.start + offset,
+                        hit.end + offset, hit.evidence, fingerprint(name, hit.normalised),
+                        hit.confidence, field, role, None, None, None, None, d.version,
                     )
-                )
+                )  # fmt: skip
         if len(out) > 1:
             out = _drop_overlaps(out, self._priority)
         return out

@@ -67,6 +67,7 @@ def markdown(result: ScanResult, title: str = "Guard scan") -> str:
         f"## {title}: {status}",
         "",
         f"{result.records_scanned} records scanned, {result.bad_records} bad lines, "
+        f"{result.records_without_text} without text, "
         f"{result.n_findings} new findings, {result.n_suppressed} suppressed by the baseline "
         f"(fail on: {result.fail_on}).",
         "",
@@ -96,12 +97,13 @@ def markdown(result: ScanResult, title: str = "Guard scan") -> str:
     if result.sample:
         out += [f"### Findings (first {len(result.sample)})", ""]
         out += _table(
-            ["where", "record", "field", "detector", "severity", "evidence"],
+            ["where", "record", "field", "role", "detector", "severity", "evidence"],
             [
                 [
                     f"{Path(f.file).name if f.file else ''}:{f.line}",
                     f.record or "",
                     f.field,
+                    f.role or "",
                     f.detector,
                     f.severity,
                     f"`{f.evidence}`",
@@ -111,9 +113,17 @@ def markdown(result: ScanResult, title: str = "Guard scan") -> str:
         )  # fmt: skip
         out.append("")
     problems = [f for f in result.files if f.error or f.warning]
-    if problems or result.bad_lines:
+    if problems or result.bad_lines or result.without_text:
         out += ["### Input problems", ""]
         out += [f"- `{f.path}`: {f.error or f.warning}" for f in problems]
+        out += [
+            f"- {name}: none of its {result.by_shape[name]['records']} records gave text to scan"
+            for name in result.shapes_without_text
+        ]
+        out += [
+            f"- `{w['file'] or 'record'}:{w['line']}`: {w['reason']}"
+            for w in result.without_text[:20]
+        ]
         out += [
             f"- `{b['file'] or 'record'}:{b['line']}`: {b['reason']}" for b in result.bad_lines[:20]
         ]

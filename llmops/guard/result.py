@@ -12,17 +12,24 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
 from llmops._files import atomic_open
-from llmops.guard.findings import Finding
+from llmops.guard.findings import FINDING_FIELDS, Finding, Row, as_row
 from llmops.severity import SEVERITIES, at_least
+
+if TYPE_CHECKING:
+    from llmops.guard.batch import BlockResult
 
 SCHEMA_VERSION = 1
 MAX_BAD_LINES = 1000
 SAMPLE_SIZE = 50
+_LINE = FINDING_FIELDS.index("line")  # "file" follows it
+_VERSION = FINDING_FIELDS.index("prompt_version")
+_SUPPRESSED = FINDING_FIELDS.index("suppressed")
+MAX_WITHOUT_TEXT = 0.05  # default share of records that may give no text (guard config)
 
 
 @dataclass
@@ -40,19 +47,29 @@ class FileSummary:
 class ScanResult:
     """Counts, per-file summaries, bad lines and findings of one scan."""
 
-    def __init__(self, checks: list[str], fail_on: str, spool: bool = False) -> None:
+    def __init__(
+        self,
+        checks: list[str],
+        fail_on: str,
+        spool: bool = False,
+        max_without_text: float = MAX_WITHOUT_TEXT,
+    ) -> None:
         self.checks = checks
         self.fail_on = fail_on
+        self.max_without_text = max_without_text
         self.records_scanned = 0
         self.bad_records = 0
         self.bad_lines: list[dict[str, Any]] = []
+        self.records_without_text = 0
+        self.without_text: list[dict[str, Any]] = []
+        self.by_shape: dict[str, dict[str, int]] = {}
         self.files: list[FileSummary] = []
         self.counts: dict[str, int] = {}
         self.suppressed_counts: dict[str, int] = {}
         self.by_severity: dict[str, int] = {}
         self.by_prompt_version: dict[str, dict[str, int]] = {}
-        self.sample: list[Finding] = []
-        self._findings: list[Finding] | None = None if spool else []
+        self._sample: list[Row] = []
+        self._findings: list[Row] | None = None if spool else []
         self._spool: BinaryIO | None = tempfile.TemporaryFile() if spool else None  # noqa: SIM115
 
     @property
@@ -72,28 +89,77 @@ class ScanResult:
         """An input could not be read and not a single line was read from any input."""
         return bool(self.file_errors) and not any(f.lines for f in self.files)
 
+    @property
+    def too_little_text(self) -> bool:
+        """More than ``max_without_text`` of the records gave no text to scan."""
+        n = self.records_scanned
+        return n > 0 and self.records_without_text > self.max_without_text * n
+
+    @property
+    def shapes_without_text(self) -> list[str]:
+        """The shapes of which no record at all gave text to scan."""
+        return [
+            name
+            for name, c in sorted(self.by_shape.items())
+            if c["records"] and c["records"] == c["records_without_text"]
+        ]
+
     def status(self, passed: str = "ok") -> str:
-        """``FAILED``, ``INCOMPLETE`` (an input could not be read) or ``passed``."""
+        """``FAILED``, ``INCOMPLETE`` (an input could not be read, or too many records gave
+        no text) or ``passed``."""
         if self.failed():
             return "FAILED"
-        return "INCOMPLETE" if self.file_errors else passed
+        return "INCOMPLETE" if self.file_errors or self.too_little_text else passed
+
+    def add_block(self, block: BlockResult, file: str | None = None, base: int = 0) -> None:
+        """Merge what one block produced; its lines are made absolute by adding ``base``."""
+        from llmops.guard.readers import SHAPES
+
+        self.records_scanned += block.n_records
+        for line, reason in block.bad:
+            self.add_bad(file, base + line, reason)
+        self.bad_records += block.n_bad - len(block.bad)
+        for name, (records, without) in block.shapes.items():
+            counts = self.by_shape.setdefault(name, {"records": 0, "records_without_text": 0})
+            counts["records"] += records
+            counts["records_without_text"] += without
+            self.records_without_text += without
+        for line, record, name in block.no_text:
+            if len(self.without_text) < MAX_BAD_LINES:
+                where = SHAPES[name].fields if name in SHAPES else "the record"
+                self.without_text.append({
+                    "file": file, "line": base + line, "record": record, "shape": name,
+                    "reason": f"{name} record with no text to scan in {where}",
+                })  # fmt: skip
+        add = self.add_row
+        for row in block.finding_rows():
+            add((*row[:_LINE], (row[_LINE] or 0) + base, file, *row[_LINE + 2 :]))
 
     def add(self, f: Finding) -> None:
         """Count one finding and keep it (in memory or in the spool)."""
-        if f.suppressed:
-            self.suppressed_counts[f.detector] = self.suppressed_counts.get(f.detector, 0) + 1
+        self.add_row(as_row(f))
+
+    def add_row(self, row: Row) -> None:
+        """:meth:`add` for a finding given as a row (``findings.FINDING_FIELDS``)."""
+        detector, suppressed = row[0], row[_SUPPRESSED]
+        if suppressed:
+            self.suppressed_counts[detector] = self.suppressed_counts.get(detector, 0) + 1
         else:
-            self.counts[f.detector] = self.counts.get(f.detector, 0) + 1
-            self.by_severity[f.severity] = self.by_severity.get(f.severity, 0) + 1
-            version = self.by_prompt_version.setdefault(f.prompt_version or "(none)", {})
-            version[f.detector] = version.get(f.detector, 0) + 1
-        if len(self.sample) < SAMPLE_SIZE and not f.suppressed:
-            self.sample.append(f)
+            self.counts[detector] = self.counts.get(detector, 0) + 1
+            self.by_severity[row[2]] = self.by_severity.get(row[2], 0) + 1
+            version = self.by_prompt_version.setdefault(row[_VERSION] or "(none)", {})
+            version[detector] = version.get(detector, 0) + 1
+            if len(self._sample) < SAMPLE_SIZE:
+                self._sample.append(row)
         if self._findings is not None:
-            self._findings.append(f)
+            self._findings.append(row)
         elif self._spool is not None:
-            # orjson writes a dataclass as the mapping of its fields, as to_dict() does
-            self._spool.write(orjson.dumps(f, option=orjson.OPT_APPEND_NEWLINE))
+            self._spool.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+
+    @property
+    def sample(self) -> list[Finding]:
+        """The first new (not suppressed) findings, for summaries."""
+        return [Finding(*row) for row in self._sample]
 
     def add_bad(self, file: str | None, line: int, reason: str) -> None:
         self.bad_records += 1
@@ -103,20 +169,22 @@ class ScanResult:
     @property
     def findings(self) -> list[Finding]:
         """Every finding (read back from the spool when the scan spooled them)."""
-        if self._findings is not None:
-            return self._findings
-        return [Finding(**d) for d in self.iter_finding_dicts()]
+        return [Finding(*row) for row in self._rows()]
 
     def iter_finding_dicts(self) -> Iterator[dict[str, Any]]:
         """The findings as JSON mappings, streamed."""
+        for row in self._rows():
+            yield dict(zip(FINDING_FIELDS, row, strict=True))
+
+    def _rows(self) -> Iterator[Row]:
         if self._findings is not None:
-            yield from (f.to_dict() for f in self._findings)
+            yield from self._findings
             return
         assert self._spool is not None
         self._spool.flush()
         self._spool.seek(0)
         for line in self._spool:
-            yield orjson.loads(line)
+            yield tuple(orjson.loads(line))
         self._spool.seek(0, os.SEEK_END)
 
     def failed(self, fail_on: str | None = None) -> bool:
@@ -130,6 +198,9 @@ class ScanResult:
             "schema_version": SCHEMA_VERSION,
             "records_scanned": self.records_scanned,
             "bad_records": self.bad_records,
+            "records_without_text": self.records_without_text,
+            "max_without_text": self.max_without_text,
+            "by_shape": dict(sorted(self.by_shape.items())),
             "counts": dict(sorted(self.counts.items())),
             "suppressed": self.n_suppressed,
             "suppressed_counts": dict(sorted(self.suppressed_counts.items())),
@@ -142,6 +213,7 @@ class ScanResult:
             "failed": self.failed(),
             "files": [vars(f) for f in self.files],
             "bad_lines": self.bad_lines,
+            "without_text": self.without_text,
         }
 
     def to_json(self) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import Any
 
 from llmops.guard.batch import BlockResult, scan_block, scan_values
 from llmops.guard.engine import Guard, cached_guard
+from llmops.guard.readers import shape_named
 from llmops.guard.result import FileSummary, ScanResult
 from llmops.guard.sources import (
     Source,
@@ -38,13 +39,17 @@ __all__ = ["ScanResult", "scan", "scan_files"]
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(checks: list[str], config_json: str, baseline: frozenset[str]) -> None:
+def _init_worker(
+    checks: list[str], config_json: str, baseline: frozenset[str], shape: str | None = None
+) -> None:
     _WORKER["guard"] = Guard(checks, GuardConfig.model_validate_json(config_json))
     _WORKER["baseline"] = baseline
+    _WORKER["shape"] = shape
 
 
 def _run_task(task: Task) -> BlockResult:
-    return scan_block(block_lines(task), _WORKER["guard"], _WORKER["baseline"])
+    block = scan_block(block_lines(task), _WORKER["guard"], _WORKER["baseline"], _WORKER["shape"])
+    return block.pack()
 
 
 # --- entry points --------------------------------------------------------------------
@@ -57,21 +62,24 @@ def scan(
     config: GuardConfig | None = None,
     baseline: Iterable[str] = (),
     fail_on: str | None = None,
+    shape: str | None = None,
 ) -> ScanResult:
-    """Scan an iterable of records (dicts in any of the four log shapes, or strings).
+    """Scan an iterable of records (dicts in any known log shape, or strings).
 
-    ``line`` in each finding is the record's 1-based position in the iterable.
+    ``line`` in each finding is the record's 1-based position in the iterable; ``shape``
+    reads every record as that shape instead of detecting it.
     """
     guard = cached_guard(list(checks) if checks is not None else None, config)
-    result = ScanResult(guard.checks, fail_on or guard.config.fail_on)
-    block = scan_values(records, guard, frozenset(baseline))
-    result.records_scanned += block.n_records
-    for line, reason in block.bad:
-        result.add_bad(None, line, reason)
-    result.bad_records += block.n_bad - len(block.bad)
-    for f in block.findings:
-        result.add(f)
+    if shape is not None:
+        shape_named(shape)
+    result = _result(guard)
+    result.add_block(scan_values(records, guard, frozenset(baseline), shape))
     return result
+
+
+def _result(guard: Guard, fail_on: str | None = None, spool: bool = False) -> ScanResult:
+    config = guard.config
+    return ScanResult(guard.checks, fail_on or config.fail_on, spool, config.max_without_text)
 
 
 ProgressFn = Callable[[int], None]
@@ -87,30 +95,36 @@ def scan_files(
     fail_on: str | None = None,
     spool: bool = False,
     progress: ProgressFn | None = None,
+    shape: str | None = None,
 ) -> ScanResult:
-    """Scan JSONL / JSONL.gz log files; unreadable files are reported in ``result.files``."""
+    """Scan JSONL / JSONL.gz log files; unreadable files are reported in ``result.files``.
+
+    ``shape`` reads every record as that log shape instead of detecting it.
+    """
     guard = cached_guard(list(checks) if checks is not None else None, config)
+    if shape is not None:
+        shape_named(shape)
     known = frozenset(baseline)
-    result = ScanResult(guard.checks, fail_on or guard.config.fail_on, spool=spool)
+    result = _result(guard, fail_on, spool)
     sources = [open_source(p) for p in paths]
     result.files = [FileSummary(str(s.path), error=s.error) for s in sources]
     tasks = _tasks(sources, result, max(1, workers))
     if workers <= 1:
         blocks: Iterator[tuple[Task, BlockResult]] = (
-            (t, scan_block(block_lines(t), guard, known)) for t in tasks
+            (t, scan_block(block_lines(t), guard, known, shape)) for t in tasks
         )
         _merge(blocks, result, progress)
     else:
         fork = os.name == "posix"
         if fork:  # the workers inherit the compiled detectors instead of rebuilding them
-            _WORKER["guard"], _WORKER["baseline"] = guard, known
+            _WORKER.update(guard=guard, baseline=known, shape=shape)
             pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         else:
             pool = ProcessPoolExecutor(
                 workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_init_worker,
-                initargs=(guard.checks, guard.config.model_dump_json(), known),
+                initargs=(guard.checks, guard.config.model_dump_json(), known, shape),
             )
         with pool:
             _merge(_ordered(pool, tasks, workers * 2), result, progress)
@@ -157,13 +171,6 @@ def _merge(
         summary.lines += block.n_lines
         summary.records += block.n_records
         summary.bad_records += block.n_bad
-        result.records_scanned += block.n_records
-        for line, reason in block.bad:
-            result.add_bad(summary.path, base + line, reason)
-        result.bad_records += block.n_bad - len(block.bad)
-        for f in block.findings:
-            f.line = (f.line or 0) + base
-            f.file = summary.path
-            result.add(f)
+        result.add_block(block, summary.path, base)
         if progress is not None:
             progress(task.weight)
