@@ -10,7 +10,8 @@ import pytest
 import llmops.guard as guard
 from llmops.errors import ConfigError
 from llmops.guard import Finding, detect, known
-from llmops.guard.detectors.pii import iban_valid, luhn
+from llmops.guard.detectors._numbers import luhn
+from llmops.guard.detectors.pii import iban_valid
 from llmops.guard.engine import Guard
 from llmops.project import GuardConfig, PolicyConfig
 from tests.guard_data.labelled import PUBLIC_KEY
@@ -454,7 +455,7 @@ def test_negative_context_test_matches_its_pattern() -> None:
     # answer on endings built from its words, separators, Unicode spaces and look-alikes.
     import random
 
-    from llmops.guard.detectors.pii import (
+    from llmops.guard.detectors._numbers import (
         _NEGATIVE_CONTEXT,
         _NEGATIVE_WORDS,
         _NUMBER_WORDS,

@@ -139,5 +139,6 @@ def _load_builtin() -> None:
     from llmops.guard import detectors
 
     for module in pkgutil.iter_modules(detectors.__path__):
-        importlib.import_module(f"{detectors.__name__}.{module.name}")
+        if not module.name.startswith("_"):  # _modules hold what detectors share
+            importlib.import_module(f"{detectors.__name__}.{module.name}")
     _LOADED.append(True)

@@ -1,11 +1,7 @@
 """PII detectors: email, phone, payment card, IBAN, US SSN, IPv4 and IPv6.
 
-The numeric detectors share one pass: a single possessive (non-backtracking) regex finds
-every run of digits and separators once per text, the run is split at spaces into
-groups, and windows of consecutive groups are classified (longest first) by checksum
-and format rules: Luhn and the issuer prefix for cards, SSA ranges for SSNs, numbering
-plans for phones, octet ranges for IPv4. Context words right before a number (order,
-invoice, tracking, ISBN, version ...) keep look-alikes from firing.
+The numeric detectors (card, SSN, phone, IPv4) share one pass over the text
+(:mod:`llmops.guard.detectors._numbers`); email, IBAN and IPv6 have their own.
 """
 
 from __future__ import annotations
@@ -13,314 +9,16 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
+from llmops.guard.detectors._numbers import numeric_hits
 from llmops.guard.findings import Hit, mask, mask_digits
-from llmops.guard.prefilter import GLUED_BEFORE
 from llmops.guard.registry import Settings, TextView, detector
-
-# --- the shared numeric pass ---------------------------------------------------------
-
-_NUMBER = re.compile(r"[+(\d][\d ().\-]*+")
-_NUMBER_ASCII = re.compile(r"[+(0-9][0-9 ().\-]*+")  # the same on ASCII text, twice as fast
-_START = re.compile(r"\+?\(?\d")
-_GLUED_BEFORE = frozenset(GLUED_BEFORE + "€£¥")
-_NOT_DIGITS = str.maketrans("", "", "+(). -")  # what _NUMBER matches besides digits
-_MAX_GROUPS = 6
-_NEGATIVE_CONTEXT = re.compile(
-    r"(?:\b(?:order|orders|invoice|tracking|track|isbn|isbn-1[03]|ticket|ref|reference|sku|"
-    r"serial|version|ver|build|release|po|confirmation|account|acct|case|id|parcel|"
-    r"shipment|transaction|txn|receipt|item|part|model|patent|doi|issn|oid|fedex|ups|usps|"
-    r"dhl|awb|booking|reservation|policy|claim|customer|member|license|registration)"
-    r"[\s#:.\-]*(?:(?:no|nr|number|num|id|code)\b[\s#:.\-]*)?|#\s*|\bv)$"
-)
-# The words of _NEGATIVE_CONTEXT, so that _negative can test the end of a text directly.
-_NEGATIVE_WORDS = frozenset((
-    "order", "orders", "invoice", "tracking", "track", "isbn", "isbn-10", "isbn-13", "ticket",
-    "ref", "reference", "sku", "serial", "version", "ver", "build", "release", "po",
-    "confirmation", "account", "acct", "case", "id", "parcel", "shipment", "transaction", "txn",
-    "receipt", "item", "part", "model", "patent", "doi", "issn", "oid", "fedex", "ups", "usps",
-    "dhl", "awb", "booking", "reservation", "policy", "claim", "customer", "member", "license",
-    "registration",
-))  # fmt: skip
-_NUMBER_WORDS = ("no", "nr", "number", "num", "id", "code")
-
-
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch == "_"
-
-
-def _strip_separators(s: str) -> str:
-    end = len(s)
-    while end and (s[end - 1].isspace() or s[end - 1] in "#:.-"):
-        end -= 1
-    return s[:end]
-
-
-def _ends_with_negative_word(s: str) -> bool:
-    start = len(s)
-    while start and _is_word(s[start - 1]):
-        start -= 1
-    word = s[start:]  # the last word; a negative word must be all of it
-    if word in _NEGATIVE_WORDS:
-        return True
-    return (
-        word in ("10", "13")
-        and s[:start].endswith("isbn-")
-        and (start == 5 or not _is_word(s[start - 6]))
-    )
-
-
-def _negative(before: str) -> bool:
-    """Whether ``before`` (lower case) ends with a word that makes a number not PII.
-
-    The same answer as ``_NEGATIVE_CONTEXT.search(before) is not None``, several times
-    faster: it looks only at the end of the text, where the pattern is anchored.
-    """
-    end = before[:-1] if before.endswith("\n") else before  # "$" also matches before a final \n
-    if end.endswith("v") and (len(end) == 1 or not _is_word(end[-2])):
-        return True
-    if before.rstrip().endswith("#"):
-        return True
-    core = _strip_separators(before)
-    if _ends_with_negative_word(core):
-        return True
-    if not core.endswith(_NUMBER_WORDS):
-        return False
-    return any(
-        core.endswith(word) and _ends_with_negative_word(_strip_separators(core[: -len(word)]))
-        for word in _NUMBER_WORDS
-    )
-
-
-_PHONE_CONTEXT = re.compile(
-    r"\b(?:phone|call|tel|telephone|mobile|cell|cellphone|whatsapp|sms|text|fax|contact|reach|"
-    r"dial|ring|landline)\b"
-)
-_SSN_CONTEXT = re.compile(r"\b(?:ssn|social security|social sec|ss#|ss #)")
-
-
-@dataclass(slots=True)
-class Number:
-    """A classified numeric candidate."""
-
-    kind: str
-    start: int
-    end: int
-    digits: str
-    raw: str
-    confidence: float
-
-
-def _numbers(view: TextView) -> list[Number]:
-    text = view.text
-    out: list[Number] = []
-    for m in (_NUMBER_ASCII if text.isascii() else _NUMBER).finditer(text):
-        raw, start = m.group(), m.start()
-        if len(raw) < 4:  # fewer than 4 digits: no kind of number accepts it
-            continue
-        if start > 0 and (text[start - 1].isalnum() or text[start - 1] in _GLUED_BEFORE):
-            space = raw.find(" ")  # the first group is glued to a word: keep the rest
-            if space == -1:
-                continue
-            trimmed = raw[space:].lstrip(" ")
-            start += len(raw) - len(trimmed)
-            raw = trimmed
-        raw = raw.rstrip(" (.-")
-        while raw.endswith(")") and raw.count("(") < raw.count(")"):
-            raw = raw[:-1].rstrip(" (.-")
-        if raw.startswith("(") and raw.endswith(")") and raw.count("(") == 1 == raw.count(")"):
-            raw, start = raw[1:-1], start + 1  # "(4111 1111 1111 1111)": the parentheses wrap it
-        if not raw or _START.match(raw) is None:
-            continue
-        end = start + len(raw)
-        if end < len(text) and (text[end].isalnum() or text[end] in "_@"):
-            continue  # part of a token such as 123abc or a hex hash
-        out.extend(_windows(text, start, raw))
-    return out
-
-
-def _windows(text: str, start: int, raw: str) -> Iterator[Number]:
-    groups: list[tuple[int, int]] = []
-    pos = start
-    for part in raw.split(" "):
-        if part:
-            groups.append((pos, pos + len(part)))
-        pos += len(part) + 1
-    i = 0
-    while i < len(groups):
-        for j in range(min(len(groups), i + _MAX_GROUPS) - 1, i - 1, -1):
-            if j > i and groups[j][0] - groups[j - 1][1] != 1:
-                continue  # never join across a double space
-            found = _classify(text, groups[i][0], groups[j][1])
-            if found is not None:
-                yield found
-                i = j + 1
-                break
-        else:
-            # The tail of an unclassified run ("4988 0032 2475 3551" with a bad
-            # checksum) is not a number of its own, unless the group before it is a
-            # short word-like number ("2 4111 1111 1111 1111") or it opens with + or (.
-            i += 1
-            while i < len(groups) and not (
-                groups[i - 1][1] - groups[i - 1][0] <= 3 or text[groups[i][0]] in "+("
-            ):
-                i += 1
-
-
-def _classify(text: str, start: int, end: int) -> Number | None:
-    cand = text[start:end]
-    if cand.startswith("(") and ")" not in cand:
-        cand, start = cand[1:], start + 1
-    if not cand or (not cand[0].isdigit() and cand[0] not in "+("):
-        return None
-    digits = cand.translate(_NOT_DIGITS)  # cand holds digits and these separators only
-    nd = len(digits)
-    if nd < 4 or nd > 19:
-        return None
-    if "." in cand and _ipv4(cand):
-        if _negative(text[max(0, start - 40) : start].lower()):
-            return None
-        return Number("ipv4", start, end, digits, cand, 0.9)
-    if nd < 9:
-        return None
-    before = text[max(0, start - 40) : start].lower()
-    negative = _negative(before)
-    kind = _ssn(cand, digits, before, negative)
-    if kind is None and 13 <= nd <= 19 and _card(cand, digits, negative):
-        kind = "card"
-    if kind is None and not negative:
-        kind = _phone(cand, digits, before)
-    if kind is None:
-        return None
-    return Number(kind, start, end, digits, cand, 0.95 if kind != "phone-context" else 0.7)
-
-
-_IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
-
-
-def _ipv4(cand: str) -> bool:
-    m = _IPV4.fullmatch(cand)
-    if m is None:
-        return False
-    return all(int(o) <= 255 and (o == "0" or not o.startswith("0")) for o in m.groups())
-
-
-_SSN = re.compile(r"(\d{3})([- ])(\d{2})\2(\d{4})")
-_SSN_DUMMIES = {"078051120", "219099999", "123456789"}
-
-
-def _ssn(cand: str, digits: str, before: str, negative: bool) -> str | None:
-    if len(digits) != 9 or negative:
-        return None
-    if _SSN.fullmatch(cand) is None and not (
-        cand.isdigit() and _SSN_CONTEXT.search(before) is not None
-    ):
-        return None
-    area, group, serial = digits[:3], digits[3:5], digits[5:]
-    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
-        return None
-    if digits in _SSN_DUMMIES or len(set(digits)) == 1:
-        return None
-    return "ssn"
-
-
-_CARD_LAYOUTS = {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 5), (4, 4, 4, 4, 2)}
-
-
-def _card(cand: str, digits: str, negative: bool) -> bool:
-    seps = {ch for ch in cand if not ch.isdigit()}
-    if seps:
-        if len(seps) > 1 or seps - {" ", "-"}:
-            return False
-        layout = tuple(len(g) for g in cand.split(seps.pop()))
-        if layout not in _CARD_LAYOUTS:
-            return False
-    elif negative:
-        return False
-    if not _issuer_ok(digits) or len(set(digits)) < 2:
-        return False
-    return luhn(digits)
-
-
-def _issuer_ok(d: str) -> bool:
-    n = len(d)
-    if d[0] == "4":
-        return n in (13, 16, 19)
-    two, four = int(d[:2]), int(d[:4])
-    if 51 <= two <= 55 or 2221 <= four <= 2720:
-        return n == 16
-    if two in (34, 37):
-        return n == 15
-    if two in (36, 38, 39) or 300 <= int(d[:3]) <= 305:
-        return 14 <= n <= 19
-    if two == 35:
-        return 16 <= n <= 19
-    if d.startswith("6011") or two in (62, 65) or 644 <= int(d[:3]) <= 649:
-        return 16 <= n <= 19
-    return False
-
-
-def luhn(digits: str) -> bool:
-    """True when ``digits`` passes the Luhn checksum."""
-    if digits.isascii():  # every other digit from the right doubled (minus 9 past 9)
-        rev = digits[::-1]
-        doubled = rev[1::2].translate(_LUHN_DOUBLE)
-        return (sum(rev[0::2].encode()) + sum(doubled.encode()) - 48 * len(digits)) % 10 == 0
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = ord(ch) - 48
-        if i & 1:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
-
-
-_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
-_NANP = re.compile(r"(?:\+?1[ .\-]?)?(?:\((\d{3})\)[ .\-]?|(\d{3})[ .\-])(\d{3})[ .\-](\d{4})")
-_GROUP_SPLIT = re.compile(r"[ .\-()]+")
-
-
-def _phone(cand: str, digits: str, before: str) -> str | None:
-    nd = len(digits)
-    m = _NANP.fullmatch(cand)
-    if m is not None:
-        area = m.group(1) or m.group(2)
-        return "phone" if area[0] in "23456789" and m.group(3)[0] in "23456789" else None
-    international = cand.startswith("00") and cand[2:3] in "123456789" and not cand.isdigit()
-    if cand[0] == "+" or international:
-        if not 8 <= nd <= 15 or cand.startswith("+0"):
-            return None
-        groups = [g for g in _GROUP_SPLIT.split(cand.lstrip("+")) if g]
-        ok = all(len(g) >= 2 or g == "0" or k <= 1 for k, g in enumerate(groups))
-        return "phone" if ok else None
-    if cand.isdigit():
-        if nd not in (10, 11) or _PHONE_CONTEXT.search(before) is None:
-            return None
-        if nd == 10 and ((cand[0] in "23456789" and cand[3] in "23456789") or cand[0] == "0"):
-            return "phone-context"
-        if nd == 11 and cand[0] in "01":
-            return "phone-context"
-        return None
-    national = cand.replace("(", "").replace(")", "")
-    if national[0] != "0" or national[1:2] == "0" or not 9 <= nd <= 12 or _SSN.fullmatch(cand):
-        return None
-    groups = [g for g in _GROUP_SPLIT.split(national) if g]
-    if len(groups) < 2 or not 2 <= len(groups[0]) <= 5 or any(len(g) < 2 for g in groups):
-        return None
-    return "phone"
-
-
-def _numeric_hits(view: TextView, kinds: tuple[str, ...]) -> Iterator[Number]:
-    for number in view.numbers(_numbers):
-        if number.kind in kinds:
-            yield number
 
 
 @detector("pii.credit_card", category="pii", severity="high", priority=5, gates=("digits",))
 def credit_card(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Payment card numbers (issuer prefix, layout and Luhn checksum)."""
-    for n in _numeric_hits(view, ("card",)):
+    for n in numeric_hits(view, ("card",)):
         evidence = n.digits[:4] + "*" * (len(n.digits) - 8) + n.digits[-4:]
         yield Hit(n.start, n.end, n.digits, evidence, n.confidence)
 
@@ -328,7 +26,7 @@ def credit_card(view: TextView, settings: Settings) -> Iterator[Hit]:
 @detector("pii.ssn", category="pii", severity="high", priority=4, gates=("digits", "digits_ssn"))
 def ssn(view: TextView, settings: Settings) -> Iterator[Hit]:
     """US social security numbers, excluding the ranges never issued."""
-    for n in _numeric_hits(view, ("ssn",)):
+    for n in numeric_hits(view, ("ssn",)):
         yield Hit(n.start, n.end, n.digits, "***-**-" + n.digits[-4:], n.confidence)
 
 
@@ -337,7 +35,7 @@ def ssn(view: TextView, settings: Settings) -> Iterator[Hit]:
 )
 def phone(view: TextView, settings: Settings) -> Iterator[Hit]:
     """Phone numbers: international (+CC / 00CC), NANP and trunk-0 national formats."""
-    for n in _numeric_hits(view, ("phone", "phone-context")):
+    for n in numeric_hits(view, ("phone", "phone-context")):
         digits = n.digits[2:] if n.raw.startswith("00") else n.digits
         yield Hit(n.start, n.end, digits, mask_digits(n.raw), n.confidence)
 
@@ -345,7 +43,7 @@ def phone(view: TextView, settings: Settings) -> Iterator[Hit]:
 @detector("pii.ipv4", category="pii", severity="low", priority=2, gates=("digits",))
 def ipv4(view: TextView, settings: Settings) -> Iterator[Hit]:
     """IPv4 addresses (valid octets; not after version/build words)."""
-    for n in _numeric_hits(view, ("ipv4",)):
+    for n in numeric_hits(view, ("ipv4",)):
         a, b, _, _ = n.raw.split(".")
         yield Hit(n.start, n.end, n.raw, f"{a}.{b}.*.*", n.confidence)
 
