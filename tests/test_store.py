@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from llmops.errors import UserError
-from llmops.store import GuardScanRecord, ResultRow, ScoreRow, now_iso
+from llmops.store import CaseRecord, GuardScanRecord, ResultRow, ScoreRow, now_iso
 from llmops.store.migrations import MIGRATIONS
 from llmops.store.sqlite import SqliteStore
 
@@ -188,3 +188,16 @@ def test_guard_scan_history(tmp_path: Path) -> None:
         assert old.records_without_text == 4
         assert old.by_shape == {"langfuse": {"records": 6, "records_without_text": 4}}
         assert scans[0].records_without_text == 0 and scans[0].by_shape == {}
+
+
+def test_case_inputs_are_kept_once_per_case_digest(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "r.db") as store:
+        vid = _run_with_results(store, "r1", 2)
+        [digest] = {r.case_digest for r in store.results(vid)}
+        case = CaseRecord(case_digest=digest, case_id="c0", vars={"q": "Hi <b>"},
+                          expected="Hello", tags=["greet"])
+        store.add_cases([case])
+        store.add_cases([CaseRecord(case_digest=digest, case_id="c0", vars={"q": "other"})])
+        got = store.case_inputs(vid)
+        assert got["c0"] == case  # the first one kept: a digest names one content
+        assert store.case_inputs(vid + 1) == {}

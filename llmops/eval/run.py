@@ -38,7 +38,7 @@ from llmops.eval.preflight import Preflight, Prepared, check_stored_baseline
 from llmops.eval.result import EvalResult, agreement, build_result, unscorable
 from llmops.eval.runner import Runner, RunStats, ScorerSlot, Variant, scorer_slots
 from llmops.scorers.base import ScorerContext
-from llmops.store import ResultsStore, open_store
+from llmops.store import CaseRecord, ResultsStore, open_store
 
 if TYPE_CHECKING:
     from llmops.project import Project
@@ -351,6 +351,12 @@ class _Evaluation:
             n_cases=len(plan.evalset.cases), repeat=repeat,
             baseline=baseline_record(plan.baseline),
         )
+        store.add_cases([
+            CaseRecord(case_digest=c.digest, case_id=c.id, vars=dict(c.vars),
+                       expected=c.expected, contexts=list(c.contexts), rubric=c.rubric,
+                       tags=list(c.tags), human_score=c.human_score)
+            for c in plan.evalset.cases
+        ])
         model = self.project.config.provider.model or getattr(provider, "default_model", None)
         defaults = self.project.config.provider.params
         taken = {p.version.ref for p in plan.versions if p.origin is None}

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from llmops.errors import ConfigError
 from llmops.store.records import (
+    CaseRecord,
     ExportRow,
     GuardScanRecord,
     HistoryRow,
@@ -40,6 +41,7 @@ from llmops.store.records import (
 from llmops.store.sql import now_iso, process_alive
 
 __all__ = [
+    "CaseRecord",
     "ExportRow",
     "GuardScanRecord",
     "HistoryRow",
@@ -100,6 +102,8 @@ class ResultsStore(Protocol):
                  ) -> Iterator[list[StoredResult]]: ...
     def results(self, variant_id: int, chunk: int = 2000) -> Iterator[StoredResult]: ...
     def count_results(self, run_id: str) -> int: ...
+    def add_cases(self, cases: Sequence[CaseRecord]) -> None: ...
+    def case_inputs(self, variant_id: int) -> dict[str, CaseRecord]: ...
     def scorer_signatures(self, *, variant_id: int | None = None, run_id: str | None = None
                           ) -> dict[str, tuple[str, dict[str, Any]]]: ...
 

@@ -143,3 +143,18 @@ def m005_runs_listing(ddl: Ddl) -> None:
     # `runs list`, `runs history` and the viewer filter runs by suite and prompt.
     ddl("create index variants_prompt on variants(prompt, digest)")
     ddl("create index runs_suite on runs(suite, started_at)")
+
+
+@migration
+def m006_case_inputs(ddl: Ddl) -> None:
+    # What each case asked and expected, keyed by the case's digest (the results' own
+    # case_digest), so reports and the viewer can show it long after the eval set changed.
+    ddl(
+        """
+        create table case_inputs (
+            case_digest text primary key,
+            case_id text not null,
+            data text not null default '{}'  -- JSON: vars, expected, contexts, rubric, ...
+        )
+        """
+    )

@@ -101,6 +101,20 @@ class StoredResult:
 
 
 @dataclass
+class CaseRecord:
+    """What a case gave the model and expected back, as the run saw it. Raw: mask to show."""
+
+    case_digest: str
+    case_id: str
+    vars: dict[str, Any] = field(default_factory=dict)
+    expected: str | list[str] | None = None
+    contexts: list[str] = field(default_factory=list)
+    rubric: str | None = None
+    tags: list[str] = field(default_factory=list)
+    human_score: float | None = None
+
+
+@dataclass
 class ReusableVariant:
     """A finished variant whose results can stand in for a new evaluation."""
 

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from llmops.errors import UserError
 from llmops.store.migrations import MIGRATIONS
 from llmops.store.records import (
+    CaseRecord,
     ExportRow,
     GuardScanRecord,
     HistoryRow,
@@ -413,6 +414,28 @@ class SqlStore:
             " order by s.scorer", (value,),
         ):
             out.setdefault(r["scorer"], (r["scorer_version"], _loads(r["args"], {})))
+        return out
+
+    def add_cases(self, cases: Sequence[CaseRecord]) -> None:
+        """Keep what each case asked and expected (once per case digest)."""
+        self._write(
+            "insert into case_inputs (case_digest, case_id, data) values (?, ?, ?)"
+            " on conflict (case_digest) do nothing",
+            [(c.case_digest, c.case_id, _dumps({
+                "vars": c.vars, "expected": c.expected, "contexts": c.contexts,
+                "rubric": c.rubric, "tags": c.tags, "human_score": c.human_score,
+            })) for c in cases],
+        )
+
+    def case_inputs(self, variant_id: int) -> dict[str, CaseRecord]:
+        """Case id → what the case asked and expected, for the cases of a variant."""
+        out: dict[str, CaseRecord] = {}
+        for r in self.conn.query(
+            "select c.case_digest, c.case_id, c.data from case_inputs c where c.case_digest in"
+            " (select case_digest from results where variant_id = ?)", (variant_id,),
+        ):
+            out[r["case_id"]] = CaseRecord(case_digest=r["case_digest"], case_id=r["case_id"],
+                                           **_loads(r["data"], {}))
         return out
 
     # --- aggregates -------------------------------------------------------------------
