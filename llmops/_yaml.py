@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from llmops._yaml_limits import AliasBudgetError, check_alias_expansion, too_deep
 from llmops.errors import UserError
 
 
@@ -47,67 +48,6 @@ def _check_duplicates(constructor: Any, node: yaml.MappingNode) -> None:
             continue
         if first is not key_node.start_mark:
             raise DuplicateKeyError(key, first, key_node.start_mark)
-
-
-ALIAS_BUDGET = 100_000  # nodes and characters aliases may add, beyond 10x the document
-_ALIAS_FACTOR = 10
-
-
-class AliasBudgetError(yaml.YAMLError):
-    """Aliases expand the document far beyond its own size (a "billion laughs" bomb)."""
-
-    def __init__(self, allowed: int, mark: yaml.Mark | None) -> None:
-        self.problem_mark = mark
-        super().__init__(f"aliases expand the document by more than {allowed:,} nodes and "
-                         "characters")
-
-
-def _own_size(node: yaml.Node) -> int:
-    return 1 + (len(str(node.value)) if isinstance(node, yaml.ScalarNode) else 0)
-
-
-def check_alias_expansion(root: yaml.Node | None) -> None:
-    """Raise :class:`AliasBudgetError` if aliases add more than the document can justify.
-
-    A composed document shares one node between an anchor and its aliases; whatever walks
-    the data (digests, JSON, the store) sees every copy. The expansion allowed is ten
-    times the document's own size, and at least :data:`ALIAS_BUDGET`. Sizes are computed
-    once per node, without recursion.
-    """
-    if root is None:
-        return
-    unique: dict[int, yaml.Node] = {}
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        if id(node) not in unique:
-            unique[id(node)] = node
-            stack.extend(_children(node))
-    own = sum(_own_size(n) for n in unique.values())
-    if len(unique) == own:  # no scalars: nothing to expand
-        return
-    allowed = max(ALIAS_BUDGET, _ALIAS_FACTOR * own)
-    sizes: dict[int, int] = {}
-    todo: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while todo:
-        node, ready = todo.pop()
-        if id(node) in sizes:
-            continue
-        if not ready:
-            todo.append((node, True))
-            todo.extend((c, False) for c in _children(node) if id(c) not in sizes)
-            continue
-        sizes[id(node)] = _own_size(node) + sum(sizes[id(c)] for c in _children(node))
-        if sizes[id(node)] - own > allowed:
-            raise AliasBudgetError(allowed, node.start_mark)
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    return []
 
 
 class _Loader(yaml.SafeLoader):
@@ -346,6 +286,8 @@ def load_yaml(
             raise _duplicate(exc, path, error) from None
         except AliasBudgetError as exc:
             raise _alias_bomb(exc, path, error) from None
+        except RecursionError:
+            raise too_deep(text, path, error) from None
         except yaml.YAMLError:
             pass  # reparsed below for a precise message
         else:
@@ -357,6 +299,8 @@ def load_yaml(
         raise _duplicate(exc, path, error) from None
     except AliasBudgetError as exc:
         raise _alias_bomb(exc, path, error) from None
+    except RecursionError:
+        raise too_deep(text, path, error) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
