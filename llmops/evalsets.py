@@ -110,6 +110,8 @@ def load_evalset(path: str | Path, variables: Sequence[str] | None = None) -> Ev
     cases: list[Case] = []
     seen: dict[str, int | None] = {}
     for line, data in raw:
+        if _deeper_than(data, MAX_DEPTH):
+            raise _too_deep(p, line)
         case = _to_case(p, line, data)
         if case.id in seen:
             raise EvalSetError(
@@ -272,14 +274,16 @@ def _deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _to_case(path: Path, line: int, data: Any) -> Case:
     def bad(msg: str, what: str | None = None) -> EvalSetError:
         return EvalSetError(msg, file=path, line=line, field=what)
 
     if not isinstance(data, dict):
         raise bad(f"expected a mapping (one case), got {type(data).__name__}")
-    if _deeper_than(data, MAX_DEPTH):
-        raise _too_deep(path, line)
     unknown = sorted(set(data) - set(FIELDS))
     if unknown:
         raise bad(f"unknown key(s) {unknown}", f"{unknown[0]}") from None
@@ -312,9 +316,7 @@ def _to_case(path: Path, line: int, data: Any) -> Case:
     if rubric is not None and not isinstance(rubric, str):
         raise bad(where + "`rubric` must be a string", "rubric")
     score = data.get("human_score")
-    if score is not None and (
-        isinstance(score, bool) or not isinstance(score, int | float) or not math.isfinite(score)
-    ):
+    if score is not None and not _finite_number(score):
         raise bad(where + f"`human_score` must be a finite number, got {score!r}", "human_score")
     case = Case(
         id=cid,
