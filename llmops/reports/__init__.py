@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmops._files import write_atomic
+from llmops._files import write_atomic, write_error
 
 if TYPE_CHECKING:
     from llmops.eval_result import EvalResult
@@ -26,9 +27,36 @@ def write_reports(
     """Write the chosen formats into ``directory`` (created); return the directory.
 
     ``versions`` (``name@version`` → version) lets the reports show prompt diffs;
-    ``project`` lets the HTML report chart the prompt's history from the store.
+    ``project`` lets the HTML report chart the prompt's history from the store. Each file
+    is written whole or not at all; a folder this call created stays only if a file
+    made it in.
+
+    Raises:
+        UserError: the folder cannot be written (read-only, no permission).
+        RuntimeFailure: the disk is full; the message names the file.
     """
-    directory.mkdir(parents=True, exist_ok=True)
+    created = not directory.exists()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(directory, exc) from None
+    try:
+        _write_formats(result, directory, formats, versions, project)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty
+        raise
+    return directory
+
+
+def _write_formats(
+    result: EvalResult,
+    directory: Path,
+    formats: Sequence[str],
+    versions: Mapping[str, PromptVersion] | None,
+    project: Project | None,
+) -> None:
     for fmt in formats:
         target = directory / FILES[fmt]
         if fmt == "md":
@@ -49,4 +77,3 @@ def write_reports(
 
             text = eval_html(result, project=project)
         write_atomic(target, text)
-    return directory
