@@ -11,6 +11,8 @@ backtick ends a code span. These functions make such text inert:
 - :func:`code` for a code span of any content, safe inside a table;
 - :func:`html_text` for text inside the report's own HTML (``<summary>``).
 
+Control characters (an ANSI colour code) are shown as U+FFFD.
+
 Mentions and issue references get a zero-width space after ``@`` or ``#``: GitHub looks
 for them in the rendered text, where entities and backslashes are already gone.
 """
@@ -25,10 +27,11 @@ _PUNCTUATION = re.compile(r"([\\`*_\[\]!|~#])")
 _LIST_MARKER = re.compile(r"^([+\-]|\d+(?=[.)]))")
 _REFERENCE = re.compile(r"(?<![A-Za-z0-9_])([@#])(?=[A-Za-z0-9])")  # @user, @org/team, #123
 _BACKTICKS = re.compile(r"`+")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _one_line(text: object, limit: int | None) -> str:
-    flat = " ".join(str(text).split())
+    flat = " ".join(_CONTROL.sub("\ufffd", str(text)).split())
     if limit is not None and len(flat) > limit:
         flat = flat[: limit - 1] + "…"
     return flat
