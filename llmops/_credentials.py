@@ -20,6 +20,7 @@ import os
 import re
 import threading
 from collections.abc import Iterable
+from typing import Any
 
 MIN_LENGTH = 8
 
@@ -53,6 +54,22 @@ def remember_keys(variables: Iterable[str]) -> None:
     for variable in variables:
         if variable:
             remember_key(variable)
+
+
+def key_variables(config: Any) -> list[str]:
+    """Every ``api_key_env`` named anywhere in a config (a dict of dicts and lists)."""
+    found: list[str] = []
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            value = item.get("api_key_env")
+            if isinstance(value, str) and value:
+                found.append(value)
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return found
 
 
 def without_credentials(url: str) -> str:

@@ -183,7 +183,7 @@ class _Walk:
                         real = os.path.realpath(entry.path) if link else (
                             os.path.join(folder_real, entry.name))
                         if real in walked:
-                            self.skipped[self._rel(name)] = "link back to a folder it is in (a loop)"
+                            self.skipped[self._rel(name)] = _LOOP
                             continue
                         stack.append((entry.path, name + "/", level + 1, walked | {real}, real))
                         continue
@@ -212,6 +212,7 @@ class _Walk:
 
 
 _MAGIC = re.compile(r"[*?[]")
+_LOOP = "link back to a folder it is in (a loop)"
 
 
 def _translate(parts: list[str]) -> str:
