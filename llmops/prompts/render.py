@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from llmops.prompts.model import PromptVersion
     from llmops.prompts.sandbox import PromptSandbox
 
-__all__ = ["environment", "prompt_variables_check", "render_messages"]
+__all__ = ["environment", "prompt_variables_check", "render_messages", "render_text"]
 
 RAG_VARIABLE = "context"
 
@@ -202,6 +202,42 @@ def render_messages(version: PromptVersion, variables: dict[str, Any]) -> list[d
                 raise _render_error(version, index, exc) from None
             rendered.append({"role": version.messages[index]["role"], "content": content})
     return rendered
+
+
+def render_text(
+    source: str, variables: dict[str, Any], *, what: str, file: Path | None = None
+) -> str:
+    """Render one template that is not part of a prompt version (a retrieval query, a
+    judge prompt) in the same bounded sandbox, with the same static checks.
+
+    Raises:
+        TemplateError: a syntax error, an unsafe access, a resource bomb, an undefined
+            value, or a limit reached while rendering; the message starts with ``what``.
+    """
+    from jinja2 import TemplateSyntaxError
+
+    from llmops.prompts.limits import LimitExceeded, joined, render_budget
+
+    try:
+        _, _, unsafe, bomb = _analyse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"{what}: template syntax error: {exc.message}", file=file) from None
+    problem = f"unsafe access to {unsafe[0]}" if unsafe else bomb[0] if bomb else None
+    if problem:
+        raise TemplateError(f"{what}: {problem}", file=file)
+    try:
+        with render_budget():
+            return joined(_compiled_text(source).generate(variables))
+    except (LimitExceeded, MemoryError, RecursionError, OverflowError) as exc:
+        raise TemplateError(f"{what}: rendering stopped: {exc or type(exc).__name__}",
+                            file=file) from None
+    except Exception as exc:  # anything a template does wrong is the template's error
+        raise TemplateError(f"{what}: {type(exc).__name__}: {exc}", file=file) from None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_text(source: str) -> Template:
+    return environment().from_string(_analyse(source)[0])
 
 
 def _render_error(version: PromptVersion, index: int, exc: Exception) -> TemplateError:
