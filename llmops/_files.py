@@ -136,7 +136,8 @@ def atomic_open(target: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
         with _writes_of(path, everything=True):
             tmp.replace(path)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 @contextmanager
