@@ -31,7 +31,7 @@ from llmops.prompts.static_limits import find_bomb
 def test_constant_bombs_are_found_without_building_them(source: str, words: str) -> None:
     found = find_bomb(environment().parse(source))
     assert found is not None and words in found[0], found
-    with pytest.raises(TemplateError, match="would|larger|loops|range"):
+    with pytest.raises(TemplateError, match=r"would|larger|loops|range"):
         render_text(source, {}, what="t")
 
 

@@ -118,8 +118,9 @@ def test_temp_files_of_a_killed_write_are_removed_by_the_next(
                          capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stderr
     assert lock.exists() and not left.exists()
-    ok = subprocess.run([LLMOPS, "--project", str(root), "eval", "qa", "--format", "md,json,junit,html"],
-                        capture_output=True, text=True, timeout=120)
+    ok = subprocess.run([LLMOPS, "--project", str(root), "eval", "qa",
+                         "--format", "md,json,junit,html"], capture_output=True, text=True,
+                        timeout=120)
     assert ok.returncode in (0, 1), ok.stderr
     time.sleep(0.1)
     assert [p for p in root.rglob("*") if p.name.endswith(".tmp")] == []

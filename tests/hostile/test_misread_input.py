@@ -26,7 +26,8 @@ from tests.openai_server import FakeOpenAI
 
 
 def test_yaml_1_1_words_and_numbers_stay_label_names(prompt_project: PromptProject) -> None:
-    prompt_project.write("prompts/greeting/007.yaml", prompt_project.read("prompts/greeting/v1.yaml"))
+    v1 = prompt_project.read("prompts/greeting/v1.yaml")
+    prompt_project.write("prompts/greeting/007.yaml", v1)
     prompt_project.write("prompts/greeting/labels.yaml", "production: 007\non: v2\n008: v1\n")
     on = prompt_project.cli("prompts", "show", "greeting@on")
     assert on.exit_code == 0, on.output
