@@ -162,49 +162,57 @@ _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?")
 def _percent_widths(fmt: str, args: tuple[Any, ...]) -> int:
     """The characters the widths and precisions of a ``%`` format can add."""
     total = 0
+    star = False
     for width, precision in _PERCENT_SPEC.findall(fmt):
         for number in (width, precision):
             if number.isdigit():
                 total += int(number)
-    if "*" in fmt:
+            star = star or number == "*"
+    if star:
         total += sum(abs(a) for a in args if _is_int(a))
     return total + sum(size_of(a) for a in args)
 
 
-_FORMAT_SPEC = re.compile(r"(\d+)")
+_DIGITS = re.compile(r"(\d+)")
 
 
-def _format_widths(fmt: str, args: Iterable[Any]) -> int:
+def _format_widths(fmt: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int:
     """The characters the replacement fields of a ``str.format`` string can produce."""
-    total = 0
-    nested = False
     try:
-        fields = list(string.Formatter().parse(fmt))
+        fields = [f for f in string.Formatter().parse(fmt) if f[1] is not None]
     except ValueError:
         return 0  # str.format will raise the same error itself
+    values = [*args, *kwargs.values()]
+    largest = max((size_of(v) for v in values), default=0)
+    total = 0
+    auto = 0
     for _, name, spec, _ in fields:
-        if name is None:
-            continue
-        if spec and "{" in spec:
-            nested = True
-        total += sum(int(n) for n in _FORMAT_SPEC.findall(spec or ""))
-    values = list(args)
-    if nested:
-        total += sum(abs(a) for a in values if _is_int(a))
-    return total + sum(size_of(v) for v in values) * max(1, len(fields))
+        assert name is not None
+        total += sum(int(n) for n in _DIGITS.findall(spec or ""))
+        if spec and "{" in spec:  # a nested width: `{:{w}}`
+            total += sum(abs(v) for v in values if _is_int(v))
+        key = re.split(r"[.\[]", name, maxsplit=1)[0]
+        if key == "":
+            key, auto = str(auto), auto + 1
+        if key.isdigit() and int(key) < len(args):
+            total += size_of(args[int(key)])
+        elif key in kwargs:
+            total += size_of(kwargs[key])
+        else:
+            total += largest
+    return total
 
 
 # --- calls: string methods and globals ---------------------------------------------------
 
 
-def _check_int_args(args: Iterable[Any]) -> None:
-    for value in args:
-        if _is_int(value) and abs(value) > MAX_CHARS:
-            raise LimitExceeded(f"an argument of {value:,} is larger than {MAX_CHARS:,}")
+_WIDTH_METHODS = frozenset({"center", "ljust", "rjust", "zfill"})
 
 
 def _check_str_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    if name == "replace" and len(args) >= 2:
+    if name in _WIDTH_METHODS and args and _is_int(args[0]):
+        _refuse(f"`{name}`", max(len(text), args[0]))
+    elif name == "replace" and len(args) >= 2:
         _refuse("`replace`", _replaced_size(text, args[0], args[1], _arg(args, kwargs, 2, "count")))
     elif name == "join" and args:
         _refuse("`join`", _joined_size(args[0], text))
@@ -214,11 +222,10 @@ def _check_str_method(text: str, name: str, args: tuple[Any, ...], kwargs: dict[
     elif name == "translate" and args and isinstance(args[0], Mapping):
         longest = max((size_of(v) for v in args[0].values()), default=1)
         _refuse("`translate`", len(text) * max(longest, 1))
-    elif name in ("format", "format_map"):
-        values = [*args, *kwargs.values()]
-        if name == "format_map" and args and isinstance(args[0], Mapping):
-            values = list(args[0].values())
-        _refuse(f"`{name}`", len(text) + _format_widths(text, values))
+    elif name == "format":
+        _refuse("`format`", len(text) + _format_widths(text, args, kwargs))
+    elif name == "format_map" and args and isinstance(args[0], Mapping):
+        _refuse("`format_map`", len(text) + _format_widths(text, (), args[0]))
 
 
 def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
@@ -243,8 +250,6 @@ def _joined_size(items: Any, separator: Any) -> int:
 
 def check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     """Refuse a call that would build too much; called before every call in a template."""
-    _check_int_args(args)
-    _check_int_args(kwargs.values())
     target = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format
     owner = getattr(target, "__self__", None)
     if isinstance(owner, str):
@@ -256,6 +261,9 @@ def check_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
 
 def _filter_estimate(name: str, value: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     """How large a growing filter's result can get, from its arguments."""
+    if name in ("batch", "slice"):  # `fill_with` pads up to the count asked for
+        count = _arg(args, kwargs, 0, "linecount" if name == "batch" else "slices")
+        return count if _is_int(count) else 0
     if not isinstance(value, str):
         if name == "join":
             return _joined_size(value, _arg(args, kwargs, 0, "d"))
@@ -291,8 +299,6 @@ def guarded_filter(name: str, func: Callable[..., Any], passes_arg: bool) -> Cal
         offset = 1 if passes_arg else 0
         if len(args) > offset:
             value, rest = args[offset], args[offset + 1 :]
-            _check_int_args(rest)
-            _check_int_args(kwargs.values())
             _refuse(f"the filter `{name}`", _filter_estimate(name, value, rest, kwargs))
         result = func(*args, **kwargs)
         if isinstance(result, str | list | tuple | dict):
