@@ -157,7 +157,7 @@ def runner_overhead(tmp: Path, n: int = 20_000) -> float:
     from llmops.project import load_project
     from llmops.prompts import load_registry
     from llmops.providers.base import Completion
-    from llmops.runner import Runner, Variant, scorer_slots
+    from llmops.eval.runner import Runner, Variant, scorer_slots
     from llmops.scorers import build_scorers
     from llmops.store import Store
 

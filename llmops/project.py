@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from llmops._yaml import load_yaml, pydantic_error
 from llmops.errors import ConfigError
+from llmops.severity import Severity
 
 CONFIG_NAME = "llmops.yaml"
 
@@ -84,17 +85,19 @@ class PolicyConfig(_Strict):
 
     banned_terms: list[str] = Field(default_factory=list)
     banned_patterns: list[str] = Field(default_factory=list)
-    severity: Literal["low", "medium", "high"] = "medium"
+    severity: Severity = "medium"
 
 
 class GuardConfig(_Strict):
     """The ``guard:`` section: detector settings shared by scan and the guardrail scorer."""
 
     checks: list[str] | None = None
-    fail_on: Literal["low", "medium", "high"] = "low"
+    fail_on: Severity = "low"
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     roles: dict[str, list[str]] | None = None  # detector category -> roles it scans
     json_schema: dict[str, Any] | None = None
+    # a log scan where a larger share of records gave no text to scan is not "ok"
+    max_without_text: float = Field(default=0.05, ge=0, le=1)
 
 
 class ProjectConfig(_Strict):
@@ -197,3 +200,8 @@ def load_project(path: str | Path | None = None) -> Project:
 
     remember_keys(key_variables(config.model_dump()))  # their values are masked everywhere
     return Project(config_path.parent.resolve(), config, config_path)
+
+
+def as_project(project: Project | str | Path | None) -> Project:
+    """``project`` itself when loaded, else the project at that path (or the cwd's)."""
+    return project if isinstance(project, Project) else load_project(project)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from llmops.baselines import find_reusable, resolve_baseline, reuse_results, variant_scores
+from llmops.eval.baselines import find_reusable, resolve_baseline, reuse_results, variant_scores
 from llmops.errors import PromptError, UserError
-from llmops.evaluate import evaluate
+from llmops.eval.run import evaluate
 from llmops.project import load_project
 from llmops.prompts import load_registry
 from llmops.store import open_store
@@ -172,7 +172,7 @@ def test_reused_results_cost_no_model_calls_in_a_real_run(
 
 
 def test_diff_against_a_git_ref(tmp_path: Path) -> None:
-    from llmops.diff import diff
+    from llmops.eval.prompt_diff import diff
 
     root = write_project(tmp_path)
     git(root, "init", "-q")

@@ -18,11 +18,11 @@ import yaml
 from typer.testing import CliRunner
 
 from llmops.cli import app
-from llmops.eval_result import EvalResult
-from llmops.evaluate import evaluate
+from llmops.eval.result import EvalResult
+from llmops.eval.run import evaluate
 from llmops.project import load_project
 from llmops.reports.markdown import summary_markdown
-from llmops.stats import compare
+from llmops.eval.stats import compare
 from llmops.store import open_store
 from tests.fixtures_eval import PROMPT_V1, PROMPT_V2
 from tests.openai_server import FakeOpenAI

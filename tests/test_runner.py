@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from llmops.errors import EvalSetError, PromptError, UserError
-from llmops.evaluate import evaluate
+from llmops.eval.run import evaluate
 from llmops.store import Store
 from tests.openai_server import FakeOpenAI, Reply
 

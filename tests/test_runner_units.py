@@ -13,7 +13,7 @@ from llmops.evalsets import load_evalset
 from llmops.project import load_project
 from llmops.prompts import load_registry
 from llmops.providers.base import Completion, ProviderCallError
-from llmops.runner import Runner, Variant, scorer_slots
+from llmops.eval.runner import Runner, Variant, scorer_slots
 from llmops.scorers import build_scorers
 from llmops.scorers.base import Sample, Score
 from llmops.store import Store

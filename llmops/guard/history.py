@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmops.guard.scanner import ScanResult
+    from llmops.guard.result import ScanResult
 
 
 def record_scan(store_path: Path, result: ScanResult, paths: Sequence[str]) -> None:

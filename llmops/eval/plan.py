@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from llmops.errors import PromptError, UserError
 
 if TYPE_CHECKING:
-    from llmops.baselines import Baseline
+    from llmops.eval.baselines import Baseline
     from llmops.evalsets import EvalSet
     from llmops.project import Project, SuiteConfig
     from llmops.prompts import PromptVersion
@@ -49,12 +49,12 @@ def plan_baseline(
 ) -> Baseline | None:
     """Resolve ``--baseline`` for a suite (None: no ``production`` label and nothing to compare).
 
-    Every form of :func:`llmops.baselines.resolve_baseline` is accepted: a label or version
+    Every form of :func:`llmops.eval.baselines.resolve_baseline` is accepted: a label or version
     of the suite's prompt, ``NAME@REF``, ``git:REF[:LABEL_OR_VERSION]`` and
     ``run:RUN_ID[:VERSION]``. ``store`` is None when the results store does not exist
     yet: it holds no run then.
     """
-    from llmops.baselines import resolve_baseline
+    from llmops.eval.baselines import resolve_baseline
 
     text = (spec or "").strip()
     run_id = text[4:].partition(":")[0] if text.startswith("run:") else ""
@@ -243,7 +243,7 @@ def _rag_of(project: Project, registry: Registry, planned: Planned) -> PromptVer
     pv = planned.version
     assert pv.rag is not None
     if planned.origin is not None and planned.origin.startswith("git:"):
-        from llmops.baselines import version_at_git_ref
+        from llmops.eval.baselines import version_at_git_ref
 
         return version_at_git_ref(project, planned.origin[4:], pv.rag)
     return registry.resolve(pv.rag)
@@ -253,7 +253,7 @@ def _resumed_versions(
     project: Project, registry: Registry, suite: SuiteConfig, store: Store, prior: RunInfo
 ) -> tuple[Baseline | None, list[Planned]]:
     """The variants of the run being resumed, in store order; refused if one changed."""
-    from llmops.baselines import resolve_baseline
+    from llmops.eval.baselines import resolve_baseline
 
     spec = prior.meta.get("baseline")
     base = None

@@ -309,7 +309,7 @@ def find_reusable(
 
 @dataclass
 class VariantScores:
-    """A stored variant's per-case values, ready for :func:`llmops.stats.compare_many`."""
+    """A stored variant's per-case values, ready for :func:`llmops.eval.stats.compare_many`."""
 
     values: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
     passed: dict[str, dict[str, list[bool | None]]] = field(default_factory=dict)

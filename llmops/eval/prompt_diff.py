@@ -9,6 +9,7 @@ and, when both were evaluated on the same eval set, the paired comparison per sc
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -16,7 +17,7 @@ from pydantic import BaseModel, Field
 from llmops.errors import UserError
 
 if TYPE_CHECKING:
-    from llmops.baselines import VariantScores
+    from llmops.eval.baselines import VariantScores
     from llmops.project import Project
     from llmops.prompts import PromptVersion
     from llmops.store import Store
@@ -49,7 +50,7 @@ class DiffResults(BaseModel):
     suite: str
     a_run: str
     b_run: str
-    comparisons: list[Any] = Field(default_factory=list)  # llmops.stats.Comparison
+    comparisons: list[Any] = Field(default_factory=list)  # llmops.eval.stats.Comparison
     moved: list[CaseMove] = Field(default_factory=list)
 
 
@@ -82,7 +83,7 @@ class PromptDiff(BaseModel):
 
 
 def diff(
-    project: Project,
+    project: Project | str | Path | None,
     a_ref: str,
     b_ref: str,
     suite: str | None = None,
@@ -95,7 +96,7 @@ def diff(
     """Compare two versions of a prompt (or RAG config).
 
     Args:
-        project: the loaded project.
+        project: the loaded project, or its directory (None: the cwd or a parent).
         a_ref: the old version, ``NAME@VERSION`` or ``NAME@LABEL``; or ``git:REF`` (the
             other side's prompt at its ``production`` label at that git ref) or
             ``git:REF:LABEL_OR_VERSION``.
@@ -106,8 +107,10 @@ def diff(
         n_resamples: bootstrap resamples for the per-scorer CIs.
         seed: bootstrap seed.
     """
+    from llmops.project import as_project
     from llmops.prompts import load_registry
 
+    project = as_project(project)
     registry = load_registry(project)
     a, b = _resolve_pair(project, registry, a_ref, b_ref)
     if suite is not None:
@@ -143,7 +146,7 @@ def _resolve_pair(
     project: Project, registry: Any, a_ref: str, b_ref: str
 ) -> tuple[PromptVersion, PromptVersion]:
     """Resolve both references; ``git:REF[:LABEL_OR_VERSION]`` takes its name from the other."""
-    from llmops.baselines import resolve_baseline
+    from llmops.eval.baselines import resolve_baseline
 
     if a_ref.startswith("git:") and b_ref.startswith("git:"):
         raise UserError("only one side of a diff can be git:REF",
@@ -290,8 +293,8 @@ def compare_variants(
     b_name: str = "b",
 ) -> DiffResults:
     """Per-scorer comparison of b against a, and the ``top`` cases that moved most."""
-    from llmops.baselines import variant_scores
-    from llmops.stats import compare_many
+    from llmops.eval.baselines import variant_scores
+    from llmops.eval.stats import compare_many
 
     va, vb = pair
     a, b = variant_scores(store, int(va["variant_id"])), variant_scores(store,
@@ -310,7 +313,7 @@ def moved_cases(a: VariantScores, b: VariantScores, *, top: int = 5) -> list[Cas
     Their outputs and errors are masked (:func:`llmops.guard.redact`) for display.
     """
     from llmops.guard.redact import redact
-    from llmops.stats import case_deltas
+    from llmops.eval.stats import case_deltas
 
     per_case: dict[str, dict[str, float]] = {}
     for scorer, values in b.values.items():

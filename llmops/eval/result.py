@@ -12,16 +12,17 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from llmops.gates import GatedVariant, GateResult, check_gate
+from llmops.eval.gate import GatedVariant, GateResult, check_gate
+from llmops.eval.stats import Comparison
 from llmops.guard.redact import redact
 from llmops.store import Store
 from llmops.store.summary import VariantFigures, flat, variant_figures
 
 if TYPE_CHECKING:
-    from llmops.baselines import Baseline
+    from llmops.eval.baselines import Baseline
     from llmops.evalsets import EvalSet
     from llmops.project import GateConfig
-    from llmops.runner import ScorerSlot, Variant
+    from llmops.eval.runner import ScorerSlot, Variant
 
 SCHEMA_VERSION = 1
 
@@ -95,36 +96,6 @@ class VariantResult(BaseModel):
         return f"{ref} ({self.origin})" if self.origin else ref
 
 
-class ComparisonResult(BaseModel):
-    """One scorer, candidate vs baseline (the fields of :class:`llmops.stats.Comparison`)."""
-
-    candidate: str
-    baseline: str
-    scorer: str
-    delta: float | None
-    ci_low: float | None
-    ci_high: float | None
-    verdict: str
-    n_shared: int = 0
-    n_missing_candidate: int = 0
-    n_missing_baseline: int = 0
-    n_errored_candidate: int = 0
-    n_errored_baseline: int = 0
-    candidate_mean: float | None = None
-    baseline_mean: float | None = None
-    mde: float | None = None
-    mcnemar_p: float | None = None
-    n_improved_pairs: int | None = None
-    n_regressed_pairs: int | None = None
-    flaky_candidate: list[str] = Field(default_factory=list)
-    flaky_baseline: list[str] = Field(default_factory=list)
-    confidence: float = 0.95
-    n_resamples: int = 0
-    seed: int = 0
-    reason: str = ""
-    description: str = ""
-
-
 class EvalResult(BaseModel):
     """What ``evaluate()`` returns and ``--json`` writes."""
 
@@ -139,7 +110,7 @@ class EvalResult(BaseModel):
     evalset: dict[str, Any] = Field(default_factory=dict)
     repeat: int = 1
     variants: list[VariantResult]
-    comparisons: list[ComparisonResult] = Field(default_factory=list)
+    comparisons: list[Comparison] = Field(default_factory=list)
     gate: GateResult = Field(default_factory=GateResult)
     warnings: list[str] = Field(default_factory=list)
     agreement: dict[str, dict[str, dict[str, Any]]] = Field(
@@ -175,7 +146,7 @@ def _resamples(n: int, budget: int = 2_000_000) -> int:
 
 
 def _summary(f: VariantFigures, keys: Sequence[str]) -> VariantSummary:
-    from llmops.stats import mean_ci
+    from llmops.eval.stats import mean_ci
 
     scores: dict[str, ScoreSummary] = {}
     for key in keys:
@@ -276,7 +247,7 @@ def build_result(
             )
             for r in gated
         ],
-        comparisons[1],
+        comparisons,
         known_scorers=keys,
     )
     run = store.run(run_id)
@@ -291,7 +262,7 @@ def build_result(
         evalset={"path": str(evalset.path), "digest": evalset.digest, "n_cases": len(evalset)},
         repeat=int(run.meta.get("repeat") or 1),
         variants=results,
-        comparisons=comparisons[0],
+        comparisons=comparisons,
         gate=gate_result,
         warnings=list(warnings),
         exit_code=0 if gate_result.passed else 1,
@@ -327,14 +298,13 @@ def _compare(
     candidates: Sequence[tuple[int, str]],
     figures: dict[int, VariantFigures],
     keys: Sequence[str],
-) -> tuple[list[ComparisonResult], list[Any]]:
+) -> list[Comparison]:
     """Each candidate against the baseline, every scorer at once (shared bootstrap draws)."""
     if base is None or not keys:
-        return [], []
-    from llmops.stats import compare_many
+        return []
+    from llmops.eval.stats import compare_many
 
-    out: list[ComparisonResult] = []
-    raw: list[Any] = []
+    out: list[Comparison] = []
     base_id, base_label = base
     fb = figures[base_id]
     for variant_id, label in candidates:
@@ -348,10 +318,8 @@ def _compare(
             candidate_name=label, baseline_name=base_label,
             n_resamples=_resamples(n_cases, 10_000_000),
         )
-        for c in comparisons:
-            raw.append(c)
-            out.append(ComparisonResult(**c.model_dump(), description=c.describe()))
-    return out, raw
+        out.extend(comparisons)
+    return out
 
 
 def unscorable(result: EvalResult, keys: Sequence[str]) -> list[tuple[str, str]]:
