@@ -77,6 +77,17 @@ def check_writable(folder: str | Path) -> None:
             probe.unlink()
 
 
+def check_file_writable(target: str | Path) -> None:
+    """:func:`check_writable` for the folder of a file to be written (a device is not probed)."""
+    path = Path(target)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return  # /dev/stdout, a FIFO: written in place, nothing to probe
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    check_writable(path.parent)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
