@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmops._yaml import load_yaml, pydantic_error
 from llmops.errors import ConfigError
 from llmops.severity import Severity
+
+if TYPE_CHECKING:
+    from llmops.store import StoreLocation
 
 CONFIG_NAME = "llmops.yaml"
 
@@ -132,8 +135,11 @@ class Project:
         return self.root / self.config.prompts_dir
 
     @property
-    def store_path(self) -> Path:
-        return self.path(self.config.store)
+    def store(self) -> StoreLocation:
+        """The results store: ``LLMOPS_STORE``, else ``store:`` (a path or a URL)."""
+        from llmops.store import locate
+
+        return locate(self.config.store, self.root)
 
     @property
     def reports_dir(self) -> Path:

@@ -262,7 +262,7 @@ def test_history_groups_scans_by_day(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
     from llmops.guard.history import daily
-    from llmops.store import open_store
+    from llmops.store import GuardScanRecord, locate, open_store
 
     db = tmp_path / "results.db"
     today = datetime.now(UTC)
@@ -270,11 +270,11 @@ def test_history_groups_scans_by_day(tmp_path: Path) -> None:
         for days_ago, counts in ((0, {"pii.email": 2}), (0, {"pii.email": 1, "secret.jwt": 1}),
                                  (1, {"pii.phone": 4}), (40, {"pii.ssn": 9})):  # fmt: skip
             at = (today - timedelta(days=days_ago)).isoformat(timespec="milliseconds")
-            store.add_guard_scan(
-                paths=["x.jsonl"], records_scanned=10, bad_records=1,
-                findings=sum(counts.values()), counts=counts, scanned_at=at,
-            )  # fmt: skip
-    rows = daily(db, days=30)
+            store.add_guard_scan(GuardScanRecord(
+                scanned_at=at, day=at[:10], paths=["x.jsonl"], records_scanned=10,
+                bad_records=1, findings=sum(counts.values()), counts=counts, by_version={},
+            ))  # fmt: skip
+    rows = daily(locate(str(db), tmp_path, environ={}), days=30)
     assert [r["day"] for r in rows] == [
         today.date().isoformat(),
         (today - timedelta(days=1)).date().isoformat(),

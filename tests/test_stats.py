@@ -17,7 +17,6 @@ from llmops.eval.stats import (
     mcnemar_exact,
     mean_ci,
     paired_bootstrap,
-
 )
 
 

@@ -250,7 +250,7 @@ def _record(project: Project, result: ScanResult, paths: list[str]) -> None:
     from llmops.guard.history import record_scan
 
     try:
-        record_scan(project.store_path, result, paths)
+        record_scan(project.store, result, paths)
     except Exception as exc:  # history is a convenience: never fail the scan for it
         print(f"warning: scan not recorded in the results store: {exc}", file=sys.stderr)
 
@@ -267,7 +267,7 @@ def history_command(
     from llmops.guard.history import daily
 
     project = load()
-    rows = daily(project.store_path, days)
+    rows = daily(project.store, days)
     if json_path is not None:
         write_json(rows, json_path)
         if json_path == "-":

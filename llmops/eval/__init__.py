@@ -21,15 +21,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmops.eval.options import EvalOptions
+    from llmops.eval.options import EvalOptions, Progress
     from llmops.eval.prompt_diff import PromptDiff, diff
     from llmops.eval.result import EvalResult
-    from llmops.eval.run import Progress, StaleIndexError, evaluate, evaluate_suites
+    from llmops.eval.run import StaleIndexError, evaluate, evaluate_suites
 
 _EXPORTS = {
     "EvalOptions": "llmops.eval.options",
     "EvalResult": "llmops.eval.result",
-    "Progress": "llmops.eval.run",
+    "Progress": "llmops.eval.options",
     "PromptDiff": "llmops.eval.prompt_diff",
     "StaleIndexError": "llmops.eval.run",
     "diff": "llmops.eval.prompt_diff",
@@ -37,7 +37,16 @@ _EXPORTS = {
     "evaluate_suites": "llmops.eval.run",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "EvalOptions",
+    "EvalResult",
+    "Progress",
+    "PromptDiff",
+    "StaleIndexError",
+    "diff",
+    "evaluate",
+    "evaluate_suites",
+]
 
 
 def __getattr__(name: str) -> Any:

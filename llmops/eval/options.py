@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from llmops.errors import UserError
 
@@ -79,3 +79,15 @@ def parse_formats(text: str) -> tuple[str, ...]:
         return ()
     return tuple(f for f in (part.strip() for part in text.split(",")) if f)
 
+
+
+class Progress(Protocol):
+    """Receives a run's progress; the CLI draws it (a rich bar, or plain lines in CI)."""
+
+    def start(self, suite: str, run_id: str, total: int, done: int) -> None: ...
+
+    def advance(self, variant: str, ok: bool, cached: bool) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def warn(self, message: str) -> None: ...

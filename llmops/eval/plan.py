@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from llmops.project import Project, SuiteConfig
     from llmops.prompts import PromptVersion
     from llmops.prompts.registry import Registry
-    from llmops.store import RunInfo, Store
+    from llmops.store import ResultsStore, RunInfo
 
 
 @dataclass
@@ -44,7 +44,7 @@ def plan_baseline(
     suite: SuiteConfig,
     spec: str | None,
     prompts: Sequence[str],
-    store: Store | None,
+    store: ResultsStore | None,
     warnings: list[str],
 ) -> Baseline | None:
     """Resolve ``--baseline`` for a suite (None: no ``production`` label and nothing to compare).
@@ -59,7 +59,7 @@ def plan_baseline(
     text = (spec or "").strip()
     run_id = text[4:].partition(":")[0] if text.startswith("run:") else ""
     if store is None and run_id:
-        raise UserError(f"no run {run_id!r} in the store", file=project.store_path,
+        raise UserError(f"no run {run_id!r} in the store", file=project.store.where,
                         hint="see `llmops runs list`")
 
     try:
@@ -203,7 +203,7 @@ def plan_suite(
     suite: SuiteConfig,
     prompts: list[str],
     baseline: str | None,
-    store: Store | None,
+    store: ResultsStore | None,
     prior: RunInfo | None,
 ) -> SuitePlan:
     """What one suite's run calls, checked: versions, baseline, eval set, variables, renders."""
@@ -250,7 +250,7 @@ def _rag_of(project: Project, registry: Registry, planned: Planned) -> PromptVer
 
 
 def _resumed_versions(
-    project: Project, registry: Registry, suite: SuiteConfig, store: Store, prior: RunInfo
+    project: Project, registry: Registry, suite: SuiteConfig, store: ResultsStore, prior: RunInfo
 ) -> tuple[Baseline | None, list[Planned]]:
     """The variants of the run being resumed, in store order; refused if one changed."""
     from llmops.eval.baselines import resolve_baseline
@@ -261,17 +261,17 @@ def _resumed_versions(
         base = resolve_baseline(project, str(spec), suite.prompt, store=store, registry=registry)
     versions = []
     for v in store.variants(prior.run_id):
-        if v["role"] == "baseline" and base is not None and base.kind == "git":
+        if v.role == "baseline" and base is not None and base.kind == "git":
             assert base.prompt_version is not None
             pv, origin = base.prompt_version, f"git:{base.git_ref}"
         else:
-            pv, origin = registry.get(v["prompt"], v["version"]), None
-        if pv.digest != v["digest"]:
+            pv, origin = registry.get(v.prompt, v.version), None
+        if pv.digest != v.digest:
             raise PromptError(
                 f"{pv.ref} changed since run {prior.run_id} started (digest "
-                f"{v['digest'][:12]} -> {pv.digest[:12]})",
+                f"{v.digest[:12]} -> {pv.digest[:12]})",
                 file=pv.path,
                 hint="start a new run instead of resuming",
             )
-        versions.append(Planned(pv, v["role"], origin))
+        versions.append(Planned(pv, v.role, origin))
     return base, versions

@@ -10,7 +10,6 @@ reads the store when the run starts, before the first call, and only warns.
 from __future__ import annotations
 
 import difflib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 from llmops._files import check_writable
 from llmops.errors import ConfigError, PromptError, UserError
+from llmops.eval.gate import unknown_gate_scorers
 from llmops.eval.options import EvalOptions
 from llmops.eval.plan import SuitePlan, check_locks, plan_suite
-from llmops.eval.gate import unknown_gate_scorers
 from llmops.eval.runner import ScorerSlot, scorer_slots
 from llmops.scorers.base import ScorerContext
-from llmops.store import Store
+from llmops.store import ResultsStore, open_store
+from llmops.store.sql import canonical
 
 if TYPE_CHECKING:
     from llmops.project import Project, SuiteConfig
@@ -70,7 +70,7 @@ class Preflight:
         self._check_endpoint("provider")
         store = self._existing_store()
         try:
-            prior = _prior_run(store, options.resume, self.project.store_path)
+            prior = _prior_run(store, options.resume, self.project.store.where)
             if prior is not None:
                 if suite_name is not None and suite_name != prior.suite:
                     raise UserError(
@@ -106,10 +106,10 @@ class Preflight:
             self._registry = registry
         return self._registry
 
-    def _existing_store(self) -> Store | None:
+    def _existing_store(self) -> ResultsStore | None:
         """The results store, to read runs from; None while it does not exist (no file made)."""
-        path = self.project.store_path
-        return Store(path) if path.exists() else None
+        location = self.project.store
+        return open_store(location) if location.exists() else None
 
     def _located(
         self, exc: UserError, loc: Sequence[str | int], field: str, keep_field: bool = False
@@ -200,7 +200,7 @@ class Preflight:
             )
 
 
-def check_stored_baseline(store: Store, plan: SuitePlan, slots: list[ScorerSlot]) -> None:
+def check_stored_baseline(store: ResultsStore, plan: SuitePlan, slots: list[ScorerSlot]) -> None:
     """Say when a ``run:`` baseline was made on another eval set or with other scorers."""
     base = plan.stored_baseline
     if base is None or base.run_id is None or base.variant_id is None:
@@ -211,17 +211,9 @@ def check_stored_baseline(store: Store, plan: SuitePlan, slots: list[ScorerSlot]
             f"the baseline run {base.run_id} used another version of the eval set: "
             "compared on the cases both have"
         )
-    stored = {
-        row["scorer"]: (row["scorer_version"], json.loads(row["args"] or "{}"))
-        for row in store.db.execute(
-            "select s.scorer, s.scorer_version, s.args from scores s join results r"
-            " on r.result_id = s.result_id where r.variant_id = ? group by s.scorer",
-            (base.variant_id,),
-        )
-    }
+    stored = store.scorer_signatures(variant_id=base.variant_id)
     for slot in slots:
-        now = (slot.scorer.version, json.loads(json.dumps(slot.scorer.args, sort_keys=True,
-                                                          default=str)))
+        now = (slot.scorer.version, canonical(slot.scorer.args))
         if slot.key not in stored:
             plan.warnings.append(
                 f"the baseline run {base.run_id} has no {slot.key} scores: "
@@ -234,12 +226,12 @@ def check_stored_baseline(store: Store, plan: SuitePlan, slots: list[ScorerSlot]
             )
 
 
-def _prior_run(store: Store | None, resume: str | None, store_path: Path) -> Any:
+def _prior_run(store: ResultsStore | None, resume: str | None, where: str) -> Any:
     """The run to resume (None for a new run); refused while its process still runs."""
     if not resume:
         return None
     if store is None:  # no store yet, so no runs
-        raise UserError(f"no run {resume!r} in the store", file=store_path,
+        raise UserError(f"no run {resume!r} in the store", file=where,
                         hint="see `llmops runs list`")
     prior = store.run(resume)
     if prior.status == "running":

@@ -15,14 +15,13 @@ from pydantic import BaseModel, Field
 from llmops.eval.gate import GatedVariant, GateResult, check_gate
 from llmops.eval.stats import Comparison
 from llmops.guard.redact import redact
-from llmops.store import Store
-from llmops.store.summary import VariantFigures, flat, variant_figures
+from llmops.store import ResultsStore, VariantFigures, VariantRecord, flat
 
 if TYPE_CHECKING:
     from llmops.eval.baselines import Baseline
+    from llmops.eval.runner import ScorerSlot, Variant
     from llmops.evalsets import EvalSet
     from llmops.project import GateConfig
-    from llmops.eval.runner import ScorerSlot, Variant
 
 SCHEMA_VERSION = 1
 
@@ -171,7 +170,7 @@ def _summary(f: VariantFigures, keys: Sequence[str]) -> VariantSummary:
     )
 
 
-def load_cases(store: Store, variant_id: int) -> list[CaseResult]:
+def load_cases(store: ResultsStore, variant_id: int) -> list[CaseResult]:
     """Every case result of a variant with its scores; an errored case never passes.
 
     Outputs and error messages are masked (:func:`llmops.guard.redact`): the result is
@@ -179,17 +178,15 @@ def load_cases(store: Store, variant_id: int) -> list[CaseResult]:
     """
     out = []
     for r in store.results(variant_id):
-        scores = {}
-        for key, s in json.loads(r["scores"] or "{}").items():
-            scores[key] = CaseScore(
-                value=s["value"], passed=bool(s["passed"]), error=redact(s["error"])
-            )
+        scores = {
+            key: CaseScore(value=s.value, passed=bool(s.passed), error=redact(s.error))
+            for key, s in r.scores.items()
+        }
         out.append(
             CaseResult(
-                id=r["case_id"], repeat=r["repeat_index"], output=redact(r["output"]),
-                error=redact(r["error"]),
-                latency_ms=r["latency_ms"], cached=bool(r["cache_hit"]),
-                prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
+                id=r.case_id, repeat=r.repeat_index, output=redact(r.output),
+                error=redact(r.error), latency_ms=r.latency_ms, cached=r.cache_hit,
+                prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,
                 scores=scores,
             )
         )
@@ -197,7 +194,7 @@ def load_cases(store: Store, variant_id: int) -> list[CaseResult]:
 
 
 def build_result(
-    store: Store,
+    store: ResultsStore,
     run_id: str,
     evalset: EvalSet,
     variants: Sequence[Variant],
@@ -211,15 +208,15 @@ def build_result(
     ``stored_baseline`` is a ``run:`` baseline: its variant belongs to an earlier run and
     is compared as stored, listed first with role ``baseline``.
     """
-    figures = {v.variant_id: variant_figures(store, v.variant_id, keys) for v in variants}
-    stored = {v["variant_id"]: v for v in store.variants(run_id)}
+    figures = {v.variant_id: store.variant_figures(v.variant_id, keys) for v in variants}
+    stored = {v.variant_id: v for v in store.variants(run_id)}
     results: list[VariantResult] = []
     base: tuple[int, str] | None = None
     if stored_baseline is not None:
         assert stored_baseline.variant_id is not None and stored_baseline.run_id is not None
         vid = stored_baseline.variant_id
-        figures[vid] = variant_figures(store, vid, keys)
-        row = next(v for v in store.variants(stored_baseline.run_id) if v["variant_id"] == vid)
+        figures[vid] = store.variant_figures(vid, keys)
+        row = next(v for v in store.variants(stored_baseline.run_id) if v.variant_id == vid)
         results.append(_variant_result(
             store, vid, row, figures[vid], keys, name=stored_baseline.name,
             version=stored_baseline.version, digest=stored_baseline.digest, role="baseline",
@@ -270,9 +267,9 @@ def build_result(
 
 
 def _variant_result(
-    store: Store,
+    store: ResultsStore,
     variant_id: int,
-    row: dict[str, Any],
+    row: VariantRecord,
     figures: VariantFigures,
     keys: Sequence[str],
     *,
@@ -287,9 +284,9 @@ def _variant_result(
         if c.error is not None:
             c.scores = {k: CaseScore(value=None, passed=False, error="no output") for k in keys}
     return VariantResult(
-        prompt=name, version=version, digest=digest, role=role, model=row["model"],
-        provider=row["provider"], params=row["params"], origin=origin,
-        reused_from=row.get("reused_from"), summary=_summary(figures, keys), cases=cases,
+        prompt=name, version=version, digest=digest, role=role, model=row.model,
+        provider=row.provider, params=row.params, origin=origin,
+        reused_from=row.reused_from, summary=_summary(figures, keys), cases=cases,
     )
 
 

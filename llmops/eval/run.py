@@ -24,8 +24,7 @@ from llmops.errors import (
     PromptError,
     UserError,
 )
-from llmops.eval.options import EvalOptions
-from llmops.eval.preflight import Preflight, Prepared, check_stored_baseline
+from llmops.eval.options import EvalOptions, Progress
 from llmops.eval.plan import (
     Planned,
     SuitePlan,
@@ -35,10 +34,11 @@ from llmops.eval.plan import (
     new_run_id,
     relative,
 )
+from llmops.eval.preflight import Preflight, Prepared, check_stored_baseline
 from llmops.eval.result import EvalResult, agreement, build_result, unscorable
 from llmops.eval.runner import Runner, RunStats, ScorerSlot, Variant, scorer_slots
 from llmops.scorers.base import ScorerContext
-from llmops.store import Store
+from llmops.store import CaseRecord, ResultsStore, open_store
 
 if TYPE_CHECKING:
     from llmops.project import Project
@@ -53,8 +53,8 @@ class StaleIndexError(LlmopsError):
     exit_code = EXIT_FAILED
 
 
-class Progress:
-    """Receives the run's progress; the CLI draws it (rich bar or plain lines)."""
+class _NoProgress:
+    """Progress nobody watches."""
 
     def start(self, suite: str, run_id: str, total: int, done: int) -> None: ...
 
@@ -123,7 +123,7 @@ def evaluate(
                 hint=f"suites: {', '.join(names)}" if names else "add one under `suites:`",
             )
         suite = names[0]
-    evaluation = _Evaluation(proj, progress or Progress())
+    evaluation = _Evaluation(proj, progress or _NoProgress())
     prepared = Preflight(proj).prepare(suite, options)
     evaluation.check_rag(prepared)
     return evaluation.execute(prepared)
@@ -160,7 +160,7 @@ def evaluate_suites(
             raise PromptError(f"--prompt {ref}: no suite evaluates prompt {prompt_name!r}")
         for n in matching:
             by_suite[n].append(ref)
-    evaluation = _Evaluation(proj, progress or Progress())
+    evaluation = _Evaluation(proj, progress or _NoProgress())
     preflight = Preflight(proj)
     prepared = [preflight.prepare(n, options.but(prompts=tuple(by_suite[n]))) for n in names]
     for p in prepared:
@@ -220,7 +220,7 @@ class _Evaluation:
         plan, prior, options = prepared.plan, prepared.prior, prepared.options
         repeat = options.repeat
         suite_name, suite = plan.suite_name, plan.suite
-        store = Store(self.project.store_path)
+        store = open_store(self.project.store)
         try:
             ctx = ScorerContext(self.project, options.no_cache, evalset=plan.evalset.path)
             scorers = build_scorers(suite.scorers, ctx)
@@ -258,8 +258,8 @@ class _Evaluation:
             store.close()
 
     def _result(
-        self, store: Store, run_id: str, plan: SuitePlan, variants: list[Variant], keys: list[str],
-        stats: RunStats,
+        self, store: ResultsStore, run_id: str, plan: SuitePlan, variants: list[Variant],
+        keys: list[str], stats: RunStats,
     ) -> EvalResult:
         result = build_result(
             store, run_id, plan.evalset, variants, keys, plan.suite.gate, plan.warnings,
@@ -295,7 +295,7 @@ class _Evaluation:
         result.report_dir = str(written)
 
     def _execute(
-        self, store: Store, run_id: str, runner: Runner, provider: Any, scorers: list[Any]
+        self, store: ResultsStore, run_id: str, runner: Runner, provider: Any, scorers: list[Any]
     ) -> RunStats:
         async def go() -> RunStats:
             try:
@@ -332,7 +332,7 @@ class _Evaluation:
 
     def _new_run(
         self,
-        store: Store,
+        store: ResultsStore,
         run_id: str,
         plan: SuitePlan,
         repeat: int,
@@ -351,6 +351,12 @@ class _Evaluation:
             n_cases=len(plan.evalset.cases), repeat=repeat,
             baseline=baseline_record(plan.baseline),
         )
+        store.add_cases([
+            CaseRecord(case_digest=c.digest, case_id=c.id, vars=dict(c.vars),
+                       expected=c.expected, contexts=list(c.contexts), rubric=c.rubric,
+                       tags=list(c.tags), human_score=c.human_score)
+            for c in plan.evalset.cases
+        ])
         model = self.project.config.provider.model or getattr(provider, "default_model", None)
         defaults = self.project.config.provider.params
         taken = {p.version.ref for p in plan.versions if p.origin is None}
@@ -380,7 +386,7 @@ class _Evaluation:
         return variants
 
     def _reuse(
-        self, store: Store, run_id: str, variant_id: int, planned: Planned, plan: SuitePlan,
+        self, store: ResultsStore, run_id: str, variant_id: int, planned: Planned, plan: SuitePlan,
         model: str, params: dict[str, Any], provider: Any, slots: list[ScorerSlot], repeat: int,
     ) -> None:
         """Copy the baseline's results from a stored run of the same variant, if there is one.
@@ -389,24 +395,22 @@ class _Evaluation:
         every repeat without an error. RAG prompts are not reused: their answers depend
         on the index's contents, which the digest does not cover.
         """
-        from llmops.eval.baselines import find_reusable, reuse_results
-
         pv = planned.version
-        found = find_reusable(
-            store, digest=pv.digest, evalset_digest=plan.evalset.digest, model=model,
+        found = store.find_reusable(
+            digest=pv.digest, evalset_digest=plan.evalset.digest, model=model,
             params=params, n_results=len(plan.evalset.cases) * repeat,
             provider=provider.identity, exclude_run=run_id, repeat=repeat,
         )
         if found is None:
             return
-        reuse_results(
-            store, found, run_id=run_id, variant_id=variant_id, repeat=repeat,
+        store.copy_results(
+            found, run_id=run_id, variant_id=variant_id, repeat=repeat,
             scorers={s.key: (s.scorer.version, s.scorer.args) for s in slots},
         )
         store.set_reused_from(variant_id, found.run_id)
 
-    def _stored_variants(self, store: Store, run_id: str, plan: SuitePlan) -> list[Variant]:
+    def _stored_variants(self, store: ResultsStore, run_id: str, plan: SuitePlan) -> list[Variant]:
         return [
-            Variant(v["variant_id"], p.version, dict(v["params"]), p.role, p.rag, p.origin)
+            Variant(v.variant_id, p.version, dict(v.params), p.role, p.rag, p.origin)
             for v, p in zip(store.variants(run_id), plan.versions, strict=True)
         ]

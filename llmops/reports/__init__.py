@@ -1,8 +1,9 @@
 """Reports of an evaluation, one format per module, named in :data:`FORMATS`.
 
 A format is a module of this package with a ``render(report) -> str`` function (or a
-``write(report, path)`` one, to stream a large document) and an entry in :data:`FORMATS` (its name, file name and aliases); the eval preflight, the
-``--format`` help and :func:`write_reports` all read that table. Renderers import lazily,
+``write(report, path)`` one, to stream a large document) and an entry in :data:`FORMATS`
+(its name, file name and aliases); the eval preflight, the ``--format`` help and
+:func:`write_reports` all read that table. Renderers import lazily,
 so the table costs nothing at start-up.
 """
 
