@@ -39,7 +39,14 @@ def _split(value: str | None) -> list[str] | None:
 
 @app.command("scan")
 def scan_command(
-    paths: Annotated[list[Path], typer.Argument(help="JSONL or JSONL.gz log files.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Log files (JSONL, .gz, .zst, Parquet), directories, globs, '-' (stdin) "
+            "or URLs (s3://, gs://, az://, https://).",
+            show_default=False,
+        ),
+    ],
     checks: Annotated[
         str | None,
         typer.Option(
@@ -65,22 +72,45 @@ def scan_command(
         str | None, typer.Option("--markdown", help="Write a Markdown summary here.")
     ] = None,
     history: Annotated[bool, typer.Option(help="Keep the summary in the results store.")] = True,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="SCHEDULER_ADDRESS",
+            help="Run the scan on this Dask cluster (tcp://host:8786) instead of local workers.",
+        ),
+    ] = None,
+    dask_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds to wait for the Dask scheduler to answer (exit 3)."),
+    ] = 10.0,
 ) -> None:
     """Scan log files: exit 1 on a new finding at --fail-on or above, 2 on unreadable input."""
     from llmops.guard.report import load_baseline, markdown
-    from llmops.guard.scanner import scan_files
 
     if fail_on is not None and fail_on not in SEVERITIES:
         raise UserError(f"--fail-on must be low, medium or high, got {fail_on!r}")
+    if dask is not None and workers > 1:
+        raise UserError("--workers is for a local scan: with --dask the cluster's workers scan")
     project = _project_or_none()
     config = project.config.guard if project is not None else None
     known = load_baseline(baseline) if baseline is not None else set()
     out: TextIO = sys.stderr if "-" in (json_path, markdown_path) else sys.stdout
+    options: dict[str, Any] = {
+        "checks": _split(checks), "config": config, "baseline": known, "fail_on": fail_on,
+        "spool": True,
+    }  # fmt: skip
     with _progress(paths) as advance:
-        result = scan_files(
-            paths, checks=_split(checks), config=config, workers=workers, baseline=known,
-            fail_on=fail_on, spool=True, progress=advance,
-        )  # fmt: skip
+        if dask is not None:
+            from llmops.guard.dask_scan import scan_on_dask
+
+            result = scan_on_dask(
+                paths, dask, timeout=dask_timeout, progress=advance, **options
+            )
+        else:
+            from llmops.guard.scanner import scan_files
+
+            result = scan_files(paths, workers=workers, progress=advance, **options)
     try:
         if json_path is not None:
             result.write_json(json_path)
@@ -88,7 +118,7 @@ def scan_command(
             _write_text(markdown_path, markdown(result))
         _print_summary(result, out)
         if project is not None and history and not result.nothing_read:
-            _record(project, result, [str(p) for p in paths])
+            _record(project, result, paths)
     finally:
         result.close()
     if result.file_errors:
@@ -100,7 +130,7 @@ def scan_command(
 class _progress:
     """A rich progress bar over the input bytes, on a terminal only (no thread: no fork issues)."""
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: list[str]) -> None:
         self.paths = paths
         self.bar: Any = None
 

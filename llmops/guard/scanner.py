@@ -23,16 +23,9 @@ import orjson
 
 from llmops.guard.engine import Guard, cached_guard
 from llmops.guard.findings import SEVERITY_RANK, Finding
+from llmops.guard.inputs import check_sources, open_sources
 from llmops.guard.readers import UnknownShape, record_of_text, records_of
-from llmops.guard.sources import (
-    Source,
-    SourceError,
-    Task,
-    block_lines,
-    gzip_tasks,
-    open_source,
-    plain_tasks,
-)
+from llmops.guard.sources import Task, block_lines, plan_tasks
 from llmops.project import GuardConfig
 
 SCHEMA_VERSION = 1
@@ -241,6 +234,10 @@ class ScanResult:
             # orjson writes a dataclass as the mapping of its fields, as to_dict() does
             self._spool.write(orjson.dumps(f, option=orjson.OPT_APPEND_NEWLINE))
 
+    def set_file_error(self, index: int, error: str) -> None:
+        """An input whose reading failed part-way (what was read before is kept)."""
+        self.files[index].error = error
+
     def add_bad(self, file: str | None, line: int, reason: str) -> None:
         self.bad_records += 1
         if len(self.bad_lines) < MAX_BAD_LINES:
@@ -350,13 +347,18 @@ def scan_files(
     spool: bool = False,
     progress: ProgressFn | None = None,
 ) -> ScanResult:
-    """Scan JSONL / JSONL.gz log files; unreadable files are reported in ``result.files``."""
+    """Scan log files; unreadable inputs are reported in ``result.files``.
+
+    ``paths`` may be files (JSONL, gzip, zstd, Parquet), directories, globs, ``-``
+    (stdin) and fsspec URLs (:mod:`llmops.guard.inputs`).
+    """
     guard = cached_guard(list(checks) if checks is not None else None, config)
     known = frozenset(baseline)
     result = ScanResult(guard.checks, fail_on or guard.config.fail_on, spool=spool)
-    sources = [open_source(p) for p in paths]
-    result.files = [FileSummary(str(s.path), error=s.error) for s in sources]
-    tasks = _tasks(sources, result, max(1, workers))
+    # inputs: paths, directories, globs, '-', URLs (llmops.guard.inputs)
+    sources = open_sources(paths)
+    result.files = [FileSummary(s.path, error=s.error) for s in sources]
+    tasks = plan_tasks(sources, max(1, workers), result.set_file_error)
     if workers <= 1:
         blocks: Iterator[tuple[Task, BlockResult]] = (
             (t, scan_block(block_lines(t), guard, known)) for t in tasks
@@ -377,23 +379,8 @@ def scan_files(
         with pool:
             _merge(_ordered(pool, tasks, workers * 2), result, progress)
         _WORKER.clear()
-    for summary in result.files:
-        if summary.error is None and summary.lines == 0:
-            summary.warning = "empty file (no records)"
+    check_sources(sources, result)
     return result
-
-
-def _tasks(sources: list[Source], result: ScanResult, workers: int) -> Iterator[Task]:
-    for index, source in enumerate(sources):
-        if source.error:
-            continue
-        if not source.gzip:
-            yield from plain_tasks(index, source, workers)
-            continue
-        try:
-            yield from gzip_tasks(index, source)
-        except SourceError as exc:
-            result.files[index].error = str(exc)
 
 
 def _ordered(
