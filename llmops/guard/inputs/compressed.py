@@ -12,7 +12,7 @@ import sys
 import zlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from llmops.guard import sources
 from llmops.guard.sources import BOM, Source, SourceError, Task
@@ -20,10 +20,11 @@ from llmops.guard.sources import BOM, Source, SourceError, Task
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 READ = 1 << 20
 
+Readable = Any  # a binary file object: only read(size) is used
 Pieces = Iterator[tuple[bytes, int]]  # decompressed bytes, compressed bytes consumed
 
 
-def _gzip_pieces(raw: BinaryIO) -> Pieces:
+def _gzip_pieces(raw: Readable) -> Pieces:
     d = zlib.decompressobj(wbits=31)
     fed_since_member = False
     while True:
@@ -51,7 +52,7 @@ def _gzip_pieces(raw: BinaryIO) -> Pieces:
         raise SourceError("truncated gzip file (ends before the end-of-stream marker)")
 
 
-def _zstd_pieces(raw: BinaryIO) -> Pieces:
+def _zstd_pieces(raw: Readable) -> Pieces:
     import zstandard
 
     d = zstandard.ZstdDecompressor().decompressobj()
@@ -81,7 +82,7 @@ def _zstd_pieces(raw: BinaryIO) -> Pieces:
         raise SourceError("truncated zstd file (ends inside a frame)")
 
 
-def _raw_pieces(raw: BinaryIO) -> Pieces:
+def _raw_pieces(raw: Readable) -> Pieces:
     while piece := raw.read(READ):
         yield piece, len(piece)
 
@@ -94,7 +95,7 @@ def _opened(source: Source) -> AbstractContextManager[BinaryIO]:
     return open_binary(source.path, source.remote)
 
 
-def _pieces(raw: BinaryIO, kind: str) -> Pieces:
+def _pieces(raw: Readable, kind: str) -> Pieces:
     if kind == "gzip":
         return _gzip_pieces(raw)
     if kind == "zstd":
@@ -108,17 +109,38 @@ def stream_tasks(index: int, source: Source) -> Iterator[Task]:
     stdin is sniffed here (gzip and zstd are recognised by their first bytes). A byte
     order mark at the start of the decompressed data is dropped.
     """
-    with _opened(source) as raw:
-        kind = source.kind
+    with _opened(source) as opened:
+        kind, raw = source.kind, opened
         if kind == "stream":
-            head = raw.peek(4)[:4] if hasattr(raw, "peek") else b""
+            head = _read_exactly(raw, 4)
             kind = "gzip" if head[:2] == b"\x1f\x8b" else "zstd" if head == ZSTD_MAGIC else kind
+            raw = _Prefixed(head, opened)
         first = True
         for task in _line_blocks(index, source.path, _pieces(raw, kind)):
             if first and task.data is not None and task.data.startswith(BOM):
                 task.data = task.data[len(BOM) :]
             first = False
             yield task
+
+
+def _read_exactly(raw: BinaryIO, n: int) -> bytes:
+    out = b""
+    while len(out) < n and (more := raw.read(n - len(out))):
+        out += more
+    return out
+
+
+class _Prefixed:
+    """A stream whose first bytes were already read (to tell its kind)."""
+
+    def __init__(self, head: bytes, rest: BinaryIO) -> None:
+        self.head, self.rest = head, rest
+
+    def read(self, size: int = -1) -> bytes:
+        if not self.head:
+            return self.rest.read(size)
+        out, self.head = self.head, b""
+        return out
 
 
 def whole_file_tasks(task: Task) -> Iterator[Task]:
