@@ -104,9 +104,7 @@ def scan_command(
         if dask is not None:
             from llmops.guard.dask_scan import scan_on_dask
 
-            result = scan_on_dask(
-                paths, dask, timeout=dask_timeout, progress=advance, **options
-            )
+            result = scan_on_dask(paths, dask, timeout=dask_timeout, progress=advance, **options)
         else:
             from llmops.guard.scanner import scan_files
 

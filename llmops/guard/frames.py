@@ -20,9 +20,9 @@ FINDING_COLUMNS = (
 BATCH_CHARS = 1 << 20  # text characters prefiltered together
 
 
-def _roles(columns: str | Iterable[str] | Mapping[str, str | None], role: str | None) -> dict[
-    str, str | None
-]:
+def _roles(
+    columns: str | Iterable[str] | Mapping[str, str | None], role: str | None
+) -> dict[str, str | None]:
     if isinstance(columns, str):
         return {columns: role}
     if isinstance(columns, Mapping):

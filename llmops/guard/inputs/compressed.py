@@ -110,7 +110,8 @@ def stream_tasks(index: int, source: Source) -> Iterator[Task]:
     order mark at the start of the decompressed data is dropped.
     """
     with _opened(source) as opened:
-        kind, raw = source.kind, opened
+        kind = source.kind
+        raw: Readable = opened
         if kind == "stream":
             head = _read_exactly(raw, 4)
             kind = "gzip" if head[:2] == b"\x1f\x8b" else "zstd" if head == ZSTD_MAGIC else kind

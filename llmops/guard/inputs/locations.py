@@ -129,12 +129,16 @@ def filesystem(url: str) -> tuple[Any, str]:
     try:
         import fsspec
     except ImportError:
-        raise ImportError(f"reading URLs needs fsspec ({EXTRA_OF.get(protocol, 'pip install fsspec')})") from None
+        raise ImportError(
+            f"reading URLs needs fsspec ({EXTRA_OF.get(protocol, 'pip install fsspec')})"
+        ) from None
     try:
         return fsspec.core.url_to_fs(url, **storage_options(protocol))  # type: ignore[no-any-return]
     except ImportError:
         hint = EXTRA_OF.get(protocol, "see fsspec's list of implementations")
-        raise ImportError(f"reading {protocol}:// URLs needs a package that is missing ({hint})") from None
+        raise ImportError(
+            f"reading {protocol}:// URLs needs a package that is missing ({hint})"
+        ) from None
     except ValueError as exc:  # an unknown protocol
         raise ImportError(f"unsupported URL: {_one_line(exc)}") from None
 
@@ -142,7 +146,7 @@ def filesystem(url: str) -> tuple[Any, str]:
 def open_binary(path: str, remote: bool = False) -> BinaryIO:
     """Open a local file or a URL for reading bytes (seekable)."""
     if not remote:
-        return open(path, "rb", buffering=1 << 20)  # noqa: SIM115
+        return open(path, "rb", buffering=1 << 20)
     fs, inner = filesystem(path)
     return fs.open(inner, "rb", block_size=BLOCK_SIZE, cache_type="readahead")  # type: ignore[no-any-return]
 

@@ -10,6 +10,7 @@ with ``X`` as the key, as they are in the spans' JSON.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 from collections.abc import Iterator
@@ -55,10 +56,8 @@ def _record(row: dict[str, Any], grouped: bool) -> dict[str, Any]:
         if value is None:
             continue
         if type(value) is str and value[:1] in ("{", "[") and value[-1:] in ("}", "]"):
-            try:
+            with contextlib.suppress(orjson.JSONDecodeError):  # else it stays text
                 value = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                pass  # text that only looks like JSON stays text
         if grouped and key.startswith(GROUPED):
             head, _, rest = key.partition(".")
             inner = out.setdefault(head, {})
