@@ -157,15 +157,16 @@ def _url_sources(url: str) -> list[Source]:
     except ImportError as exc:
         return [Source(url, error=str(exc))]
     protocol = URL.match(url).group(1).lower()  # type: ignore[union-attr]
+    web = protocol in ("http", "https")  # '?' starts a query there, not a pattern
     try:
-        if GLOB_CHARS.search(inner):
+        if GLOB_CHARS.search(inner) and not web:
             names = sorted(fs.glob(inner))
             files = [n for n in names if fs.isfile(n)]
             if not files:
                 return [Source(url, error="no object matches this pattern")]
         else:
             info = fs.info(inner)
-            if info.get("type") == "directory":
+            if info.get("type") == "directory" and not web:
                 files = sorted(n for n in fs.find(inner) if _visible_under(n, inner))
                 if not files:
                     return [Source(url, error="no objects under this prefix")]
