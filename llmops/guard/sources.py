@@ -150,9 +150,12 @@ def plain_tasks(index: int, source: Source, workers: int) -> Iterator[Task]:
 def parquet_tasks(index: int, source: Source) -> Iterator[Task]:
     """One task per row group; ``weight`` shares the file's size among them by rows."""
     total = sum(source.row_groups) or 1
+    done = 0
     for group, rows in enumerate(source.row_groups):
+        share = source.size * (done + rows) // total - source.size * done // total
+        done += rows
         yield Task(
-            index, source.path, group, group + 1, weight=source.size * rows // total,
+            index, source.path, group, group + 1, weight=share,
             remote=source.remote, kind="parquet",
         )  # fmt: skip
 

@@ -13,6 +13,7 @@ name order, except hidden files and files whose name starts with ``_`` (``_SUCCE
 from __future__ import annotations
 
 import glob
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -148,7 +149,8 @@ def open_binary(path: str, remote: bool = False) -> BinaryIO:
     if not remote:
         return open(path, "rb", buffering=1 << 20)
     fs, inner = filesystem(path)
-    return fs.open(inner, "rb", block_size=BLOCK_SIZE, cache_type="readahead")  # type: ignore[no-any-return]
+    raw = fs.open(inner, "rb", block_size=BLOCK_SIZE, cache_type="none")
+    return io.BufferedReader(raw, buffer_size=BLOCK_SIZE)  # readline(limit), as a file has
 
 
 def _url_sources(url: str) -> list[Source]:
