@@ -144,13 +144,16 @@ def filesystem(url: str) -> tuple[Any, str]:
         raise ImportError(f"unsupported URL: {_one_line(exc)}") from None
 
 
-def open_binary(path: str, remote: bool = False) -> BinaryIO:
-    """Open a local file or a URL for reading bytes (seekable)."""
+def open_binary(path: str, remote: bool = False, block: int = BLOCK_SIZE) -> BinaryIO:
+    """Open a local file or a URL for reading bytes (seekable).
+
+    A URL is read ``block`` bytes per request (a byte range reads about its own size).
+    """
     if not remote:
         return open(path, "rb", buffering=1 << 20)
     fs, inner = filesystem(path)
-    raw = fs.open(inner, "rb", block_size=BLOCK_SIZE, cache_type="none")
-    return io.BufferedReader(raw, buffer_size=BLOCK_SIZE)  # readline(limit), as a file has
+    raw = fs.open(inner, "rb", block_size=block, cache_type="none")
+    return io.BufferedReader(raw, buffer_size=block)  # readline(limit), as a file has
 
 
 def _url_sources(url: str) -> list[Source]:
