@@ -109,6 +109,29 @@ def test_stdin(tmp_path: Path, packing: str) -> None:
     assert [(f["file"], f["line"]) for f in cards] == [("-", i + 1) for i in range(0, 30, 3)]
 
 
+def test_parquet_on_stdin_is_an_input_error(tmp_path: Path) -> None:
+    data = write_parquet(tmp_path / "day.parquet", day_rows(5)).read_bytes()
+    res = invoke_with_input(data, "guard", "scan", "-")
+    assert res.exit_code == 2
+    assert "error: -: Parquet cannot be read from stdin: give the file's path" in res.output
+
+
+def test_a_store_whose_package_is_missing_names_what_to_install(tmp_path: Path) -> None:
+    import importlib.util
+
+    good = write_jsonl(tmp_path / "day.jsonl", day_rows(3))
+    urls = {
+        "gs://logs/day.jsonl": ("gcsfs", "llmops[gcs]"),
+        "az://logs/day.jsonl": ("adlfs", "adlfs"),
+    }
+    missing = {u: hint for u, (pkg, hint) in urls.items() if importlib.util.find_spec(pkg) is None}
+    missing["nosuchstore://logs/day.jsonl"] = "unsupported URL"
+    result = scan_files([good, *missing])
+    assert result.records_scanned == 3
+    for summary, hint in zip(result.files[1:], missing.values(), strict=True):
+        assert summary.error is not None and hint in summary.error, summary
+
+
 def invoke_with_input(data: bytes, *args: str) -> Any:
     from typer.testing import CliRunner
 

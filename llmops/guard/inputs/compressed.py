@@ -114,6 +114,8 @@ def stream_tasks(index: int, source: Source) -> Iterator[Task]:
         raw: Readable = opened
         if kind == "stream":
             head = _read_exactly(raw, 4)
+            if head == b"PAR1":
+                raise SourceError("Parquet cannot be read from stdin: give the file's path")
             kind = "gzip" if head[:2] == b"\x1f\x8b" else "zstd" if head == ZSTD_MAGIC else kind
             raw = _Prefixed(head, opened)
         first = True
