@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -118,6 +119,45 @@ def test_file_errors_are_the_same_as_a_local_scan(cluster: str, tmp_path: Path) 
     assert "truncated zstd" in errors[0] and "truncated gzip" in errors[1]
     assert "not found" in errors[2] and "no usable column" in errors[3]
     assert json.loads(local)["records_scanned"] > 1000  # the readable parts
+
+
+def test_a_worker_that_dies_mid_scan_loses_no_results(
+    cluster: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from distributed import Client
+
+    from llmops.guard import sources
+    from llmops.guard.dask_scan import scan_on_dask
+
+    monkeypatch.setattr(sources, "MIN_RANGE", 32 << 10)  # many tasks: some run after the kill
+    path = write_jsonl(tmp_path / "a.jsonl", day_rows(4000))
+    local = report(scan_files([path], spool=True), tmp_path / "l.json")
+    killed: list[str] = []
+    with Client(cluster, set_as_default=False) as admin:
+        victim = sorted(admin.scheduler_info()["workers"])[0]
+        pid = admin.run(os.getpid, workers=[victim])[victim]
+
+        def kill_once(_: int) -> None:
+            if not killed:  # after the first block is merged, one worker process dies
+                os.kill(pid, signal.SIGKILL)
+                killed.append(victim)
+
+        dist = scan_on_dask([path], cluster, progress=kill_once)
+        assert report(dist, tmp_path / "d.json") == local
+        admin.wait_for_workers(2, timeout=60)  # the nanny starts a new one
+    assert killed
+
+
+def test_stdin_blocks_are_sent_to_the_cluster(cluster: str, tmp_path: Path) -> None:
+    from tests.test_guard_inputs import invoke_with_input
+
+    data = gzip.compress(jsonl_bytes(day_rows(500)))
+    here = invoke_with_input(data, "guard", "scan", "-", "--json", str(tmp_path / "l.json"))
+    there = invoke_with_input(
+        data, "guard", "scan", "-", "--dask", cluster, "--json", str(tmp_path / "d.json")
+    )
+    assert here.exit_code == there.exit_code == 1
+    assert (tmp_path / "d.json").read_bytes() == (tmp_path / "l.json").read_bytes()
 
 
 def test_cli_on_dask_processes_reads_s3(

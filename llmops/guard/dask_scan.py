@@ -140,7 +140,11 @@ def scan_on_dask(
         threads = max(1, sum(client.nthreads().values()))
         tasks = plan_tasks(sources, threads, result.set_file_error, whole_files=True)
         spec = _spec(guard, known)
-        _merge(_outcomes(client, spec, tasks, result, 2 * threads + 2, scheduler), result, progress)
+        outcomes = _outcomes(client, spec, tasks, result, 2 * threads + 2, scheduler)
+        try:
+            _merge(outcomes, result, progress)
+        finally:
+            outcomes.close()  # cancels what is still on the cluster, while the client is up
         check_sources(sources, result)
         return result
     finally:
