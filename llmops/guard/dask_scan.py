@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -162,7 +162,7 @@ def _spec(guard: Guard, baseline: frozenset[str]) -> ScanSpec:
 def _outcomes(
     client: Any, spec: ScanSpec, tasks: Iterator[Task], result: ScanResult, window: int,
     scheduler: str,
-) -> Iterator[tuple[Task, BlockResult]]:  # fmt: skip
+) -> Generator[tuple[Task, BlockResult], None, None]:  # fmt: skip
     """Blocks in task order, at most ``window`` tasks on the cluster at a time."""
     [spec_future] = client.scatter([spec], broadcast=True, hash=False)
     pending: deque[tuple[Task, Any]] = deque()

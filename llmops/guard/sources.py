@@ -22,6 +22,7 @@ MAX_LINE = 64 << 20
 GZ_BLOCK = 4 << 20  # decompressed bytes per block of a streamed input
 MIN_RANGE = 1 << 20
 MAX_RANGE = 16 << 20
+REMOTE_MIN_RANGE = 4 << 20  # a URL's ranges are larger: each costs a request
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark; dropped at the start of a file
 
@@ -89,12 +90,14 @@ def read_line(f: BinaryIO) -> tuple[bytes | None, int]:
             return None, used
 
 
-def range_lines(path: str, start: int, end: int, remote: bool = False) -> Iterator[bytes | None]:
-    """The lines that start in ``[start, end)`` of a plain file."""
+def range_lines(
+    path: str, start: int, end: int, remote: bool = False, size: int | None = None
+) -> Iterator[bytes | None]:
+    """The lines that start in ``[start, end)`` of a plain file (of ``size`` bytes, if known)."""
     from llmops.guard.inputs.locations import BLOCK_SIZE, open_binary
 
     # a range of a URL is fetched in about one request, plus one for its last line's end
-    with open_binary(path, remote, min(BLOCK_SIZE, end - start + (64 << 10))) as f:
+    with open_binary(path, remote, min(BLOCK_SIZE, end - start + (64 << 10)), size) as f:
         pos = start
         if start > 0:
             f.seek(start - 1)
@@ -129,7 +132,7 @@ def block_lines(task: Task) -> Iterator[bytes | None]:
 
         return row_group_lines(task.path, task.start, task.remote)
     if task.data is None:
-        return range_lines(task.path, task.start, task.end, task.remote)
+        return range_lines(task.path, task.start, task.end, task.remote, task.extra.get("size"))
     lines = task.data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -142,10 +145,14 @@ def block_lines(task: Task) -> Iterator[bytes | None]:
 def plain_tasks(index: int, source: Source, workers: int) -> Iterator[Task]:
     """Byte ranges covering a plain file: a few per worker, each 1–16 MiB."""
     size = source.size
-    step = max(MIN_RANGE, min(MAX_RANGE, size // max(1, workers * 8) + 1))
+    low = max(MIN_RANGE, REMOTE_MIN_RANGE) if source.remote else MIN_RANGE
+    step = max(low, min(MAX_RANGE, size // max(1, workers * 8) + 1))
+    extra = {"size": size} if source.remote else {}
     for start in range(0, size, step):
         end = min(size, start + step)
-        yield Task(index, source.path, start, end, weight=end - start, remote=source.remote)
+        yield Task(
+            index, source.path, start, end, weight=end - start, extra=extra, remote=source.remote
+        )
 
 
 def parquet_tasks(index: int, source: Source) -> Iterator[Task]:

@@ -144,15 +144,19 @@ def filesystem(url: str) -> tuple[Any, str]:
         raise ImportError(f"unsupported URL: {_one_line(exc)}") from None
 
 
-def open_binary(path: str, remote: bool = False, block: int = BLOCK_SIZE) -> BinaryIO:
+def open_binary(
+    path: str, remote: bool = False, block: int = BLOCK_SIZE, size: int | None = None
+) -> BinaryIO:
     """Open a local file or a URL for reading bytes (seekable).
 
-    A URL is read ``block`` bytes per request (a byte range reads about its own size).
+    A URL is read ``block`` bytes per request (a byte range reads about its own size);
+    an S3 object whose ``size`` is known is opened without asking for it again.
     """
     if not remote:
         return open(path, "rb", buffering=1 << 20)
     fs, inner = filesystem(path)
-    raw = fs.open(inner, "rb", block_size=block, cache_type="none")
+    known = {"size": size} if size and path.startswith(("s3://", "s3a://")) else {}
+    raw = fs.open(inner, "rb", block_size=block, cache_type="none", **known)
     return io.BufferedReader(raw, buffer_size=block)  # readline(limit), as a file has
 
 
