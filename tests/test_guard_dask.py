@@ -85,6 +85,7 @@ def test_same_report_as_a_local_scan(
     from llmops.guard.dask_scan import scan_on_dask
 
     monkeypatch.setattr(sources, "MIN_RANGE", 64 << 10)  # the plain file in many ranges
+    monkeypatch.setattr(sources, "WIDE_MIN_RANGE", 64 << 10)
     paths = inputs(tmp_path)
     first = scan_files(paths, workers=1)
     # a baseline travels to the workers: the card (the same one everywhere) is known
@@ -130,6 +131,7 @@ def test_a_worker_that_dies_mid_scan_loses_no_results(
     from llmops.guard.dask_scan import scan_on_dask
 
     monkeypatch.setattr(sources, "MIN_RANGE", 32 << 10)  # many tasks: some run after the kill
+    monkeypatch.setattr(sources, "WIDE_MIN_RANGE", 32 << 10)
     path = write_jsonl(tmp_path / "a.jsonl", day_rows(4000))
     local = report(scan_files([path], spool=True), tmp_path / "l.json")
     killed: list[str] = []

@@ -54,7 +54,7 @@ def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     from llmops.guard import sources
 
     monkeypatch.setattr(sources, "MIN_RANGE", 16 << 10)
-    monkeypatch.setattr(sources, "REMOTE_MIN_RANGE", 16 << 10)
+    monkeypatch.setattr(sources, "WIDE_MIN_RANGE", 16 << 10)
     monkeypatch.setattr(sources, "GZ_BLOCK", 16 << 10)
 
 

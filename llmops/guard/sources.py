@@ -22,7 +22,7 @@ MAX_LINE = 64 << 20
 GZ_BLOCK = 4 << 20  # decompressed bytes per block of a streamed input
 MIN_RANGE = 1 << 20
 MAX_RANGE = 16 << 20
-REMOTE_MIN_RANGE = 4 << 20  # a URL's ranges are larger: each costs a request
+WIDE_MIN_RANGE = 4 << 20  # ranges of a URL or on a cluster: each costs a request or a task
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark; dropped at the start of a file
 
@@ -142,10 +142,11 @@ def block_lines(task: Task) -> Iterator[bytes | None]:
     return (None if i in too_long else line for i, line in enumerate(lines, 1))
 
 
-def plain_tasks(index: int, source: Source, workers: int) -> Iterator[Task]:
-    """Byte ranges covering a plain file: a few per worker, each 1–16 MiB."""
+def plain_tasks(index: int, source: Source, workers: int, wide: bool = False) -> Iterator[Task]:
+    """Byte ranges covering a plain file: a few per worker, each 1–16 MiB (4–16 MiB for a
+    URL, or when ``wide``: on a cluster)."""
     size = source.size
-    low = max(MIN_RANGE, REMOTE_MIN_RANGE) if source.remote else MIN_RANGE
+    low = max(MIN_RANGE, WIDE_MIN_RANGE) if source.remote or wide else MIN_RANGE
     step = max(low, min(MAX_RANGE, size // max(1, workers * 8) + 1))
     extra = {"size": size} if source.remote else {}
     for start in range(0, size, step):
@@ -186,7 +187,7 @@ def plan_tasks(
         if source.error:
             continue
         if source.kind == "plain":
-            yield from plain_tasks(index, source, workers)
+            yield from plain_tasks(index, source, workers, wide=whole_files)
         elif source.kind == "parquet":
             yield from parquet_tasks(index, source)
         elif whole_files and source.kind in ("gzip", "zstd"):
