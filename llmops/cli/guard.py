@@ -45,6 +45,7 @@ def scan_command(
             help="Log files (JSONL, .gz, .zst, Parquet), directories, globs, '-' (stdin) "
             "or URLs (s3://, gs://, az://, https://).",
             show_default=False,
+            metavar="PATH",
         ),
     ],
     checks: Annotated[
