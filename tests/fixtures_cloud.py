@@ -5,15 +5,21 @@
   boto3 client to put objects with.
 - ``s3_refusing_server``: a second moto server that checks credentials (IAM auth from the
   first request on), so the test credentials are refused.
+- ``s3_faulty``: an HTTP relay in front of the moto server that cuts the connection
+  part-way through the answers to some reads (a network fault), with the AWS variables
+  pointing at it for one test.
 - ``dask_processes``: a ``dask scheduler`` and two ``dask worker`` processes (one thread
   each), for the module; ``.address`` is the scheduler's.
 """
 
 from __future__ import annotations
 
+import http.client
+import http.server
 import os
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -120,6 +126,92 @@ def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     return s3_server
+
+
+@dataclass
+class FaultyRelay:
+    """Forwards requests to an S3 server; a GET of ``key`` whose byte range starts at or
+    after ``cut_from`` gets its headers and half its body, then the connection is cut."""
+
+    endpoint: str
+    upstream: str
+    key: str = ""
+    cut_from: int = 0
+    cuts: int = 0  # answers cut so far
+
+    def env(self) -> dict[str, str]:
+        return {**AWS_TEST_ENV, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def should_cut(self, method: str, path: str, byte_range: str | None) -> bool:
+        if method != "GET" or not self.key or not path.split("?")[0].endswith(self.key):
+            return False
+        start = int(byte_range.split("=")[1].split("-")[0]) if byte_range else 0
+        return start >= self.cut_from
+
+
+def _relay_handler(relay: FaultyRelay) -> type[http.server.BaseHTTPRequestHandler]:
+    host, port = relay.upstream.removeprefix("http://").split(":")
+
+    class Relay(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def relay(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            upstream = http.client.HTTPConnection(host, int(port), timeout=30)
+            upstream.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+            for name, value in self.headers.items():
+                upstream.putheader(name, value)
+            upstream.endheaders(body)
+            answer = upstream.getresponse()
+            data = answer.read()
+            upstream.close()
+            self.send_response_only(answer.status, answer.reason)
+            head = self.command == "HEAD"  # its Content-Length is the object's
+            for name, value in answer.getheaders():
+                if name.lower() not in ("transfer-encoding", "connection") and (
+                    head or name.lower() != "content-length"
+                ):
+                    self.send_header(name, value)
+            if not head:
+                self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            if head:
+                return
+            if relay.should_cut(self.command, self.path, self.headers.get("Range")):
+                relay.cuts += 1
+                self.wfile.write(data[: len(data) // 2])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            self.wfile.write(data)
+
+        do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = relay
+
+    return Relay
+
+
+@pytest.fixture
+def s3_faulty(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultyRelay]:
+    """A relay to the moto server that can cut reads part-way; the AWS variables point at
+    the relay for this test (objects are put through ``s3_server.client()``)."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    relay = FaultyRelay(f"http://127.0.0.1:{server.server_address[1]}", s3_server.endpoint)
+    server.RequestHandlerClass = _relay_handler(relay)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    for name, value in relay.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    try:
+        yield relay
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass

@@ -221,3 +221,34 @@ def test_scan_dataframe_over_dask_partitions(cluster: str) -> None:
         expected.sort_values(key).reset_index(drop=True),
     )
     assert set(expected[expected.detector == "pii.credit_card"].column) >= {"answer"}
+
+
+def test_export_shapes_roles_and_records_without_text_same_as_local(
+    cluster: str, tmp_path: Path
+) -> None:
+    from llmops.guard.dask_scan import scan_on_dask
+    from llmops.project import GuardConfig
+    from tests.test_guard_exports import FILES, every_export_jsonl, write_export_parquet
+
+    data = every_export_jsonl()
+    (tmp_path / "exports.jsonl").write_bytes(data)
+    (tmp_path / "exports.jsonl.zst").write_bytes(zstd_frames(data))
+    tables = [str(write_export_parquet(tmp_path / f"{s}.parquet", s)) for s in FILES]
+    paths = [str(tmp_path / "exports.jsonl"), str(tmp_path / "exports.jsonl.zst"), *tables]
+    local = report(scan_files(paths, workers=2, spool=True), tmp_path / "l.json")
+    assert report(scan_on_dask(paths, cluster), tmp_path / "d.json") == local
+    data_json = json.loads(local)
+    assert set(data_json["by_shape"]) == set(FILES) and data_json["records_without_text"] == 2
+    assert {f["role"] for f in data_json["findings"]} == {"user", "assistant", "tool", "tool_call"}
+    # guard.roles and --format travel to the workers with the rest of the configuration
+    leaks = GuardConfig(roles={"pii": ["assistant", "tool_call"], "secrets": ["assistant"]})
+    for options in ({"config": leaks}, {"shape": "langsmith"}):
+        here = report(scan_files(tables, spool=True, **options), tmp_path / "l2.json")
+        there = report(scan_on_dask(tables, cluster, **options), tmp_path / "d2.json")
+        assert there == here, options
+    forced = json.loads(here)  # the last one: every record read as a LangSmith run
+    assert list(forced["by_shape"]) == ["langsmith"] and forced["records_without_text"] > 20
+    narrowed = json.loads(report(scan_files(tables, config=leaks), tmp_path / "n.json"))
+    assert narrowed["findings"] and not [
+        f for f in narrowed["findings"] if f["category"] == "pii" and f["role"] == "user"
+    ]

@@ -318,11 +318,66 @@ def test_s3_refused_credentials_are_exit_2_naming_the_url(
     assert "guard scan: 9 records" in res.output
 
 
+def test_s3_connection_cut_part_way_is_that_files_error(
+    s3_faulty: Any, s3_server: S3Server, tmp_path: Path, small_blocks: None
+) -> None:
+    rows = day_rows(1500)
+    data = jsonl_bytes(rows)
+    client = s3_server.client()
+    client.create_bucket(Bucket="cut-logs")
+    client.put_object(Bucket="cut-logs", Key="day/a.jsonl", Body=data)
+    client.put_object(Bucket="cut-logs", Key="day/b.jsonl", Body=data)
+    s3_faulty.key, s3_faulty.cut_from = "day/a.jsonl", len(data) // 2
+    cut, whole = "s3://cut-logs/day/a.jsonl", "s3://cut-logs/day/b.jsonl"
+    local = write_jsonl(tmp_path / "day.jsonl", rows[:30])
+    reports = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"o{workers}.json"
+        res = invoke("guard", "scan", cut, str(local), whole, "--workers", workers,
+                     "--json", str(out))  # fmt: skip
+        assert res.exit_code == 2, res.output
+        errors = [line for line in res.output.splitlines() if line.startswith("error: ")]
+        assert len(errors) == 1 and errors[0].startswith(f"error: {cut}: read failed part-way")
+        reports.append(out.read_bytes())
+    one, two = (json.loads(r) for r in reports)
+    for report in (one, two):  # the byte counts in the store's message depend on the ranges
+        report["files"][0]["error"] = report["files"][0]["error"][:20]
+    assert s3_faulty.cuts > 0 and one == two  # the same part read, with 1 or 2 workers
+    report = one
+    files = {f["path"]: f for f in report["files"]}
+    read = files[cut]["lines"]
+    assert 0 < read < 1500 and files[cut]["records"] == read  # the part before the cut
+    assert files[whole]["lines"] == 1500 and files[whole]["error"] is None
+    assert report["records_scanned"] == read + 30 + 1500
+    expected = scan_files([write_jsonl(tmp_path / "all.jsonl", rows)])
+    kept = [f for f in report["findings"] if f["file"] == cut]
+    assert [(f["line"], f["detector"], f["start"]) for f in kept] == [
+        (f.line, f.detector, f.start) for f in expected.findings if (f.line or 0) <= read
+    ]
+
+
+class _WebFiles(http.server.SimpleHTTPRequestHandler):
+    """Files from a directory, without range requests; a file whose name starts with
+    ``cut`` is announced whole, half of it sent, then the connection closed."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def copyfile(self, source: Any, outputfile: Any) -> None:
+        if not self.path.rsplit("/", 1)[-1].startswith("cut"):
+            super().copyfile(source, outputfile)
+            return
+        data = source.read()
+        outputfile.write(data[: len(data) // 2])
+        outputfile.flush()
+        self.close_connection = True
+
+
 @pytest.fixture
 def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "www"
     root.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler = functools.partial(_WebFiles, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -346,6 +401,29 @@ def test_http_urls_are_read_in_order(http_root: tuple[str, Path], tmp_path: Path
     for path in (f"{base}/day.jsonl", f"{base}/day.jsonl.gz"):
         mine = [where(f) for f in result.findings if f.file == path]
         assert mine == [where(f) for f in local.findings], path
+
+
+def test_http_file_larger_than_a_block_and_a_connection_cut_part_way(
+    http_root: tuple[str, Path], tmp_path: Path
+) -> None:
+    pytest.importorskip("aiohttp")
+    base, root = http_root
+    rows = day_rows(14000)
+    data = jsonl_bytes(rows)
+    assert len(data) > 4 << 20  # more than one request's worth if it were read in ranges
+    (root / "day.jsonl").write_bytes(data)
+    (root / "cut.jsonl").write_bytes(data)
+    out = tmp_path / "o.json"
+    res = invoke("guard", "scan", f"{base}/cut.jsonl", f"{base}/day.jsonl", "--json", str(out))
+    assert res.exit_code == 2
+    assert f"error: {base}/cut.jsonl: read failed part-way: " in res.output
+    report = json.loads(out.read_text())
+    cut, whole = report["files"]
+    assert whole["records"] == 14000 and whole["error"] is None
+    assert 1000 < cut["records"] < 14000  # what was read before the cut was scanned
+    local = scan_files([write_jsonl(tmp_path / "day.jsonl", rows)])
+    kept = [(f["line"], f["detector"]) for f in report["findings"] if f["file"] == cut["path"]]
+    assert kept == [(f.line, f.detector) for f in local.findings if f.line <= cut["records"]]
 
 
 # --- scan_dataframe ------------------------------------------------------------------

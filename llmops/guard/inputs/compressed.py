@@ -92,7 +92,7 @@ def _opened(source: Source) -> AbstractContextManager[BinaryIO]:
         return nullcontext(sys.stdin.buffer)
     from llmops.guard.inputs.locations import open_binary
 
-    return open_binary(source.path, source.remote)
+    return open_binary(source.path, source.remote, in_order=True)
 
 
 def _pieces(raw: Readable, kind: str) -> Pieces:
@@ -165,6 +165,9 @@ def _line_blocks(index: int, path: str, chunks: Pieces) -> Iterator[Task]:
             break
         except SourceError as exc:
             failure = exc  # scan what was decompressed before the damage, then report it
+            break
+        except Exception as exc:  # the connection lost part-way: the same
+            failure = SourceError(sources.read_failure(exc))
             break
         weight += consumed
         data = rest + piece

@@ -145,19 +145,30 @@ def filesystem(url: str) -> tuple[Any, str]:
 
 
 def open_binary(
-    path: str, remote: bool = False, block: int = BLOCK_SIZE, size: int | None = None
+    path: str,
+    remote: bool = False,
+    block: int = BLOCK_SIZE,
+    size: int | None = None,
+    in_order: bool = False,
 ) -> BinaryIO:
-    """Open a local file or a URL for reading bytes (seekable).
+    """Open a local file or a URL for reading bytes (seekable, unless ``in_order``).
 
     A URL is read ``block`` bytes per request (a byte range reads about its own size);
-    an S3 object whose ``size`` is known is opened without asking for it again.
+    an S3 object whose ``size`` is known is opened without asking for it again. A web
+    server's file read ``in_order`` is one GET, read from start to end.
     """
     if not remote:
         return open(path, "rb", buffering=1 << 20)
     fs, inner = filesystem(path)
+    if in_order and _web(path):  # a web server need not answer range requests
+        return fs.open(inner, "rb", block_size=0)  # type: ignore[no-any-return]
     known = {"size": size} if size and path.startswith(("s3://", "s3a://")) else {}
     raw = fs.open(inner, "rb", block_size=block, cache_type="none", **known)
     return io.BufferedReader(raw, buffer_size=block)  # readline(limit), as a file has
+
+
+def _web(url: str) -> bool:
+    return url.startswith(("http://", "https://"))
 
 
 def _url_sources(url: str) -> list[Source]:
@@ -206,7 +217,7 @@ def _url_file(fs: Any, url: str, inner: str, info: dict[str, Any] | None) -> Sou
         return Source(url, error=describe_failure(exc))
     kind = _kind(head)
     size = int(info.get("size") or 0)
-    if kind == "plain" and (url.startswith(("http://", "https://")) or not size):
+    if kind == "plain" and (_web(url) or not size):
         kind = "stream"  # a web server need not answer range requests: read it in order
     source = Source(url, kind=kind, size=size, remote=True)
     if kind == "parquet":
