@@ -125,6 +125,26 @@ def test_pii_look_alikes_do_not_fire(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "card"),
+    [
+        ("card ending 1111 (4111 1111 1111 1111)", "4111 1111 1111 1111"),
+        ("card ending 1111 4111 1111 1111 1111", "4111 1111 1111 1111"),
+        ("ending 4242 (4242-4242-4242-4242) on file", "4242-4242-4242-4242"),
+        ("pin 1234 5555 5555 5555 4444 expired", "5555 5555 5555 4444"),
+        ("(555) 4111 1111 1111 1111", "4111 1111 1111 1111"),
+    ],
+)
+def test_a_card_after_another_number_group(text: str, card: str) -> None:
+    found = [(f.detector, text[f.start : f.end]) for f in detect(text, checks=["pii"])]
+    assert found == [("pii.credit_card", card)]
+
+
+def test_the_tail_of_a_bad_card_number_is_still_not_a_number() -> None:
+    assert detect("1111 4111 1111 1111 1112 declined", checks=["pii"]) == []
+    assert detect("Card 4988 0032 2475 3551 was declined (typo).", checks=["pii"]) == []
+
+
+@pytest.mark.parametrize(
     ("text", "detector"),
     [
         ("token ghp_aB3dE5fG7hJ9kL1mN3pQ5rS7tU9vW1xY3zA5", "secret.github_token"),

@@ -266,3 +266,85 @@ def test_markdown_summary_shows_roles_and_records_without_text(day: Path) -> Non
     assert "| where | record | field | role | detector |" in text
     assert "1 without text" in text and "[lf-empty]" not in text  # listed by line
     assert "langfuse record with no text to scan in input, output" in text
+
+
+# --- the shapes from every kind of input ---------------------------------------------
+
+EMPTY_SPAN = {"id": "lf-empty", "traceId": "t", "type": "SPAN", "input": None, "output": None}
+
+
+def export_rows(shape: str) -> list[dict[str, Any]]:
+    lines = (EXPORTS / FILES[shape]).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def parquet_row(record: dict[str, Any]) -> dict[str, str | None]:
+    """A record as a row of text columns, objects and lists JSON-encoded (as a log table
+    written with json.dumps holds them)."""
+    return {
+        k: json.dumps(v) if isinstance(v, dict | list) else None if v is None else str(v)
+        for k, v in record.items()
+    }
+
+
+def write_export_parquet(path: Path, shape: str) -> Path:
+    from tests.test_guard_inputs import write_parquet
+
+    rows = [parquet_row(r) for r in export_rows(shape)]
+    names = sorted({k for r in rows for k in r})
+    return write_parquet(path, [{k: r.get(k) for k in names} for r in rows], group=2)
+
+
+def every_export_jsonl() -> bytes:
+    """Every export record, and one span without text, as JSONL."""
+    rows = [r for shape in FILES for r in export_rows(shape)] + [EMPTY_SPAN]
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def located(result: Any, file: str) -> list[tuple[Any, ...]]:
+    return [(f.line, *x) for f, x in zip(result.findings, found(result), strict=True)
+            if f.file == file]  # fmt: skip
+
+
+@pytest.mark.parametrize("shape", list(FILES))
+def test_every_shape_from_parquet_rows(shape: str, tmp_path: Path) -> None:
+    path = write_export_parquet(tmp_path / f"{shape}.parquet", shape)
+    for workers in (1, 2):  # row groups of two rows, in one process or in two
+        result = scan_files([path], workers=workers)
+        assert found(result) == EXPECTED[shape]
+        assert result.bad_records == 0 and result.records_without_text == 0
+        assert list(result.by_shape) == [shape]
+    assert found(scan_files([path], shape=shape)) == EXPECTED[shape]
+
+
+def test_every_shape_and_role_from_s3_plain_zstd_and_parquet(
+    s3_env: Any, tmp_path: Path
+) -> None:
+    from tests.test_guard_inputs import zstd_frames
+
+    data = every_export_jsonl()
+    local_path = tmp_path / "exports.jsonl"
+    local_path.write_bytes(data)
+    local = scan_files([local_path])
+    client = s3_env.client()
+    client.create_bucket(Bucket="exports")
+    client.put_object(Bucket="exports", Key="day/a.jsonl", Body=data)
+    client.put_object(Bucket="exports", Key="day/b.jsonl.zst", Body=zstd_frames(data))
+    parquet = write_export_parquet(tmp_path / "oi.parquet", "openinference").read_bytes()
+    client.put_object(Bucket="exports", Key="day/c.parquet", Body=parquet)
+    result = scan_files(["s3://exports/day/"], workers=2)
+    assert not result.file_errors
+    want = located(local, str(local_path))
+    assert {role for *_, role, _ in want} == {U, A, T, C}
+    assert located(result, "s3://exports/day/a.jsonl") == want
+    assert located(result, "s3://exports/day/b.jsonl.zst") == want
+    assert [x[1:] for x in located(result, "s3://exports/day/c.parquet")] == (
+        EXPECTED["openinference"]
+    )
+    assert result.records_without_text == 2  # the empty span, in the plain and zstd copies
+    assert [(w["file"], w["record"]) for w in result.without_text] == [
+        ("s3://exports/day/a.jsonl", "lf-empty"), ("s3://exports/day/b.jsonl.zst", "lf-empty"),
+    ]  # fmt: skip
+    for name, counts in local.by_shape.items():
+        copies = 3 if name == "openinference" else 2
+        assert result.by_shape[name]["records"] == copies * counts["records"], name

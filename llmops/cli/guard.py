@@ -38,7 +38,15 @@ def _split(value: str | None) -> list[str] | None:
 
 @app.command("scan")
 def scan_command(
-    paths: Annotated[list[Path], typer.Argument(help="JSONL or JSONL.gz log files.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(
+            help="Log files (JSONL, .gz, .zst, Parquet), directories, globs, '-' (stdin) "
+            "or URLs (s3://, gs://, az://, https://).",
+            show_default=False,
+            metavar="PATH",
+        ),
+    ],
     checks: Annotated[
         str | None,
         typer.Option(
@@ -81,25 +89,46 @@ def scan_command(
             "(exit 2); default guard.max_without_text, else 0.05.",
         ),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="SCHEDULER_ADDRESS",
+            help="Run the scan on this Dask cluster (tcp://host:8786) instead of local workers.",
+        ),
+    ] = None,
+    dask_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds to wait for the Dask scheduler to answer (exit 3)."),
+    ] = 10.0,
 ) -> None:
     """Scan log files: exit 1 on a new finding at --fail-on or above, 2 on unreadable input
     or when too many records gave no text to scan."""
     from llmops.guard.report import load_baseline, markdown
-    from llmops.guard.scanner import scan_files
 
     if fail_on is not None and fail_on not in SEVERITIES:
         raise UserError(f"--fail-on must be {choices()}, got {fail_on!r}")
+    if dask is not None and workers > 1:
+        raise UserError("--workers is for a local scan: with --dask the cluster's workers scan")
     project = _project_or_none()
     config = project.config.guard if project is not None else None
     if max_without_text is not None:
         config = _with_max_without_text(config, max_without_text)
     known = load_baseline(baseline) if baseline is not None else set()
     out: TextIO = sys.stderr if "-" in (json_path, markdown_path) else sys.stdout
+    options: dict[str, Any] = {
+        "checks": _split(checks), "config": config, "baseline": known, "fail_on": fail_on,
+        "spool": True, "shape": log_format,
+    }  # fmt: skip
     with _progress(paths) as advance:
-        result = scan_files(
-            paths, checks=_split(checks), config=config, workers=workers, baseline=known,
-            fail_on=fail_on, spool=True, progress=advance, shape=log_format,
-        )  # fmt: skip
+        if dask is not None:
+            from llmops.guard.dask_scan import scan_on_dask
+
+            result = scan_on_dask(paths, dask, timeout=dask_timeout, progress=advance, **options)
+        else:
+            from llmops.guard.scanner import scan_files
+
+            result = scan_files(paths, workers=workers, progress=advance, **options)
     try:
         try:
             if json_path is not None:
@@ -111,7 +140,7 @@ def scan_command(
         except BrokenPipeError:
             _stdout_closed()
         if project is not None and history and not result.nothing_read:
-            _record(project, result, [str(p) for p in paths])
+            _record(project, result, paths)
     finally:
         result.close()
     if result.file_errors or result.too_little_text:
@@ -129,7 +158,7 @@ def _with_max_without_text(config: GuardConfig | None, share: float) -> GuardCon
 class _progress:
     """A rich progress bar over the input bytes, on a terminal only (no thread: no fork issues)."""
 
-    def __init__(self, paths: list[Path]) -> None:
+    def __init__(self, paths: list[str]) -> None:
         self.paths = paths
         self.bar: Any = None
 

@@ -13,10 +13,10 @@ a version, a category (pii, secret, injection, policy, format) and a severity.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from llmops.guard.engine import DEFAULT_CHECKS, DEFAULT_ROLES, Guard, cached_guard
 from llmops.guard.findings import Finding, fingerprint
+from llmops.guard.frames import FINDING_COLUMNS, scan_dataframe
 from llmops.guard.redact import redact
 from llmops.guard.registry import Detector, known
 from llmops.guard.scanner import ScanResult, scan, scan_files
@@ -38,11 +38,6 @@ __all__ = [
     "scan_dataframe",
     "scan_files",
 ]
-
-FINDING_COLUMNS = (
-    "row", "column", "detector", "category", "severity", "start", "end", "evidence",
-    "confidence", "fingerprint",
-)  # fmt: skip
 
 
 def detect(
@@ -67,41 +62,3 @@ def detect(
     """
     guard = cached_guard(list(checks) if checks is not None else None, config)
     return guard.detect(text, role)
-
-
-def scan_dataframe(
-    df: Any,
-    columns: str | Iterable[str],
-    *,
-    checks: Iterable[str] | None = None,
-    role: str | None = None,
-    config: GuardConfig | None = None,
-) -> Any:
-    """Scan text columns of a pandas DataFrame; one row per finding (``FINDING_COLUMNS``).
-
-    Works on one partition at a time, so it is the function to map over the partitions
-    of a Dask or Spark DataFrame (see docs/guard.md). ``row`` is the DataFrame index.
-    """
-    import pandas as pd
-
-    from llmops.guard.batch import Batch, BlockResult
-    from llmops.guard.readers import Record
-
-    guard = cached_guard(list(checks) if checks is not None else None, config)
-    names = [columns] if isinstance(columns, str) else list(columns)
-    block = BlockResult()
-    batch = Batch(guard, frozenset(), block)
-    cells: list[tuple[Any, str]] = []  # (row, column) of each scanned cell, by its "line"
-    for name in names:
-        for index, value in df[name].items():
-            if isinstance(value, str):
-                batch.add(Record("dataframe", texts=[(value, role, name)]), len(cells))
-                cells.append((index, name))
-    batch.flush()
-    rows = [
-        (*cells[f.line or 0], f.detector, f.category, f.severity, f.start, f.end, f.evidence,
-         f.confidence, f.fingerprint)
-        for f in block.findings
-    ]  # fmt: skip
-    out = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
-    return out.astype({"start": "int64", "end": "int64", "confidence": "float64"})

@@ -40,6 +40,7 @@ class BlockResult:
     rows: list[Row] | None = None  # the findings as rows, once packed for another process
     shapes: dict[str, list[int]] = field(default_factory=dict)  # [records, without text]
     no_text: list[tuple[int, str | None, str]] = field(default_factory=list)  # line, id, shape
+    error: str | None = None  # why reading stopped before the end of the block
 
     def add_bad(self, line: int, reason: str) -> None:
         """Count a line that could not be scanned; the first ``MAX_BAD_LINES`` are kept."""
@@ -83,6 +84,7 @@ class Batch:
         baseline: frozenset[str],
         out: BlockResult,
         shape: str | None = None,
+        batch_chars: int = BATCH_CHARS,
     ) -> None:
         self.guard = guard
         self.baseline = baseline
@@ -93,6 +95,7 @@ class Batch:
         self._owners: list[int] = []  # for each text, its record's index in _origins
         self._origins: list[Origin] = []
         self._size = 0
+        self._batch_chars = batch_chars
 
     def add_value(self, value: Any, line: int) -> str | None:
         """Add the records of one parsed line (or one API value); the reason it is not a
@@ -120,7 +123,7 @@ class Batch:
                 self._items.append(t)
                 self._owners.append(owner)
                 self._size += len(t[0])
-        if self._size >= BATCH_CHARS or len(self._origins) >= BATCH_RECORDS:
+        if self._size >= self._batch_chars or len(self._origins) >= BATCH_RECORDS:
             self.flush()
 
     def flush(self) -> None:

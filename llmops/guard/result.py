@@ -161,6 +161,13 @@ class ScanResult:
         """The first new (not suppressed) findings, for summaries."""
         return [Finding(*row) for row in self._sample]
 
+    def set_file_error(self, index: int, error: str) -> None:
+        """An input whose reading failed part-way (what was read before is kept); the
+        first error of a file is the one reported."""
+        summary = self.files[index]
+        if summary.error is None:
+            summary.error = error
+
     def add_bad(self, file: str | None, line: int, reason: str) -> None:
         self.bad_records += 1
         if len(self.bad_lines) < MAX_BAD_LINES:

@@ -1,10 +1,12 @@
 """The scan engine: records or files in, findings out, in a stable order.
 
-Files are planned into blocks (:mod:`llmops.guard.sources`); each block is scanned by
-:func:`llmops.guard.batch.scan_block`. With ``workers > 1`` the blocks run in a pool of
-processes, a bounded number in flight, and their results are merged in block order, so
-the output is the same whatever the number of workers. Line numbers are counted per
-block and made absolute while merging.
+Inputs are found by :mod:`llmops.guard.inputs` and planned into blocks
+(:mod:`llmops.guard.sources`); each block is scanned by :func:`scan_task`, which stamps
+its findings through :mod:`llmops.guard.batch`. With ``workers > 1`` the blocks run in a
+pool of processes, a bounded number in flight, and their results are merged in block
+order (:class:`Merge`, shared with the Dask engine), so the output is the same whatever
+the number of workers. Line numbers are counted per block and made absolute while
+merging.
 """
 
 from __future__ import annotations
@@ -19,20 +21,60 @@ from typing import Any
 
 from llmops.guard.batch import BlockResult, scan_block, scan_values
 from llmops.guard.engine import Guard, cached_guard
+from llmops.guard.inputs import check_sources, open_sources
 from llmops.guard.readers import shape_named
 from llmops.guard.result import FileSummary, ScanResult
-from llmops.guard.sources import (
-    Source,
-    SourceError,
-    Task,
-    block_lines,
-    gzip_tasks,
-    open_source,
-    plain_tasks,
-)
+from llmops.guard.sources import Task, plan_tasks, readable_lines
 from llmops.project import GuardConfig
 
 __all__ = ["ScanResult", "scan", "scan_files"]
+
+ProgressFn = Callable[[int], None]
+
+
+def scan_task(
+    task: Task, guard: Guard, baseline: frozenset[str], shape: str | None = None
+) -> BlockResult:
+    """Scan the lines of one task. A failure to read them (a network error part-way
+    through a URL, a damaged row group) ends the block; it is the block's ``error``."""
+    failures: list[str] = []
+    block = scan_block(readable_lines(task, failures), guard, baseline, shape)
+    block.error = failures[0] if failures else None
+    return block
+
+
+class Merge:
+    """Blocks merged into a result in task order, by the local and the Dask engines.
+
+    Once reading a file failed, its later blocks are not merged (their line numbers
+    would be wrong) and its tasks not yet started are dropped: the file's error says
+    where its scan stopped, and the blocks before it are kept.
+    """
+
+    def __init__(self, result: ScanResult, progress: ProgressFn | None = None) -> None:
+        self.result = result
+        self.progress = progress
+        self.stopped: set[int] = set()  # files whose reading failed part-way
+
+    def still_wanted(self, tasks: Iterable[Task]) -> Iterator[Task]:
+        """``tasks`` but those of files whose reading already failed."""
+        return (t for t in tasks if t.file_index not in self.stopped)
+
+    def add(self, task: Task, block: BlockResult) -> None:
+        index = task.file_index
+        if index not in self.stopped:
+            summary = self.result.files[index]
+            base = summary.lines
+            summary.lines += block.n_lines
+            summary.records += block.n_records
+            summary.bad_records += block.n_bad
+            self.result.add_block(block, summary.path, base)
+            if block.error is not None:
+                self.stopped.add(index)
+                self.result.set_file_error(index, block.error)
+        if self.progress is not None:
+            self.progress(task.weight)
+
 
 # --- worker processes ----------------------------------------------------------------
 
@@ -48,8 +90,7 @@ def _init_worker(
 
 
 def _run_task(task: Task) -> BlockResult:
-    block = scan_block(block_lines(task), _WORKER["guard"], _WORKER["baseline"], _WORKER["shape"])
-    return block.pack()
+    return scan_task(task, _WORKER["guard"], _WORKER["baseline"], _WORKER["shape"]).pack()
 
 
 # --- entry points --------------------------------------------------------------------
@@ -72,17 +113,15 @@ def scan(
     guard = cached_guard(list(checks) if checks is not None else None, config)
     if shape is not None:
         shape_named(shape)
-    result = _result(guard)
+    result = new_result(guard, fail_on)
     result.add_block(scan_values(records, guard, frozenset(baseline), shape))
     return result
 
 
-def _result(guard: Guard, fail_on: str | None = None, spool: bool = False) -> ScanResult:
+def new_result(guard: Guard, fail_on: str | None = None, spool: bool = False) -> ScanResult:
+    """An empty result for a scan with ``guard``'s checks and configuration."""
     config = guard.config
     return ScanResult(guard.checks, fail_on or config.fail_on, spool, config.max_without_text)
-
-
-ProgressFn = Callable[[int], None]
 
 
 def scan_files(
@@ -97,23 +136,24 @@ def scan_files(
     progress: ProgressFn | None = None,
     shape: str | None = None,
 ) -> ScanResult:
-    """Scan JSONL / JSONL.gz log files; unreadable files are reported in ``result.files``.
+    """Scan log files; inputs that cannot be read are reported in ``result.files``.
 
-    ``shape`` reads every record as that log shape instead of detecting it.
+    ``paths`` may be files (JSONL, gzip, zstd, Parquet), directories, globs, ``-``
+    (stdin) and fsspec URLs (:mod:`llmops.guard.inputs`); ``shape`` reads every record
+    as that log shape instead of detecting it.
     """
     guard = cached_guard(list(checks) if checks is not None else None, config)
     if shape is not None:
         shape_named(shape)
     known = frozenset(baseline)
-    result = _result(guard, fail_on, spool)
-    sources = [open_source(p) for p in paths]
-    result.files = [FileSummary(str(s.path), error=s.error) for s in sources]
-    tasks = _tasks(sources, result, max(1, workers))
+    result = new_result(guard, fail_on, spool)
+    sources = open_sources(paths)
+    result.files = [FileSummary(s.path, error=s.error) for s in sources]
+    merge = Merge(result, progress)
+    tasks = merge.still_wanted(plan_tasks(sources, max(1, workers), result.set_file_error))
     if workers <= 1:
-        blocks: Iterator[tuple[Task, BlockResult]] = (
-            (t, scan_block(block_lines(t), guard, known, shape)) for t in tasks
-        )
-        _merge(blocks, result, progress)
+        for task in tasks:
+            merge.add(task, scan_task(task, guard, known, shape))
     else:
         fork = os.name == "posix"
         if fork:  # the workers inherit the compiled detectors instead of rebuilding them
@@ -127,25 +167,11 @@ def scan_files(
                 initargs=(guard.checks, guard.config.model_dump_json(), known, shape),
             )
         with pool:
-            _merge(_ordered(pool, tasks, workers * 2), result, progress)
+            for task, block in _ordered(pool, tasks, workers * 2):
+                merge.add(task, block)
         _WORKER.clear()
-    for summary in result.files:
-        if summary.error is None and summary.lines == 0:
-            summary.warning = "empty file (no records)"
+    check_sources(sources, result)
     return result
-
-
-def _tasks(sources: list[Source], result: ScanResult, workers: int) -> Iterator[Task]:
-    for index, source in enumerate(sources):
-        if source.error:
-            continue
-        if not source.gzip:
-            yield from plain_tasks(index, source, workers)
-            continue
-        try:
-            yield from gzip_tasks(index, source)
-        except SourceError as exc:
-            result.files[index].error = str(exc)
 
 
 def _ordered(
@@ -160,17 +186,3 @@ def _ordered(
     while pending:
         done, future = pending.popleft()
         yield done, future.result()
-
-
-def _merge(
-    blocks: Iterator[tuple[Task, BlockResult]], result: ScanResult, progress: ProgressFn | None
-) -> None:
-    for task, block in blocks:
-        summary = result.files[task.file_index]
-        base = summary.lines
-        summary.lines += block.n_lines
-        summary.records += block.n_records
-        summary.bad_records += block.n_bad
-        result.add_block(block, summary.path, base)
-        if progress is not None:
-            progress(task.weight)

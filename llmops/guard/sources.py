@@ -1,28 +1,34 @@
-"""Reading log files as line blocks: byte ranges of plain files, streamed blocks of gzip.
+"""Log inputs as blocks of lines: byte ranges of plain files, streamed blocks of compressed
+files and of stdin, Parquet row groups.
 
-A plain JSONL file is cut into byte ranges; a worker seeks to its range and takes every
-line that *starts* inside it, so each line belongs to exactly one range. A gzip file
-cannot be cut (its blocks depend on what came before), so it is decompressed
-sequentially, in bounded pieces, by the process that plans the work; the decompressed
-lines are handed to the workers in blocks. Either way memory is bounded by the block
-size, not the file size, and a line longer than ``MAX_LINE`` is skipped and reported.
+A plain JSONL file (local or behind an fsspec URL) is cut into byte ranges; a worker
+seeks to its range and takes every line that *starts* inside it, so each line belongs to
+exactly one range. A gzip or zstd file (or stdin) cannot be cut, so it is decompressed
+sequentially, in bounded pieces, and its lines are handed to the workers in blocks. A
+Parquet file is split by row group; each row becomes one JSON line. Either way memory is
+bounded by the block size, not the file size, and a line longer than ``MAX_LINE`` is
+skipped and reported. Where the inputs are found is :mod:`llmops.guard.inputs`.
 """
 
 from __future__ import annotations
 
 import os
-import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
 MAX_LINE = 64 << 20
-GZ_BLOCK = 4 << 20
+GZ_BLOCK = 4 << 20  # decompressed bytes per block of a streamed input
 MIN_RANGE = 1 << 20
 MAX_RANGE = 16 << 20
+WIDE_MIN_RANGE = 4 << 20  # ranges of a URL or on a cluster: each costs a request or a task
 GZIP_MAGIC = b"\x1f\x8b"
 BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark; dropped at the start of a file
+
+# How a source is read: ``plain`` in byte ranges, ``gzip``/``zstd``/``stream`` (stdin, or a
+# web server that need not answer range requests) sequentially, ``parquet`` by row group.
+STREAMED = ("gzip", "zstd", "stream")
 
 
 class SourceError(Exception):
@@ -31,17 +37,25 @@ class SourceError(Exception):
 
 @dataclass
 class Source:
-    """One input file."""
+    """One input file: a local path, ``-`` (stdin) or a URL."""
 
-    path: Path
-    gzip: bool = False
+    path: str
+    kind: str = "plain"
     size: int = 0
     error: str | None = None
+    remote: bool = False
+    columns: tuple[str, ...] = ()  # Parquet: the file's top-level columns
+    row_groups: tuple[int, ...] = ()  # Parquet: rows in each row group
+
+    @property
+    def gzip(self) -> bool:
+        return self.kind == "gzip"
 
 
 @dataclass
 class Task:
-    """A block of lines for one worker: a byte range of a plain file, or raw lines."""
+    """A block of lines for one worker: a byte range of a plain file, raw lines, a Parquet
+    row group, or (on a cluster) a whole compressed file."""
 
     file_index: int
     path: str
@@ -51,23 +65,16 @@ class Task:
     too_long: tuple[int, ...] = ()  # 1-based lines of ``data`` that were over MAX_LINE
     weight: int = 0  # bytes of the input file this block stands for (progress)
     extra: dict[str, int] = field(default_factory=dict)
+    remote: bool = False
+    kind: str = "plain"  # plain: a byte range; parquet: row group ``start``; gzip/zstd: a file
 
 
 def open_source(path: str | Path) -> Source:
-    """Check that ``path`` is a readable file and whether it is gzip-compressed."""
-    p = Path(path)
-    try:
-        if p.is_dir():
-            return Source(p, error="is a directory, expected a .jsonl or .jsonl.gz file")
-        with p.open("rb") as f:
-            magic = f.read(2)
-        return Source(p, gzip=magic == GZIP_MAGIC, size=p.stat().st_size)
-    except FileNotFoundError:
-        return Source(p, error="file not found")
-    except PermissionError:
-        return Source(p, error="permission denied")
-    except OSError as exc:
-        return Source(p, error=f"cannot read: {exc.strerror or exc}")
+    """One local file or URL as a :class:`Source`; a problem is in ``source.error``."""
+    from llmops.guard.inputs import open_sources
+
+    found = open_sources([path])
+    return found[0] if found else Source(str(path), error="no input")
 
 
 def read_line(f: BinaryIO) -> tuple[bytes | None, int]:
@@ -83,9 +90,14 @@ def read_line(f: BinaryIO) -> tuple[bytes | None, int]:
             return None, used
 
 
-def range_lines(path: str, start: int, end: int) -> Iterator[bytes | None]:
-    """The lines that start in ``[start, end)`` of a plain file."""
-    with open(path, "rb", buffering=1 << 20) as f:
+def range_lines(
+    path: str, start: int, end: int, remote: bool = False, size: int | None = None
+) -> Iterator[bytes | None]:
+    """The lines that start in ``[start, end)`` of a plain file (of ``size`` bytes, if known)."""
+    from llmops.guard.inputs.locations import BLOCK_SIZE, open_binary
+
+    # a range of a URL is fetched in about one request, plus one for its last line's end
+    with open_binary(path, remote, min(BLOCK_SIZE, end - start + (64 << 10)), size) as f:
         pos = start
         if start > 0:
             f.seek(start - 1)
@@ -115,8 +127,12 @@ def range_lines(path: str, start: int, end: int) -> Iterator[bytes | None]:
 
 def block_lines(task: Task) -> Iterator[bytes | None]:
     """The lines of a task, whichever kind it is."""
+    if task.kind == "parquet":
+        from llmops.guard.inputs.parquet import row_group_lines
+
+        return row_group_lines(task.path, task.start, task.remote)
     if task.data is None:
-        return range_lines(task.path, task.start, task.end)
+        return range_lines(task.path, task.start, task.end, task.remote, task.extra.get("size"))
     lines = task.data.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
@@ -126,112 +142,87 @@ def block_lines(task: Task) -> Iterator[bytes | None]:
     return (None if i in too_long else line for i, line in enumerate(lines, 1))
 
 
-def plain_tasks(index: int, source: Source, workers: int) -> Iterator[Task]:
-    """Byte ranges covering a plain file: a few per worker, each 1–16 MiB."""
+def readable_lines(task: Task, failures: list[str]) -> Iterator[bytes | None]:
+    """:func:`block_lines`, ending where reading fails; why is appended to ``failures``.
+
+    Any failure while reading (a connection reset part-way through a URL, a store that
+    stops answering, a damaged Parquet row group) is the input's problem, not the scan's.
+    """
+    try:
+        yield from block_lines(task)
+    except SourceError as exc:
+        failures.append(str(exc))
+    except Exception as exc:
+        failures.append(read_failure(exc))
+
+
+def read_failure(exc: BaseException) -> str:
+    """The error of an input whose reading failed after it was opened."""
+    from llmops.guard.inputs.locations import describe_failure
+
+    return f"read failed part-way: {describe_failure(exc)}"
+
+
+def plain_tasks(index: int, source: Source, workers: int, wide: bool = False) -> Iterator[Task]:
+    """Byte ranges covering a plain file: a few per worker, each 1–16 MiB (4–16 MiB for a
+    URL, or when ``wide``: on a cluster)."""
     size = source.size
-    step = max(MIN_RANGE, min(MAX_RANGE, size // max(1, workers * 8) + 1))
+    low = max(MIN_RANGE, WIDE_MIN_RANGE) if source.remote or wide else MIN_RANGE
+    step = max(low, min(MAX_RANGE, size // max(1, workers * 8) + 1))
+    extra = {"size": size} if source.remote else {}
     for start in range(0, size, step):
         end = min(size, start + step)
-        yield Task(index, str(source.path), start, end, weight=end - start)
+        yield Task(
+            index, source.path, start, end, weight=end - start, extra=extra, remote=source.remote
+        )
 
 
-def _gz_chunks(path: Path) -> Iterator[tuple[bytes, int]]:
-    """Decompressed pieces (at most GZ_BLOCK each) and the compressed bytes consumed."""
-    with path.open("rb") as raw:
-        d = zlib.decompressobj(wbits=31)
-        fed_since_member = False
-        while True:
-            comp = raw.read(1 << 20)
-            if not comp:
-                break
-            consumed = len(comp)
-            while comp:
-                fed_since_member = True
-                try:
-                    out = d.decompress(comp, GZ_BLOCK)
-                except zlib.error as exc:
-                    raise SourceError(f"corrupt gzip data ({exc})") from None
-                comp = d.unconsumed_tail
-                if d.eof:
-                    comp = d.unused_data + comp
-                    d = zlib.decompressobj(wbits=31)
-                    fed_since_member = False
-                if out:
-                    yield out, consumed
-                    consumed = 0
-            if consumed:
-                yield b"", consumed
-        if fed_since_member:
-            raise SourceError("truncated gzip file (ends before the end-of-stream marker)")
+def parquet_tasks(index: int, source: Source) -> Iterator[Task]:
+    """One task per row group; ``weight`` shares the file's size among them by rows."""
+    total = sum(source.row_groups) or 1
+    done = 0
+    for group, rows in enumerate(source.row_groups):
+        share = source.size * (done + rows) // total - source.size * done // total
+        done += rows
+        yield Task(
+            index, source.path, group, group + 1, weight=share,
+            remote=source.remote, kind="parquet",
+        )  # fmt: skip
 
 
-def gzip_tasks(index: int, source: Source) -> Iterator[Task]:
-    """Blocks of whole decompressed lines; raises SourceError after the last good block.
+OnError = Callable[[int, str], None]
 
-    A byte order mark at the start of the decompressed data is dropped.
+
+def plan_tasks(
+    sources: list[Source], workers: int, on_error: OnError, whole_files: bool = False
+) -> Iterator[Task]:
+    """The tasks of every readable source, in input order.
+
+    ``whole_files`` (a cluster) makes each compressed file one task, decompressed where
+    it runs; otherwise compressed files and stdin are decompressed here, in blocks. A
+    file whose end cannot be read is reported through ``on_error`` after its good blocks.
     """
-    tasks = _gzip_tasks(index, source)
-    for task in tasks:
-        if task.data is not None and task.data.startswith(BOM):
-            task.data = task.data[len(BOM) :]
-        yield task
-        break
-    yield from tasks
+    from llmops.guard.inputs.compressed import stream_tasks
 
-
-def _gzip_tasks(index: int, source: Source) -> Iterator[Task]:
-    rest = b""
-    skipping = False  # inside a line longer than MAX_LINE
-    weight = 0
-    path = str(source.path)
-    failure: SourceError | None = None
-    chunks = _gz_chunks(source.path)
-    while True:
-        try:
-            piece, consumed = next(chunks)
-        except StopIteration:
-            break
-        except SourceError as exc:
-            failure = exc  # scan what was decompressed before the damage, then report it
-            break
-        weight += consumed
-        data = rest + piece
-        cut = data.rfind(b"\n")
-        if cut == -1:
-            rest = b"" if skipping else data
-            if len(rest) > MAX_LINE:
-                skipping, rest = True, b""
+    for index, source in enumerate(sources):
+        if source.error:
             continue
-        block, rest = data[: cut + 1], data[cut + 1 :]
-        too_long: tuple[int, ...] = ()
-        if skipping:
-            block = b"\n" + block[block.index(b"\n") + 1 :]
-            too_long, skipping = (1,), False
-        if len(block) >= GZ_BLOCK or too_long:
-            if len(block) > MAX_LINE:
-                block, too_long = _blank_long_lines(block, too_long)
-            yield Task(index, path, data=block, too_long=too_long, weight=weight)
-            weight = 0
+        if source.kind == "plain":
+            yield from plain_tasks(index, source, workers, wide=whole_files)
+        elif source.kind == "parquet":
+            yield from parquet_tasks(index, source)
+        elif whole_files and source.kind in ("gzip", "zstd"):
+            yield Task(
+                index, source.path, 0, source.size, weight=source.size,
+                remote=source.remote, kind=source.kind,
+            )  # fmt: skip
         else:
-            rest = block + rest  # keep filling the block
-    if skipping:
-        yield Task(index, path, data=b"\n", too_long=(1,), weight=weight)
-    elif rest:
-        data, too_long = _blank_long_lines(rest, ()) if len(rest) > MAX_LINE else (rest, ())
-        yield Task(index, path, data=data, too_long=too_long, weight=weight)
-    if failure is not None:
-        raise failure
-
-
-def _blank_long_lines(block: bytes, too_long: tuple[int, ...]) -> tuple[bytes, tuple[int, ...]]:
-    """Empty the lines over MAX_LINE in a block and list them as too long."""
-    lines = block.split(b"\n")
-    marked = set(too_long)
-    for i, line in enumerate(lines):
-        if len(line) > MAX_LINE:
-            lines[i] = b""
-            marked.add(i + 1)
-    return b"\n".join(lines), tuple(sorted(marked))
+            try:
+                yield from stream_tasks(index, source)
+            except SourceError as exc:
+                on_error(index, str(exc))
+            except Exception as exc:  # see readable_lines
+                on_error(index, read_failure(exc))
 
 
 def file_size(path: str | Path) -> int:

@@ -145,36 +145,45 @@ def _windows(text: str, start: int, raw: str) -> Iterator[Number]:
             groups.append((pos, pos + len(part)))
         pos += len(part) + 1
     i = 0
+    cards_only = False  # a window in the tail of an unclassified run
     while i < len(groups):
         for j in range(min(len(groups), i + _MAX_GROUPS) - 1, i - 1, -1):
             if j > i and groups[j][0] - groups[j - 1][1] != 1:
                 continue  # never join across a double space
-            found = _classify(text, groups[i][0], groups[j][1])
+            found = _classify(text, groups[i][0], groups[j][1], cards_only)
             if found is not None:
                 yield found
-                i = j + 1
+                i, cards_only = j + 1, False
                 break
         else:
             # The tail of an unclassified run ("4988 0032 2475 3551" with a bad
-            # checksum) is not a number of its own, unless the group before it is a
-            # short word-like number ("2 4111 1111 1111 1111") or it opens with + or (.
+            # checksum) is not a phone or an SSN of its own, unless the group before it
+            # is a short word-like number ("2 4111 1111 1111 1111") or it opens with + or
+            # (. A card, with its layout, issuer and checksum, still is: "card ending
+            # 1111 4111 1111 1111 1111".
             i += 1
-            while i < len(groups) and not (
-                groups[i - 1][1] - groups[i - 1][0] <= 3 or text[groups[i][0]] in "+("
-            ):
-                i += 1
+            if i < len(groups):
+                short = groups[i - 1][1] - groups[i - 1][0] <= 3
+                cards_only = not (short or text[groups[i][0]] in "+(")
 
 
-def _classify(text: str, start: int, end: int) -> Number | None:
+def _classify(text: str, start: int, end: int, cards_only: bool = False) -> Number | None:
     cand = text[start:end]
-    if cand.startswith("(") and ")" not in cand:
-        cand, start = cand[1:], start + 1
+    if cand.startswith("("):
+        if ")" not in cand:
+            cand, start = cand[1:], start + 1
+        elif cand.endswith(")") and cand.count("(") == 1 == cand.count(")"):
+            cand, start, end = cand[1:-1], start + 1, end - 1  # "1111 (4111 ... 1111)"
     if not cand or (not cand[0].isdigit() and cand[0] not in "+("):
         return None
     digits = cand.translate(_NOT_DIGITS)  # cand holds digits and these separators only
     nd = len(digits)
     if nd < 4 or nd > 19:
         return None
+    if cards_only:
+        if nd < 13 or not _card(cand, digits, _negative(text[max(0, start - 40) : start].lower())):
+            return None
+        return Number("card", start, end, digits, cand, 0.95)
     if "." in cand and _ipv4(cand):
         if _negative(text[max(0, start - 40) : start].lower()):
             return None
