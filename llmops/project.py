@@ -6,7 +6,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from llmops._yaml import load_yaml, pydantic_error
 from llmops.errors import ConfigError
@@ -18,18 +25,42 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ProviderConfig(_Strict):
-    """A model endpoint: the model under test, or the judge."""
+class RateLimitConfig(_Strict):
+    """Caps on the request rate, known ahead of time, and how long to wait out 429s."""
 
-    kind: Literal["local", "openai"] = "local"
+    rpm: float | None = Field(default=None, gt=0)  # requests per minute
+    tpm: float | None = Field(default=None, gt=0)  # tokens per minute (prompt + max_tokens)
+    max_wait_s: float = Field(default=300, gt=0)  # answering only 429s this long stops the run
+
+
+class ProviderConfig(_Strict):
+    """A model endpoint, an application target or recorded answers: the model under test,
+    or the judge."""
+
+    kind: Literal["local", "openai", "python", "recorded"] = "local"
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     model: str | None = None
     model_path: str | None = None  # local only: a GGUF file; default: the bundled SmolLM2
+    target: str | None = None  # python only: "package.module:function"
     max_concurrency: int = Field(default=8, ge=1, le=1024)
     timeout_s: float = Field(default=60, gt=0)
     max_retries: int = Field(default=4, ge=0, le=20)
     params: dict[str, Any] = Field(default_factory=dict)
+    default_headers: dict[str, str] = Field(default_factory=dict)  # openai only; ${VAR} expands
+    default_query: dict[str, str] = Field(default_factory=dict)  # openai only
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    cache: bool | None = None  # default: on for endpoints, off for python targets
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ProviderConfig:
+        if self.kind == "python" and not self.target:
+            raise ValueError("kind python needs `target: package.module:function`")
+        if self.target and self.kind != "python":
+            raise ValueError(f"`target` is for kind python, not {self.kind}")
+        if (self.default_headers or self.default_query) and self.kind != "openai":
+            raise ValueError("`default_headers` and `default_query` are for kind openai")
+        return self
 
 
 class EmbedderConfig(_Strict):
@@ -40,6 +71,28 @@ class EmbedderConfig(_Strict):
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     batch_size: int = Field(default=64, ge=1)
+    # kind openai only: the same connection settings as a provider's
+    max_concurrency: int = Field(default=8, ge=1, le=1024)
+    timeout_s: float = Field(default=60, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    default_headers: dict[str, str] = Field(default_factory=dict)
+    default_query: dict[str, str] = Field(default_factory=dict)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+
+    def endpoint(self) -> ProviderConfig:
+        """The ``kind: openai`` provider settings this embedder's endpoint is called with."""
+        return ProviderConfig(
+            kind="openai",
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+            model=self.model,
+            max_concurrency=self.max_concurrency,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            default_query=self.default_query,
+            rate_limit=self.rate_limit,
+        )
 
 
 class GateConfig(_Strict):
@@ -58,6 +111,8 @@ class SuiteConfig(_Strict):
     scorers: list[dict[str, Any]] = Field(default_factory=list)
     gate: GateConfig = Field(default_factory=GateConfig)
     query: str | None = None  # RAG: template of the retrieval query; default the question
+    provider: ProviderConfig | None = None  # default: the project's provider
+    judge: ProviderConfig | None = None  # default: the project's judge
 
     @field_validator("scorers", mode="before")
     @classmethod

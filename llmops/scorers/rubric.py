@@ -168,7 +168,7 @@ class Rubric:
         details: dict[str, Any] = {
             "judge_prompt": self.template.ref,
             "judge_prompt_digest": self.template.digest,
-            "judge": getattr(provider, "identity", None),
+            "judge": provider.identity,
         }
         runs = await asyncio.gather(
             *(self._ask(provider, messages, i) for i in range(self.samples))
