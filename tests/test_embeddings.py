@@ -198,3 +198,13 @@ def test_openai_endpoint_faults_are_retried_by_the_shared_policy(
     faults = openai_server.requests.faults
     assert faults["500"] > 0 and faults["malformed"] > 0
     assert openai_server.requests.count("/v1/embeddings") == 12 + sum(faults.values())
+
+
+def test_a_corrupt_embedding_cache_is_moved_aside(tmp_path: Path, fresh: None) -> None:
+    db = tmp_path / "e.db"
+    db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 500)  # a header, then garbage
+    with pytest.warns(UserWarning, match=r"embedding cache .*e\.db is corrupt"):
+        e = emb.get_embedder(config(), db)
+    assert e.embed(["still works"]).shape == (1, 384)
+    assert e.cache is not None and e.cache.count() == 1
+    assert len(list(tmp_path.glob("e.db.corrupt-*"))) == 1

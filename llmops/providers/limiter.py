@@ -317,19 +317,15 @@ class RateLimiter:
             self._paused_until = max(self._paused_until, now + wait)
             if self._stalled_since is None:
                 self._stalled_since = now
-            if ticket.start >= self._last_cut:  # one cut per congestion event
+            if ticket.start > self._last_cut:  # one cut per congestion event
                 self._last_cut = now
                 self._limit = max(1.0, self._limit / 2)
                 self._acks = 0
-                if not self._requests.refill:
-                    self._fallback = _Pacer(self._fallback_rate(now))
-
-    def _fallback_rate(self, now: float) -> float:
-        recent = sum(1 for t in self._successes if now - t <= 2.0) / 2.0
-        if recent > 0:
-            return max(0.5, 0.7 * recent)
-        previous = self._fallback.rate if self._fallback is not None else 2.0
-        return max(0.5, previous / 2)
+                recent = sum(1 for t in self._successes if now - t <= 2.0) / 2.0
+                if recent > 0 and not self._requests.refill:
+                    # No headers to pace by: 0.7 x what got through lately. Nothing got
+                    # through: the pause alone decides.
+                    self._fallback = _Pacer(max(0.5, 0.7 * recent))
 
     def _learn(self, ticket: Ticket, headers: RateHeaders, now: float) -> None:
         if ticket.seq <= self._applied_seq:
