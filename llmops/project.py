@@ -63,6 +63,12 @@ class ProviderConfig(_Strict):
         return self
 
 
+def _not_recorded(judge: ProviderConfig | None) -> ProviderConfig | None:
+    if judge is not None and judge.kind == "recorded":
+        raise ValueError("a judge cannot be kind recorded: it has to answer new questions")
+    return judge
+
+
 class EmbedderConfig(_Strict):
     """The embedding model used by the similarity scorer and RAG indexes."""
 
@@ -114,6 +120,8 @@ class SuiteConfig(_Strict):
     provider: ProviderConfig | None = None  # default: the project's provider
     judge: ProviderConfig | None = None  # default: the project's judge
 
+    _judge_kind = field_validator("judge")(_not_recorded)
+
     @field_validator("scorers", mode="before")
     @classmethod
     def _scorer_entries(cls, value: Any) -> Any:
@@ -158,6 +166,8 @@ class ProjectConfig(_Strict):
     provider: ProviderConfig = Field(default_factory=ProviderConfig)
     judge: ProviderConfig | None = None
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+
+    _judge_kind = field_validator("judge")(_not_recorded)
     store: str = ".llmops/results.db"
     prompts_dir: str = "prompts"
     reports_dir: str = "reports"
@@ -176,8 +186,13 @@ class Project:
 
     @property
     def judge(self) -> ProviderConfig:
-        """The rubric judge's endpoint; the provider under test when not set."""
-        return self.config.judge or self.config.provider
+        """The rubric judge's endpoint.
+
+        When not set: the provider under test if it is a model (``openai``, ``local``);
+        an application target or recorded answers cannot judge, so then the embedded
+        model (the default provider).
+        """
+        return judge_for(self.config.judge, self.config.provider)
 
     @property
     def prompts_dir(self) -> Path:
@@ -209,6 +224,13 @@ class Project:
             raise ConfigError(
                 f"unknown suite {name!r}", file=self.config_path, hint=f"known suites: {known}"
             ) from None
+
+
+def judge_for(judge: ProviderConfig | None, provider: ProviderConfig) -> ProviderConfig:
+    """The judge ``judge:`` names, else ``provider`` if it is a model, else the default."""
+    if judge is not None:
+        return judge
+    return provider if provider.kind in ("openai", "local") else ProviderConfig()
 
 
 def find_root(start: Path | None = None) -> Path | None:

@@ -74,3 +74,28 @@ def test_output_field_in_every_format_and_the_digest(tmp_path: Path) -> None:
     assert plain.cases[0].digest == hashlib.sha256(canonical_json(before)).hexdigest()
     with pytest.raises(EvalSetError, match="`output` must be a string"):
         load_evalset(write(tmp_path / "c.jsonl", {"id": "1", "output": 3}))
+
+
+def test_a_judge_cannot_be_configured_as_recorded(tmp_path: Path) -> None:
+    from llmops.errors import ConfigError
+    from llmops.project import load_project
+
+    (tmp_path / "llmops.yaml").write_text(
+        "provider: {kind: recorded}\njudge:\n  kind: recorded\n")
+    with pytest.raises(ConfigError) as info:
+        load_project(tmp_path)
+    assert info.value.line == 2 and "a judge cannot be kind recorded" in str(info.value)
+
+
+@pytest.mark.parametrize(("provider", "judge_kind"), [
+    ({"kind": "recorded"}, "local"),
+    ({"kind": "python", "target": "app:answer"}, "local"),
+    ({"kind": "openai", "api_key_env": "", "model": "m"}, "openai"),
+])
+def test_the_default_judge_is_the_provider_only_when_it_is_a_model(
+    tmp_path: Path, provider: dict[str, str], judge_kind: str
+) -> None:
+    from llmops.project import load_project
+
+    (tmp_path / "llmops.yaml").write_text(json.dumps({"provider": provider}))
+    assert load_project(tmp_path).judge.kind == judge_kind
