@@ -163,8 +163,12 @@ def main() -> int:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         with (ROOT / "bench" / "RESULTS.md").open("a") as f:
-            f.write("\n```\n$ python bench/rate_limit.py\n" + text + "\n```\n")
+            f.write(f"\n## Rate limit beside promptfoo (bench/rate_limit.py)\n\n"
+                    f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load}. Command: "
+                    f"`python bench/rate_limit.py {' '.join(sys.argv[1:])}`\n\n"
+                    f"```\n{text}\n```\n")
     return 0
 
 
