@@ -153,11 +153,11 @@ def runner_overhead(tmp: Path, n: int = 20_000) -> float:
     """ms per case spent by llmops itself (render, store, scoring) with an instant model."""
     import asyncio
 
+    from llmops.eval.runner import Runner, Variant, scorer_slots
     from llmops.evalsets import load_evalset
     from llmops.project import load_project
     from llmops.prompts import load_registry
     from llmops.providers.base import Completion
-    from llmops.runner import Runner, Variant, scorer_slots
     from llmops.scorers import build_scorers
     from llmops.store import Store
 

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from llmops.stats import compare, compare_many
+from llmops.eval.stats import compare, compare_many
 
 N_CASES = 10_000
 SCORERS = ("similarity", "rubric", "guardrails")

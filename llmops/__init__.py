@@ -12,14 +12,11 @@ imports its module on first use.
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from llmops.diff import diff
     from llmops.errors import (
         ConfigError,
         EvalSetError,
@@ -31,7 +28,7 @@ if TYPE_CHECKING:
         TemplateError,
         UserError,
     )
-    from llmops.evaluate import evaluate
+    from llmops.eval import EvalOptions, EvalResult, diff, evaluate, evaluate_suites
     from llmops.guard import scan
     from llmops.project import Project, ProjectConfig, load_project
     from llmops.prompts import (
@@ -49,8 +46,11 @@ _EXPORTS: dict[str, str] = {
     "load_project": "llmops.project",
     "Project": "llmops.project",
     "ProjectConfig": "llmops.project",
-    "evaluate": "llmops.evaluate",
-    "diff": "llmops.diff",
+    "evaluate": "llmops.eval",
+    "evaluate_suites": "llmops.eval",
+    "EvalOptions": "llmops.eval",
+    "EvalResult": "llmops.eval",
+    "diff": "llmops.eval",
     "scan": "llmops.guard",
     "check_index": "llmops.rag",
     "PromptVersion": "llmops.prompts",
@@ -72,6 +72,8 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "ConfigError",
+    "EvalOptions",
+    "EvalResult",
     "EvalSetError",
     "IndexConfigError",
     "LlmopsError",
@@ -89,6 +91,7 @@ __all__ = [
     "check_index",
     "diff",
     "evaluate",
+    "evaluate_suites",
     "load_project",
     "load_registry",
     "prompt_variables_check",
@@ -109,19 +112,3 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
 
-
-class _Package(types.ModuleType):
-    """Keeps ``llmops.evaluate`` and ``llmops.diff`` the functions.
-
-    Importing the submodule ``llmops.diff`` would otherwise replace the attribute
-    ``llmops.diff`` with the module; the modules stay reachable through ``sys.modules``
-    and ``from llmops.diff import ...``.
-    """
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == f"llmops.{name}":
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package

@@ -1,4 +1,4 @@
-"""Resampling and exact tests behind :mod:`llmops.stats`: numpy, vectorised, seeded."""
+"""Resampling and exact tests behind :mod:`llmops.eval.stats`: numpy, vectorised, seeded."""
 
 from __future__ import annotations
 

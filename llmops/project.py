@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -17,6 +17,10 @@ from pydantic import (
 
 from llmops._yaml import load_yaml, pydantic_error
 from llmops.errors import ConfigError
+from llmops.severity import Severity
+
+if TYPE_CHECKING:
+    from llmops.store import StoreLocation
 
 CONFIG_NAME = "llmops.yaml"
 
@@ -147,17 +151,19 @@ class PolicyConfig(_Strict):
 
     banned_terms: list[str] = Field(default_factory=list)
     banned_patterns: list[str] = Field(default_factory=list)
-    severity: Literal["low", "medium", "high"] = "medium"
+    severity: Severity = "medium"
 
 
 class GuardConfig(_Strict):
     """The ``guard:`` section: detector settings shared by scan and the guardrail scorer."""
 
     checks: list[str] | None = None
-    fail_on: Literal["low", "medium", "high"] = "low"
+    fail_on: Severity = "low"
     policy: PolicyConfig = Field(default_factory=PolicyConfig)
     roles: dict[str, list[str]] | None = None  # detector category -> roles it scans
     json_schema: dict[str, Any] | None = None
+    # a log scan where a larger share of records gave no text to scan is not "ok"
+    max_without_text: float = Field(default=0.05, ge=0, le=1)
 
 
 class ProjectConfig(_Strict):
@@ -199,8 +205,11 @@ class Project:
         return self.root / self.config.prompts_dir
 
     @property
-    def store_path(self) -> Path:
-        return self.path(self.config.store)
+    def store(self) -> StoreLocation:
+        """The results store: ``LLMOPS_STORE``, else ``store:`` (a path or a URL)."""
+        from llmops.store import locate
+
+        return locate(self.config.store, self.root)
 
     @property
     def reports_dir(self) -> Path:
@@ -271,3 +280,8 @@ def load_project(path: str | Path | None = None) -> Project:
     except ValidationError as exc:
         raise pydantic_error(doc, exc, ConfigError) from None
     return Project(config_path.parent.resolve(), config, config_path)
+
+
+def as_project(project: Project | str | Path | None) -> Project:
+    """``project`` itself when loaded, else the project at that path (or the cwd's)."""
+    return project if isinstance(project, Project) else load_project(project)

@@ -12,9 +12,9 @@ import yaml
 from typer.testing import CliRunner
 
 from llmops.cli import app
-from llmops.diff import diff
 from llmops.errors import PromptError, UserError
-from llmops.evaluate import evaluate
+from llmops.eval.prompt_diff import diff
+from llmops.eval.run import evaluate
 from llmops.project import load_project
 
 V1 = """\

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from llmops.baselines import find_reusable, resolve_baseline, reuse_results, variant_scores
 from llmops.errors import PromptError, UserError
-from llmops.evaluate import evaluate
+from llmops.eval.baselines import resolve_baseline, variant_scores
+from llmops.eval.run import evaluate
 from llmops.project import load_project
 from llmops.prompts import load_registry
 from llmops.store import open_store
@@ -87,7 +87,7 @@ def evaluated(tmp_path: Path, openai_server: Any) -> tuple[Path, str, Any]:
 def test_run_baseline_names_a_stored_variant(evaluated: tuple[Path, str, Any]) -> None:
     root, run_id, _ = evaluated
     project = load_project(root)
-    with open_store(project.store_path) as store:
+    with open_store(project.store.path) as store:
         with pytest.raises(UserError, match="several versions"):
             resolve_baseline(project, f"run:{run_id}", "p", store=store)
         base = resolve_baseline(project, f"run:{run_id}:v1", "p", store=store)
@@ -105,36 +105,36 @@ def test_stored_results_are_found_and_reused_only_when_everything_matches(
     root, run_id, server = evaluated
     project = load_project(root)
     v1 = load_registry(project).resolve("p@v1")
-    with open_store(project.store_path) as store:
-        variant = next(v for v in store.variants(run_id) if v["version"] == "v1")
+    with open_store(project.store.path) as store:
+        variant = next(v for v in store.variants(run_id) if v.version == "v1")
         evalset_digest = store.run(run_id).meta["evalset_digest"]
         common: dict[str, Any] = {"digest": v1.digest, "evalset_digest": evalset_digest,
-                                  "model": variant["model"], "n_results": 20}
-        found = find_reusable(store, params=v1.params, **common)
-        assert found is not None and found.variant_id == variant["variant_id"]
-        assert find_reusable(store, params={**v1.params, "temperature": 1}, **common) is None
-        assert find_reusable(store, params=v1.params, **{**common, "model": "other"}) is None
-        assert find_reusable(store, params=v1.params, **{**common, "n_results": 21}) is None
-        assert find_reusable(store, params=v1.params, **{**common, "evalset_digest": "x"}) is None
+                                  "model": variant.model, "n_results": 20}
+        found = store.find_reusable(params=v1.params, **common)
+        assert found is not None and found.variant_id == variant.variant_id
+        assert store.find_reusable(params={**v1.params, "temperature": 1}, **common) is None
+        assert store.find_reusable(params=v1.params, **{**common, "model": "other"}) is None
+        assert store.find_reusable(params=v1.params, **{**common, "n_results": 21}) is None
+        assert store.find_reusable(params=v1.params, **{**common, "evalset_digest": "x"}) is None
 
         # Copy into a new run: every (case, repeat) is done, so a runner makes no call.
         store.create_run("r2", "s", evalset_digest=evalset_digest, n_cases=20)
         new_id = store.add_variant("r2", prompt="p", version="v1", digest=v1.digest,
-                                   model=variant["model"], params=v1.params, provider=None,
+                                   model=variant.model, params=v1.params, provider=None,
                                    role="baseline")
         calls = server.requests.total
-        copied = reuse_results(store, found, run_id="r2", variant_id=new_id,
+        copied = store.copy_results(found, run_id="r2", variant_id=new_id,
                                scorers={"contains": _scorer_identity(store, variant)})
         assert copied == 20 and server.requests.total == calls
         assert len(store.done_keys("r2")) == 20
         again = variant_scores(store, new_id)
-        assert again.values == variant_scores(store, variant["variant_id"]).values
+        assert again.values == variant_scores(store, variant.variant_id).values
 
 
 def _scorer_identity(store: Any, variant: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     row = store.db.execute(
         "select s.scorer_version, s.args from scores s join results r using (result_id)"
-        " where r.variant_id = ? limit 1", (variant["variant_id"],)).fetchone()
+        " where r.variant_id = ? limit 1", (variant.variant_id,)).fetchone()
     import json
 
     return row[0], json.loads(row[1])
@@ -146,22 +146,22 @@ def test_reused_results_cost_no_model_calls_in_a_real_run(
     root, run_id, server = evaluated
     project = load_project(root)
     registry = load_registry(project)
-    with open_store(project.store_path) as store:
+    with open_store(project.store.path) as store:
         first = store.run(run_id)
         store.create_run("r2", "s", evalset_path=first.meta["evalset_path"],
                          evalset_digest=first.meta["evalset_digest"], n_cases=20, repeat=1)
         for stored in store.variants(run_id):
-            version = registry.resolve(f"p@{stored['version']}")
-            found = find_reusable(store, digest=version.digest,
+            version = registry.resolve(f"p@{stored.version}")
+            found = store.find_reusable(digest=version.digest,
                                   evalset_digest=first.meta["evalset_digest"],
-                                  model=stored["model"], params=version.params, n_results=20,
-                                  provider=stored["provider"], exclude_run="r2")
+                                  model=stored.model, params=version.params, n_results=20,
+                                  provider=stored.provider, exclude_run="r2")
             assert found is not None and found.run_id == run_id
             new_id = store.add_variant("r2", prompt="p", version=version.version,
-                                       digest=version.digest, model=stored["model"],
-                                       params=version.params, provider=stored["provider"],
-                                       role=stored["role"])
-            reuse_results(store, found, run_id="r2", variant_id=new_id)  # scores redone
+                                       digest=version.digest, model=stored.model,
+                                       params=version.params, provider=stored.provider,
+                                       role=stored.role)
+            store.copy_results(found, run_id="r2", variant_id=new_id)  # scores redone
         store.finish_run("r2", status="interrupted")
     calls = server.requests.total
     # Finish r2 with the real runner, cache off: every case is already done.
@@ -172,7 +172,7 @@ def test_reused_results_cost_no_model_calls_in_a_real_run(
 
 
 def test_diff_against_a_git_ref(tmp_path: Path) -> None:
-    from llmops.diff import diff
+    from llmops.eval.prompt_diff import diff
 
     root = write_project(tmp_path)
     git(root, "init", "-q")

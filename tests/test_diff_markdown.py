@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from llmops.diff import version_diff
+from llmops.eval.prompt_diff import version_diff
 from llmops.prompts import PromptVersion
 from llmops.reports.comparison import (
     GITHUB_COMMENT_LIMIT,
@@ -121,7 +121,7 @@ def test_a_pr_shaped_run_fits_a_comment_and_fails_on_regression(
 ) -> None:
     import json
 
-    from llmops.evaluate import evaluate
+    from llmops.eval.run import evaluate
     from tests.test_diff import write_project
 
     root = write_project(tmp_path, openai_server.provider_config())

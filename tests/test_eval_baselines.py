@@ -18,11 +18,11 @@ import yaml
 from typer.testing import CliRunner
 
 from llmops.cli import app
-from llmops.eval_result import EvalResult
-from llmops.evaluate import evaluate
+from llmops.eval.result import EvalResult
+from llmops.eval.run import evaluate
+from llmops.eval.stats import compare
 from llmops.project import load_project
 from llmops.reports.markdown import summary_markdown
-from llmops.stats import compare
 from llmops.store import open_store
 from tests.fixtures_eval import PROMPT_V1, PROMPT_V2
 from tests.openai_server import FakeOpenAI
@@ -157,7 +157,7 @@ def test_git_baseline_of_a_version_edited_in_the_working_tree(
     assert "qa@v1 (git:HEAD)" in html and "exact: qa@v1 − qa@v1 (git:HEAD) per case" in html
 
     # Interrupted, then resumed: the git baseline is read from the ref again.
-    with open_store(load_project(root).store_path) as store:
+    with open_store(load_project(root).store.path) as store:
         store.db.execute("delete from results where result_id in (select result_id from"
                          " results where run_id = ? order by result_id desc limit 5)",
                          (result.run_id,))
@@ -211,8 +211,8 @@ def test_run_baseline_compares_with_stored_results_without_calling_the_model(
     assert comp["baseline"] == f"qa@v1 (run:{first['run_id']})"
     assert comp["verdict"] == "regressed" and comp["n_shared"] == 10
     # The new run holds only what it evaluated.
-    with open_store(load_project(root).store_path) as store:
-        assert [v["version"] for v in store.variants(data["run_id"])] == ["v2"]
+    with open_store(load_project(root).store.path) as store:
+        assert [v.version for v in store.variants(data["run_id"])] == ["v2"]
         assert store.run(data["run_id"]).meta["baseline"] == f"run:{first['run_id']}:v1"
 
     # The same version against its own stored run (say, after a model change) runs it.
@@ -320,13 +320,13 @@ def test_the_api_reuses_too_and_a_run_of_the_baseline_alone_does_not(
     result = evaluate(root, "qa", prompts=["qa@v2"], no_cache=True, formats=[])
     assert result.variants[0].reused_from == first_run
     assert openai_server.requests.count(CHAT) == 24
-    with open_store(load_project(root).store_path) as store:
+    with open_store(load_project(root).store.path) as store:
         reused = store.variants(result.run_id)[0]
-        assert reused["reused_from"] == first_run
+        assert reused.reused_from == first_run
         # Scores were copied (same scorer versions and options), not recomputed.
         n_scores = store.db.execute(
             "select count(*) from scores s join results r using (result_id)"
-            " where r.variant_id = ?", (reused["variant_id"],)).fetchone()[0]
+            " where r.variant_id = ?", (reused.variant_id,)).fetchone()[0]
         assert n_scores == 24
     # Evaluating production alone is a fresh evaluation of it (nightly checks).
     alone = evaluate(root, "qa", prompts=["qa@v1"], no_cache=True, formats=[])

@@ -1,6 +1,6 @@
 """`llmops eval` checks every selected suite before any model call and writes nothing on exit 2.
 
-Each test here failed before the preflight step was added to :mod:`llmops.evaluate`.
+Each test here failed before the preflight step was added to :mod:`llmops.eval.run`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from llmops.cli import app
 from llmops.errors import ConfigError, PromptError, UserError
-from llmops.evaluate import evaluate
+from llmops.eval.run import evaluate
 from tests.openai_server import FakeOpenAI
 
 MakeProject = Callable[..., Path]

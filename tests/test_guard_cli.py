@@ -262,7 +262,7 @@ def test_history_groups_scans_by_day(tmp_path: Path) -> None:
     from datetime import UTC, datetime, timedelta
 
     from llmops.guard.history import daily
-    from llmops.store import open_store
+    from llmops.store import GuardScanRecord, locate, open_store
 
     db = tmp_path / "results.db"
     today = datetime.now(UTC)
@@ -270,11 +270,11 @@ def test_history_groups_scans_by_day(tmp_path: Path) -> None:
         for days_ago, counts in ((0, {"pii.email": 2}), (0, {"pii.email": 1, "secret.jwt": 1}),
                                  (1, {"pii.phone": 4}), (40, {"pii.ssn": 9})):  # fmt: skip
             at = (today - timedelta(days=days_ago)).isoformat(timespec="milliseconds")
-            store.add_guard_scan(
-                paths=["x.jsonl"], records_scanned=10, bad_records=1,
-                findings=sum(counts.values()), counts=counts, scanned_at=at,
-            )  # fmt: skip
-    rows = daily(db, days=30)
+            store.add_guard_scan(GuardScanRecord(
+                scanned_at=at, day=at[:10], paths=["x.jsonl"], records_scanned=10,
+                bad_records=1, findings=sum(counts.values()), counts=counts, by_version={},
+            ))  # fmt: skip
+    rows = daily(locate(str(db), tmp_path, environ={}), days=30)
     assert [r["day"] for r in rows] == [
         today.date().isoformat(),
         (today - timedelta(days=1)).date().isoformat(),
@@ -282,3 +282,25 @@ def test_history_groups_scans_by_day(tmp_path: Path) -> None:
     assert rows[0]["scans"] == 2 and rows[0]["findings"] == 4 and rows[0]["records_scanned"] == 20
     assert rows[0]["counts"] == {"pii.email": 3, "secret.jwt": 1}
     assert rows[1]["counts"] == {"pii.phone": 4}
+
+
+@pytest.mark.parametrize("json_out", [False, True], ids=["summary", "json-stdout"])
+def test_closed_stdout_does_not_hide_the_findings(logs: Path, json_out: bool) -> None:
+    # `llmops guard scan day.jsonl | head -1`: the reader has gone away before the scan
+    # writes anything, so every write to stdout fails; the exit code must still say 1.
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    command = [sys.executable, "-c", "from llmops.cli import main; main()", "guard", "scan"]
+    command += [str(logs), *(["--json", "-"] if json_out else [])]
+    proc = subprocess.Popen(
+        command, cwd=logs.parent, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 1, err
+    assert "Traceback" not in err and "internal error" not in err

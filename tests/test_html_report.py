@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from llmops.cli._app import RootGroup, state
 from llmops.cli.history import history_command
-from llmops.evaluate import evaluate
+from llmops.eval.run import evaluate
 from llmops.project import load_project
 from llmops.reports import svg
 from llmops.reports.history import history

@@ -43,7 +43,7 @@ def test_found_in_a_parent_directory(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert find_root() == tmp_path.resolve()
     project = load_project()
     assert project.root == tmp_path.resolve()
-    assert project.store_path == tmp_path.resolve() / "x.db"
+    assert project.store.path == tmp_path.resolve() / "x.db"
 
 
 def test_project_option_and_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,6 +18,9 @@ EXPECTED = {
     "ProjectConfig",
     # the main jobs, one per area
     "evaluate",
+    "evaluate_suites",
+    "EvalOptions",
+    "EvalResult",
     "diff",
     "scan",
     "check_index",
@@ -41,8 +44,8 @@ EXPECTED = {
 }
 
 WHERE = {
-    "evaluate": "llmops.evaluate",
-    "diff": "llmops.diff",
+    "evaluate": "llmops.eval",
+    "diff": "llmops.eval",
     "scan": "llmops.guard",
     "check_index": "llmops.rag",
 }
@@ -86,12 +89,19 @@ def test_import_llmops_is_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_submodule_import_does_not_shadow_the_function() -> None:
-    # `import llmops.diff` must not turn `llmops.diff` into the module once it exists.
-    code = (
-        "import importlib.util, sys, types, llmops\n"
-        "if importlib.util.find_spec('llmops.diff') is None: sys.exit(0)\n"
-        "import llmops.diff\n"
-        "assert not isinstance(llmops.diff, types.ModuleType), llmops.diff\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+def test_no_submodule_shares_a_public_name() -> None:
+    # A submodule named like a public function would replace it on `import llmops.<name>`.
+    import importlib.util
+
+    for name in llmops.__all__:
+        assert importlib.util.find_spec(f"llmops.{name}") is None, name
+
+
+def test_eval_package_names_resolve() -> None:
+    import llmops.eval
+
+    assert llmops.evaluate is llmops.eval.evaluate
+    assert llmops.diff is llmops.eval.diff
+    assert set(llmops.eval.__all__) >= {"evaluate", "evaluate_suites", "diff", "EvalOptions"}
+    with pytest.raises(AttributeError):
+        llmops.eval.nope  # noqa: B018

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from llmops.errors import EvalSetError, PromptError, UserError
-from llmops.evaluate import evaluate
-from llmops.store import Store
+from llmops.eval.run import evaluate
+from llmops.store.sqlite import SqliteStore
 from tests.openai_server import FakeOpenAI, Reply
 
 MakeProject = Callable[..., Path]
@@ -181,14 +181,14 @@ def test_concurrency_is_bounded_and_used(
 def test_store_records_provenance(openai_server: FakeOpenAI, make_project: MakeProject) -> None:
     root = make_project(openai_server.provider_config(), n_cases=3)
     r = evaluate(root, "qa", formats=[])
-    with Store(root / ".llmops" / "results.db") as store:
+    with SqliteStore(root / ".llmops" / "results.db") as store:
         run = store.run(r.run_id)
         assert run.status == "finished" and run.n_done == 6
         assert run.meta["evalset_digest"] == r.evalset["digest"]
         assert run.meta["package_version"] and run.meta["config_digest"]
         variants = store.variants(r.run_id)
-        assert {v["digest"] for v in variants} == {v.digest for v in r.variants}
-        assert variants[0]["model"] == "fake-model" and variants[0]["params"] == {"temperature": 0}
+        assert {v.digest for v in variants} == {v.digest for v in r.variants}
+        assert variants[0].model == "fake-model" and variants[0].params == {"temperature": 0}
         row = store.db.execute("select * from scores limit 1").fetchone()
         assert row["scorer"] == "exact" and row["scorer_version"] and row["args"] == "{}"
         res = store.db.execute("select * from results limit 1").fetchone()

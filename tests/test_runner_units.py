@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
+from llmops.eval.runner import Runner, Variant, scorer_slots
 from llmops.evalsets import load_evalset
 from llmops.project import load_project
 from llmops.prompts import load_registry
 from llmops.providers.base import Completion, ProviderCallError
-from llmops.runner import Runner, Variant, scorer_slots
 from llmops.scorers import build_scorers
 from llmops.scorers.base import Sample, Score
-from llmops.store import Store
+from llmops.store.sqlite import SqliteStore
 
 MakeProject = Callable[..., Path]
 
@@ -69,11 +69,11 @@ class CountingScorer:
         return [Score(1.0, True) for _ in samples]
 
 
-def _runner(root: Path, provider: Any, scorers: list[Any], **kw: Any) -> tuple[Runner, Store]:
+def _runner(root: Path, provider: Any, scorers: list[Any], **kw: Any) -> tuple[Runner, SqliteStore]:
     project = load_project(root)
     version = load_registry(project).resolve("qa@v1")
     evalset = load_evalset(root / "evalsets" / "qa.jsonl")
-    store = Store(project.store_path)
+    store = SqliteStore(project.store.path)
     store.create_run("r1", "qa")
     vid = store.add_variant("r1", prompt="qa", version="v1", digest=version.digest, model="m",
                             params={}, provider="echo")
@@ -123,11 +123,11 @@ def test_failed_calls_are_rows_with_errors_and_no_scores(
     assert store.db.execute("select count(*) from scores").fetchone()[0] == 20
 
 
-def _runner_again(root: Path, store: Store, provider: Any) -> tuple[Runner, Store]:
+def _runner_again(root: Path, store: SqliteStore, provider: Any) -> tuple[Runner, SqliteStore]:
     project = load_project(root)
     version = load_registry(project).resolve("qa@v1")
     evalset = load_evalset(root / "evalsets" / "qa.jsonl")
-    vid = store.variants("r1")[0]["variant_id"]
+    vid = store.variants("r1")[0].variant_id
     runner = Runner(project, store, "r1", provider, evalset, [Variant(vid, version, {})],
                     scorer_slots(build_scorers([{"exact": {}}])), concurrency=4)
     return runner, store

@@ -14,7 +14,7 @@ import yaml
 
 from llmops import embeddings as emb
 from llmops.errors import EvalSetError
-from llmops.evaluate import evaluate
+from llmops.eval.run import evaluate
 from tests.fixtures_eval import build_project
 from tests.fixtures_servers import TEST_KEY
 from tests.openai_server import FakeOpenAI

@@ -65,6 +65,15 @@ def test_on_input_scans_the_rendered_messages() -> None:
     assert {f["category"] for f in r.details["findings"]} == {"injection"}
 
 
+def test_the_scorer_judges_outputs_not_what_the_user_wrote() -> None:
+    # A log scan looks for PII in user messages too; the eval-time scorer judges the
+    # model's output only, unless on_input asks for the inputs as well.
+    (r,) = run({}, ["Refunds within 30 days."], user=f"My card is {CARD}, refund it")
+    assert (r.value, r.passed, r.details) == (1.0, True, {})
+    (r,) = run({"on_input": True}, ["Refunds within 30 days."], user=f"My card is {CARD}")
+    assert [f["detector"] for f in r.details["findings"]] == ["pii.credit_card"]
+
+
 def test_project_guard_section_is_the_default(tmp_path: Path) -> None:
     (tmp_path / "llmops.yaml").write_text(yaml.safe_dump({"guard": {
         "checks": ["policy"], "policy": {"banned_terms": ["competitor"], "severity": "high"}}}))

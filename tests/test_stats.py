@@ -8,7 +8,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from llmops.stats import (
+from llmops.eval.gate import regression_gate
+from llmops.eval.stats import (
     Comparison,
     case_deltas,
     compare,
@@ -16,7 +17,6 @@ from llmops.stats import (
     mcnemar_exact,
     mean_ci,
     paired_bootstrap,
-    regression_gate,
 )
 
 

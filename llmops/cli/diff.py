@@ -9,7 +9,7 @@ import typer
 from llmops.cli._app import load, write_json
 
 if TYPE_CHECKING:
-    from llmops.diff import PromptDiff
+    from llmops.eval.prompt_diff import PromptDiff
 
 _OUTPUT_CHARS = 400  # per output in the side-by-side table; --json keeps them whole
 
@@ -35,7 +35,7 @@ def diff_command(
     ] = None,
 ) -> None:
     """Show what changed between two versions and, with results, what it did to scores."""
-    from llmops.diff import diff
+    from llmops.eval.prompt_diff import diff
 
     result = diff(load(), a, b, suite=suite, run=run, top=top)
     if json_path is not None:

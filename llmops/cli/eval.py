@@ -1,4 +1,4 @@
-"""`llmops eval`: parse options, call :func:`llmops.evaluate.evaluate_suites`, render."""
+"""`llmops eval`: parse options, call :func:`llmops.eval.evaluate_suites`, render."""
 
 from __future__ import annotations
 
@@ -11,9 +11,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from llmops.cli._app import load
+from llmops.eval.options import EvalOptions, parse_formats
+from llmops.reports import FORMATS, default_formats
+
+FORMAT_HELP = (
+    f"Report formats: {','.join(FORMATS)} (or none; default {','.join(default_formats())})."
+)
 
 if TYPE_CHECKING:
-    from llmops.eval_result import EvalResult
+    from llmops.eval.result import EvalResult
 
 
 class _PlainProgress:
@@ -179,39 +185,14 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def options_from(
-    baseline: str | None,
-    repeat: int,
-    concurrency: int | None,
-    no_cache: bool,
-    report_dir: Path | None,
-    format: str,
-    require_fresh: bool,
-    reuse: bool = True,
-) -> dict[str, Any]:
-    """evaluate()'s keyword arguments from the command-line options."""
-    return dict(
-        baseline=baseline,
-        repeat=repeat,
-        concurrency=concurrency,
-        no_cache=no_cache,
-        report_dir=report_dir,
-        formats=[] if format.strip().lower() == "none" else format.split(","),
-        require_fresh=require_fresh,
-        reuse=reuse,
-        progress=_RichProgress() if sys.stderr.isatty() else _PlainProgress(),
-    )
-
-
-def _run(
-    suite: str | None, prompts: list[str], resume: str | None, options: dict[str, Any]
-) -> list[EvalResult]:
-    from llmops.evaluate import evaluate, evaluate_suites
+def _run(suite: str | None, options: EvalOptions) -> list[EvalResult]:
+    from llmops.eval.run import evaluate, evaluate_suites
 
     project = load()
-    if resume:  # SUITE, when given, must be the run's suite
-        return [evaluate(project, suite, prompts=prompts, resume=resume, **options)]
-    return evaluate_suites(project, [suite] if suite else [], prompts, **options)
+    progress = _RichProgress() if sys.stderr.isatty() else _PlainProgress()
+    if options.resume:  # SUITE, when given, must be the run's suite
+        return [evaluate(project, suite, options, progress=progress)]
+    return evaluate_suites(project, [suite] if suite else [], options, progress=progress)
 
 
 def register(app: typer.Typer) -> None:
@@ -261,11 +242,9 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option(metavar="DIR", help="Directory for <run_id>/ reports.")
         ] = None,
         format: Annotated[
-            str,
-            typer.Option(
-                "--format", metavar="LIST", help="Report formats: md,html,junit,json (or none)."
-            ),
-        ] = "md,json,junit",
+            str | None,
+            typer.Option("--format", metavar="LIST", help=FORMAT_HELP),
+        ] = None,
         require_fresh: Annotated[
             bool, typer.Option("--require-fresh", help="Fail (exit 1) on a stale RAG index.")
         ] = False,
@@ -275,15 +254,13 @@ def register(app: typer.Typer) -> None:
         # written and the run is marked interrupted, ready for --resume.
         previous = signal.signal(signal.SIGTERM, _interrupt)
         try:
-            results = _run(
-                suite,
-                prompt or [],
-                resume,
-                options_from(
-                    baseline, repeat, concurrency, no_cache, report_dir, format, require_fresh,
-                    reuse=not no_reuse,
-                ),
+            options = EvalOptions(
+                prompts=tuple(prompt or ()), baseline=baseline, repeat=repeat,
+                concurrency=concurrency, no_cache=no_cache, resume=resume,
+                report_dir=report_dir, formats=None if format is None else parse_formats(format),
+                require_fresh=require_fresh, reuse=not no_reuse,
             )
+            results = _run(suite, options)
         finally:
             signal.signal(signal.SIGTERM, previous)
         to_stdout = json_path == "-"

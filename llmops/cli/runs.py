@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
+
+if TYPE_CHECKING:
+    from llmops.store import ResultsStore
 
 import typer
 
@@ -12,10 +15,10 @@ from llmops.cli._app import load, write_json
 app = typer.Typer(help="Runs in the results store.", no_args_is_help=True)
 
 
-def _store() -> Any:
-    from llmops.store import Store
+def _store() -> ResultsStore:
+    from llmops.store import open_store
 
-    return Store(load().store_path)
+    return open_store(load().store)
 
 
 @app.command("list")
@@ -42,40 +45,9 @@ def list_runs(
         return
     typer.echo(f"{'RUN':24} {'SUITE':16} {'STATUS':12} {'STARTED (UTC)':20} DONE")
     for r in rows:
-        started = r["started_at"][:19].replace("T", " ")
+        started = str(r["started_at"])[:19].replace("T", " ")
         typer.echo(f"{r['run_id']:24} {r['suite']:16} {r['status']:12} {started:20} "
                    f"{r['n_cases_done']}")
-
-
-def run_details(store: Any, run_id: str) -> dict[str, Any]:
-    """A run with per-variant counts and scorer means, from the store alone."""
-    from llmops.store.summary import flat, variant_figures
-
-    run = store.run(run_id)
-    keys = [k for (k,) in store.db.execute(
-        "select distinct s.scorer from scores s join results r on r.result_id = s.result_id"
-        " where r.run_id = ? order by s.scorer", (run_id,))]
-    variants = []
-    for v in store.variants(run_id):
-        f = variant_figures(store, v["variant_id"], keys)
-        means = {}
-        for k in keys:
-            vals = flat(f.values[k])
-            means[k] = sum(vals) / len(vals) if vals else None
-        variants.append({
-            "prompt": v["prompt"], "version": v["version"], "digest": v["digest"],
-            "role": v["role"], "model": v["model"], "params": v["params"],
-            "origin": v.get("origin"), "reused_from": v.get("reused_from"),
-            "n_cases": f.n_cases, "n_errors": f.n_errors,
-            "pass_rate": f.n_passed / f.n_cases if f.n_cases else None, "means": means,
-            "prompt_tokens": f.prompt_tokens, "completion_tokens": f.completion_tokens,
-            "latency_p50_ms": f.latency_p50_ms, "latency_p95_ms": f.latency_p95_ms,
-            "first_error": f.first_error,
-        })
-    meta = {k: v for k, v in run.meta.items() if k not in ("proc_start",)}
-    return {"run_id": run.run_id, "suite": run.suite, "status": run.status,
-            "started_at": run.started_at, "finished_at": run.finished_at,
-            "n_cases_done": run.n_done, **meta, "variants": variants}
 
 
 @app.command("show")
@@ -86,6 +58,8 @@ def show(
     ] = None,
 ) -> None:
     """One run: its provenance and a summary per variant."""
+    from llmops.eval.stored import run_details
+
     with _store() as store:
         d = run_details(store, run_id)
     if json_path:
@@ -121,11 +95,10 @@ def export(
     """Every result and score of a run as CSV (one row per result and scorer)."""
     import pandas as pd
 
-    from llmops.store.summary import run_rows
+    from llmops.eval.stored import export_rows
 
     with _store() as store:
-        store.run(run_id)
-        rows = run_rows(store, run_id)
+        rows = list(export_rows(store, run_id))
     csv.parent.mkdir(parents=True, exist_ok=True)
     tmp = csv.with_name(csv.name + ".tmp")
     pd.DataFrame(rows, columns=list(rows[0]) if rows else None).to_csv(tmp, index=False)

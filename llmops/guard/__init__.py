@@ -84,15 +84,24 @@ def scan_dataframe(
     """
     import pandas as pd
 
+    from llmops.guard.batch import Batch, BlockResult
+    from llmops.guard.readers import Record
+
     guard = cached_guard(list(checks) if checks is not None else None, config)
     names = [columns] if isinstance(columns, str) else list(columns)
-    rows: list[tuple[Any, ...]] = []
+    block = BlockResult()
+    batch = Batch(guard, frozenset(), block)
+    cells: list[tuple[Any, str]] = []  # (row, column) of each scanned cell, by its "line"
     for name in names:
         for index, value in df[name].items():
-            if not isinstance(value, str):
-                continue
-            for f in guard.detect(value, role, name):
-                rows.append((index, name, f.detector, f.category, f.severity, f.start, f.end,
-                             f.evidence, f.confidence, f.fingerprint))  # fmt: skip
+            if isinstance(value, str):
+                batch.add(Record("dataframe", texts=[(value, role, name)]), len(cells))
+                cells.append((index, name))
+    batch.flush()
+    rows = [
+        (*cells[f.line or 0], f.detector, f.category, f.severity, f.start, f.end, f.evidence,
+         f.confidence, f.fingerprint)
+        for f in block.findings
+    ]  # fmt: skip
     out = pd.DataFrame(rows, columns=list(FINDING_COLUMNS))
     return out.astype({"start": "int64", "end": "int64", "confidence": "float64"})

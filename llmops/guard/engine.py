@@ -30,14 +30,19 @@ CATEGORY_OF_CHECK = {
 }
 DEFAULT_CHECKS = ("pii", "secrets", "injection", "policy")
 ROLES = ("system", "user", "assistant", "tool", "tool_call")
+# PII and secrets in every role but the system prompt: a value the model leaks (assistant,
+# tool call) and one a user or a tool disclosed (user, tool result) both sit in the logs.
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
-    "pii": ("assistant", "tool_call"),
-    "secret": ("assistant", "tool_call"),
+    "pii": ("user", "assistant", "tool", "tool_call"),
+    "secret": ("user", "assistant", "tool", "tool_call"),
     "injection": ("user", "tool"),
     "policy": ("assistant",),
     "format": ("assistant",),
 }
-ROLE_ALIASES = {"developer": "system", "function": "tool", "model": "assistant", "human": "user"}
+ROLE_ALIASES = {
+    "developer": "system", "function": "tool", "model": "assistant", "human": "user",
+    "ai": "assistant",
+}  # fmt: skip
 CHUNK = 1 << 20
 OVERLAP = 4096
 BATCH_TEXT_MAX = 1 << 16  # longer texts are prefiltered on their own, not in a batch
@@ -103,7 +108,7 @@ def resolve_checks(checks: Iterable[str] | None, config: GuardConfig) -> list[De
 
 
 def _settings(config: GuardConfig) -> Settings:
-    from llmops.guard.policy import compile_patterns, compile_terms
+    from llmops.guard.detectors.policy import compile_patterns, compile_terms
 
     validator = None
     if config.json_schema is not None:
@@ -160,6 +165,7 @@ class Guard:
         self.config = config or GuardConfig()
         self.settings = _settings(self.config)
         self.detectors = _configured(resolve_checks(checks, self.config), self.config)
+        self._priority = {d.name: d.priority for d in self.detectors}
         self._all = _table(self.detectors)
         self._by_role: dict[str, _Table] = {}
         for role in ROLES:
@@ -328,48 +334,31 @@ class Guard:
         if not active:
             return []
         out: list[Finding] = []
+        settings = self.settings
         for i in sorted(active):
             d = table.detectors[i]
-            for hit in d.find(view, self.settings):
+            name = d.name
+            for hit in d.find(view, settings):
+                # positional, in the order of Finding's fields (faster than keywords)
                 out.append(
                     Finding(
-                        detector=d.name,
-                        category=d.category,
-                        severity=hit.severity or d.severity,
-                        start=hit.start + offset,
-                        end=hit.end + offset,
-                        evidence=hit.evidence,
-                        fingerprint=fingerprint(d.name, hit.normalised),
-                        confidence=hit.confidence,
-                        field=field,
-                        role=role,
-                        detector_version=d.version,
+                        name, d.category, hit.severity or d.severity, hit.start + offset,
+                        hit.end + offset, hit.evidence, fingerprint(name, hit.normalised),
+                        hit.confidence, field, role, None, None, None, None, d.version,
                     )
-                )
+                )  # fmt: skip
         if len(out) > 1:
-            out = _drop_overlaps(out)
+            out = _drop_overlaps(out, self._priority)
         return out
 
 
-_PRIORITY = {
-    "secret.generic_assignment": 1,
-    "pii.ipv4": 2,
-    "pii.ipv6": 2,
-    "pii.phone": 3,
-    "pii.ssn": 4,
-    "pii.credit_card": 5,
-    "pii.email": 6,
-    "pii.iban": 7,
-}
-
-
-def _drop_overlaps(findings: list[Finding]) -> list[Finding]:
+def _drop_overlaps(findings: list[Finding], priority: dict[str, int]) -> list[Finding]:
     # The same span reported twice (a phone-like run inside an IBAN, a `password=` hit
-    # around a GitHub token) keeps only the more specific detector's finding. For each
-    # rank, the spans of higher rank are kept sorted with a running max of their ends,
-    # so each question "does a higher-ranked span overlap?" is one bisection.
+    # around a GitHub token) keeps only the finding of the detector of higher priority.
+    # For each rank, the spans of higher rank are kept sorted with a running max of their
+    # ends, so each question "does a higher-ranked span overlap?" is one bisection.
     def rank(f: Finding) -> int:
-        return _PRIORITY.get(f.detector, 10 if f.category == "secret" else 0)
+        return priority[f.detector]
 
     leaky = sorted((f for f in findings if f.category in ("pii", "secret")), key=lambda f: f.start)
     ranks = sorted({rank(f) for f in leaky})

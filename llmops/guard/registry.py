@@ -1,21 +1,27 @@
 """Detectors as small registered units, and the text view they share.
 
 A detector is a function ``find(view, settings) -> Iterable[Hit]`` registered with a
-name, a version, a category, a severity and its prefilter: literal *triggers* that must
-occur in the text (case-sensitive), literals of its lower-cased form (*itriggers*), or a
-named *gate* (see :mod:`llmops.guard.prefilter`). The engine finds all of them in one
-pass per text and calls only the detectors whose prefilter matched, so most texts run
-no detector regex at all.
+name, a version, a category, a severity, its rank among overlapping findings and its
+prefilter: literal *triggers* that must occur in the text (case-sensitive), literals of
+its lower-cased form (*itriggers*), or a named *gate* (see :mod:`llmops.guard.prefilter`).
+The engine finds all of them in one pass per text and calls only the detectors whose
+prefilter matched, so most texts run no detector regex at all.
+
+The built-in detectors are the modules of :mod:`llmops.guard.detectors`, found by
+listing that package: a new detector is one new file there.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from llmops.guard.findings import Hit
+from llmops.severity import Severity
 
 FindFn = Callable[["TextView", "Settings"], Iterable[Hit]]
 
@@ -56,7 +62,12 @@ class Settings:
 
 @dataclass(frozen=True)
 class Detector:
-    """A registered detector: identity, category, severity and its prefilter."""
+    """A registered detector: identity, category, severity, overlap rank and its prefilter.
+
+    ``priority`` decides which of two PII or secret findings over the same characters is
+    kept: the higher one, the more specific detector (an IBAN over the phone-like digits
+    inside it, a GitHub token over the ``password=`` assignment around it).
+    """
 
     name: str
     version: str
@@ -64,6 +75,7 @@ class Detector:
     severity: str
     description: str
     find: FindFn
+    priority: int = 0
     triggers: tuple[str, ...] = ()
     itriggers: tuple[str, ...] = ()
     gates: tuple[str, ...] = ()  # cheap patterns, one of which must match (prefilter.GATES)
@@ -77,14 +89,19 @@ def detector(
     name: str,
     *,
     category: str,
-    severity: str,
+    severity: Severity,
     version: str = "1",
+    priority: int | None = None,
     triggers: Iterable[str] = (),
     itriggers: Iterable[str] = (),
     gates: Iterable[str] = (),
     non_ascii: bool = False,
 ) -> Callable[[FindFn], FindFn]:
-    """Register ``find`` as the detector ``name``; its docstring's first line describes it."""
+    """Register ``find`` as the detector ``name``; its docstring's first line describes it.
+
+    ``priority`` (see :class:`Detector`) defaults to 10 for secrets, whose token formats
+    are specific, and 0 for everything else.
+    """
 
     def register(find: FindFn) -> FindFn:
         doc = (find.__doc__ or "").strip().splitlines()
@@ -95,6 +112,7 @@ def detector(
             severity=severity,
             description=doc[0] if doc else name,
             find=find,
+            priority=priority if priority is not None else 10 if category == "secret" else 0,
             triggers=tuple(triggers),
             itriggers=tuple(t.lower() for t in itriggers),
             gates=tuple(gates),
@@ -111,6 +129,16 @@ def known() -> list[Detector]:
     return [REGISTRY[name] for name in sorted(REGISTRY)]
 
 
+_LOADED: list[bool] = []
+
+
 def _load_builtin() -> None:
-    # The detector modules register themselves on import.
-    from llmops.guard import formats, injection, obfuscation, pii, policy, secrets  # noqa: F401
+    # Each module of the detectors package registers its detectors on import.
+    if _LOADED:
+        return
+    from llmops.guard import detectors
+
+    for module in pkgutil.iter_modules(detectors.__path__):
+        if not module.name.startswith("_"):  # _modules hold what detectors share
+            importlib.import_module(f"{detectors.__name__}.{module.name}")
+    _LOADED.append(True)

@@ -1,54 +1,18 @@
-"""Rendering a scan: the JSON report (streamed), the Markdown summary, baselines.
+"""The Markdown summary of a scan, and reading a baseline of known findings.
 
-Only masked evidence ever reaches these outputs: findings carry no raw value.
+Only masked evidence ever reaches these outputs: findings carry no raw value. The JSON
+report is written by :meth:`llmops.guard.result.ScanResult.write_json`.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
-from llmops._files import atomic_open
 from llmops.errors import UserError
-
-if TYPE_CHECKING:
-    from llmops.guard.scanner import ScanResult
-
-_FINDING_KEYS = (
-    "file", "line", "record", "field", "role", "detector", "category", "severity", "start",
-    "end", "evidence", "confidence", "fingerprint", "prompt_version", "suppressed",
-    "detector_version",
-)  # fmt: skip
-
-
-def _finding_json(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: d.get(k) for k in _FINDING_KEYS}
-
-
-def write_json_stream(result: ScanResult, path: str | Path) -> None:
-    """Write the scan's JSON report without holding every finding in memory."""
-    head = orjson.dumps(result.summary(), option=orjson.OPT_INDENT_2)
-    if str(path) == "-":
-        out = sys.stdout.buffer
-        _write(out, head, result)
-        out.flush()
-        return
-    with atomic_open(path, "wb") as out:
-        _write(out, head, result)
-
-
-def _write(out: Any, head: bytes, result: ScanResult) -> None:
-    out.write(head[:-2])  # drop the closing "\n}"
-    out.write(b',\n  "findings": [')
-    first = True
-    for d in result.iter_finding_dicts():
-        out.write(b"\n    " if first else b",\n    ")
-        out.write(orjson.dumps(_finding_json(d)))
-        first = False
-    out.write(b"\n  ]\n}\n" if not first else b"]\n}\n")
+from llmops.guard.result import ScanResult
 
 
 def load_baseline(path: str | Path) -> set[str]:
@@ -103,6 +67,7 @@ def markdown(result: ScanResult, title: str = "Guard scan") -> str:
         f"## {title}: {status}",
         "",
         f"{result.records_scanned} records scanned, {result.bad_records} bad lines, "
+        f"{result.records_without_text} without text, "
         f"{result.n_findings} new findings, {result.n_suppressed} suppressed by the baseline "
         f"(fail on: {result.fail_on}).",
         "",
@@ -132,12 +97,13 @@ def markdown(result: ScanResult, title: str = "Guard scan") -> str:
     if result.sample:
         out += [f"### Findings (first {len(result.sample)})", ""]
         out += _table(
-            ["where", "record", "field", "detector", "severity", "evidence"],
+            ["where", "record", "field", "role", "detector", "severity", "evidence"],
             [
                 [
                     f"{Path(f.file).name if f.file else ''}:{f.line}",
                     f.record or "",
                     f.field,
+                    f.role or "",
                     f.detector,
                     f.severity,
                     f"`{f.evidence}`",
@@ -147,9 +113,17 @@ def markdown(result: ScanResult, title: str = "Guard scan") -> str:
         )  # fmt: skip
         out.append("")
     problems = [f for f in result.files if f.error or f.warning]
-    if problems or result.bad_lines:
+    if problems or result.bad_lines or result.without_text:
         out += ["### Input problems", ""]
         out += [f"- `{f.path}`: {f.error or f.warning}" for f in problems]
+        out += [
+            f"- {name}: none of its {result.by_shape[name]['records']} records gave text to scan"
+            for name in result.shapes_without_text
+        ]
+        out += [
+            f"- `{w['file'] or 'record'}:{w['line']}`: {w['reason']}"
+            for w in result.without_text[:20]
+        ]
         out += [
             f"- `{b['file'] or 'record'}:{b['line']}`: {b['reason']}" for b in result.bad_lines[:20]
         ]

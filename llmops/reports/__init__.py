@@ -1,19 +1,93 @@
-"""Reports of an evaluation: summary.md (PR comment), results.json, junit.xml, report.html."""
+"""Reports of an evaluation, one format per module, named in :data:`FORMATS`.
+
+A format is a module of this package with a ``render(report) -> str`` function (or a
+``write(report, path)`` one, to stream a large document) and an entry in :data:`FORMATS`
+(its name, file name and aliases); the eval preflight, the ``--format`` help and
+:func:`write_reports` all read that table. Renderers import lazily,
+so the table costs nothing at start-up.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmops._files import write_atomic
+from llmops.errors import UserError
 
 if TYPE_CHECKING:
-    from llmops.eval_result import EvalResult
+    from llmops.eval.result import EvalResult
     from llmops.project import Project
     from llmops.prompts import PromptVersion
 
-FILES = {"md": "summary.md", "json": "results.json", "junit": "junit.xml", "html": "report.html"}
+__all__ = ["FORMATS", "Report", "ReportFormat", "normalise_formats", "write_reports"]
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a renderer gets: the run's result, and what lets it show more."""
+
+    result: EvalResult
+    # ``name@version`` (as comparisons label variants) → version, for prompt diffs
+    versions: Mapping[str, PromptVersion]
+    project: Project | None = None  # for the prompt's history, read from the store
+
+
+@dataclass(frozen=True)
+class ReportFormat:
+    """A report format: its name on the command line, its file and its renderer."""
+
+    name: str
+    filename: str
+    module: str  # defines ``render(report: Report) -> str`` or ``write(report, path)``
+    aliases: tuple[str, ...] = ()
+    default: bool = True  # written when --format is not given
+
+    def write(self, report: Report, path: Path) -> None:
+        """Render ``report`` into ``path``, atomically."""
+        module = importlib.import_module(self.module)
+        writer: Callable[[Report, Path], None] | None = getattr(module, "write", None)
+        if writer is not None:
+            writer(report, path)
+            return
+        render: Callable[[Report], str] = module.render
+        write_atomic(path, render(report))
+
+
+FORMATS: dict[str, ReportFormat] = {
+    f.name: f
+    for f in (
+        ReportFormat("md", "summary.md", "llmops.reports.markdown", aliases=("markdown",)),
+        ReportFormat("json", "results.json", "llmops.reports.json"),
+        ReportFormat("junit", "junit.xml", "llmops.reports.junit", aliases=("xml",)),
+        ReportFormat("html", "report.html", "llmops.reports.html", default=False),
+    )
+}
+
+
+def default_formats() -> tuple[str, ...]:
+    return tuple(name for name, f in FORMATS.items() if f.default)
+
+
+def normalise_formats(names: Iterable[str]) -> list[str]:
+    """Format names as given (any case, aliases) → known names, each once, in order.
+
+    Raises:
+        UserError: a name that is no format.
+    """
+    by_alias = {alias: f.name for f in FORMATS.values() for alias in (f.name, *f.aliases)}
+    out: list[str] = []
+    for given in names:
+        name = by_alias.get(given.strip().lower())
+        if name is None:
+            raise UserError(f"unknown report format {given.strip()!r}",
+                            hint=f"use {', '.join(FORMATS)}")
+        if name not in out:
+            out.append(name)
+    return out
 
 
 def write_reports(
@@ -28,25 +102,9 @@ def write_reports(
     ``versions`` (``name@version`` → version) lets the reports show prompt diffs;
     ``project`` lets the HTML report chart the prompt's history from the store.
     """
+    report = Report(result, versions or {}, project)
     directory.mkdir(parents=True, exist_ok=True)
-    for fmt in formats:
-        target = directory / FILES[fmt]
-        if fmt == "md":
-            from llmops.reports.markdown import summary_markdown
-
-            text = summary_markdown(result, versions)
-        elif fmt == "json":
-            from llmops.reports.json import write_results_json
-
-            write_results_json([result], target)
-            continue
-        elif fmt == "junit":
-            from llmops.reports.junit import junit_xml
-
-            text = junit_xml(result)
-        else:
-            from llmops.reports.html import eval_html
-
-            text = eval_html(result, project=project)
-        write_atomic(target, text)
+    for name in normalise_formats(formats):
+        fmt = FORMATS[name]
+        fmt.write(report, directory / fmt.filename)
     return directory

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from llmops.diff import PromptDiff
+    from llmops.eval.prompt_diff import PromptDiff
     from llmops.prompts import PromptVersion
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -35,7 +35,7 @@ def comparison_markdown(
             with ``cases``, and ``comparisons``), as a dict or a model with ``to_json()``;
             or just the list of comparisons (then no per-case regressions are listed).
         versions: ``name@version`` → loaded version, to show the prompt diff of each
-            compared pair (or pass ``diffs`` made by :func:`llmops.diff.version_diff`).
+            compared pair (or pass ``diffs`` made by :func:`llmops.eval.prompt_diff.version_diff`).
         diffs: ready-made prompt diffs.
         max_chars: the character budget for this section.
 
@@ -357,7 +357,7 @@ def _diffs_for(
     pairs: list[tuple[str, str]], versions: Mapping[str, PromptVersion],
     already: Sequence[PromptDiff],
 ) -> list[PromptDiff]:
-    from llmops.diff import version_diff
+    from llmops.eval.prompt_diff import version_diff
 
     done = {(d.b, d.a) for d in already}
     out = []

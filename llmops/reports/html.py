@@ -15,6 +15,7 @@ from llmops.reports import svg
 
 if TYPE_CHECKING:
     from llmops.project import Project
+    from llmops.reports import Report
     from llmops.reports.history import PromptHistory
 
 MAX_CASE_ROWS = 1000
@@ -312,3 +313,8 @@ def _as_dict(value: Any) -> dict[str, Any]:
         raise TypeError(f"cannot read a result from {type(value).__name__}")
     out = to_json()
     return dict(out)
+
+
+def render(report: Report) -> str:
+    """The report format's entry: the self-contained page of one run."""
+    return eval_html(report.result, project=report.project)

@@ -16,7 +16,8 @@ from llmops._files import atomic_open
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from llmops.eval_result import EvalResult
+    from llmops.eval.result import EvalResult
+    from llmops.reports import Report
 
 
 def _dumps(value: Any, indent: int | None = None) -> str:
@@ -71,3 +72,8 @@ def write_results_json(results: Sequence[EvalResult], path: str | Path) -> None:
 def results_json(result: EvalResult) -> dict[str, Any]:
     """The same document as a dict (small runs, the Python API)."""
     return result.to_json()
+
+
+def write(report: Report, path: Path) -> None:
+    """The report format's entry: ``results.json`` of one run."""
+    write_results_json([report.result], path)

@@ -6,7 +6,8 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from llmops.eval_result import CaseResult, EvalResult
+    from llmops.eval.result import CaseResult, EvalResult
+    from llmops.reports import Report
 
 
 def _failing(case: CaseResult) -> list[str]:
@@ -21,7 +22,7 @@ def _failing(case: CaseResult) -> list[str]:
 def junit_xml(result: EvalResult) -> str:
     """The JUnit XML text: a testsuite per variant, a testcase per case (and repeat).
 
-    Outputs and errors arrive masked from the result (:func:`llmops.eval_result.load_cases`).
+    Outputs and errors arrive masked from the result (:func:`llmops.eval.result.load_cases`).
     """
     root = ET.Element("testsuites", name=f"llmops eval {result.suite}")
     for v in result.variants:
@@ -52,3 +53,8 @@ def junit_xml(result: EvalResult) -> str:
         suite.set("time", f"{total_ms / 1000:.3f}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render(report: Report) -> str:
+    """The report format's entry."""
+    return junit_xml(report.result)

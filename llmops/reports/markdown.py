@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from llmops.eval_result import EvalResult, ScoreSummary, VariantResult
+    from llmops.eval.result import EvalResult, ScoreSummary, VariantResult
     from llmops.prompts import PromptVersion
+    from llmops.reports import Report
 
 MAX_LISTED = 20
 GITHUB_COMMENT_LIMIT = 65_536  # characters in a GitHub comment
@@ -174,3 +175,8 @@ def _fit(text: str, max_chars: int) -> str:
             "see `results.json`.\n")
     cut = text.rfind("\n", 0, max(max_chars - len(note), 0))
     return text[: max(cut, 0)] + note
+
+
+def render(report: Report) -> str:
+    """The report format's entry: the PR comment."""
+    return summary_markdown(report.result, report.versions)

@@ -19,8 +19,8 @@ from typing import Any
 from llmops.errors import UserError
 from llmops.scorers.base import Sample, Score, ScorerContext
 from llmops.scorers.registry import scorer
+from llmops.severity import SEVERITIES, at_least, choices
 
-SEVERITY = {"low": 1, "medium": 2, "high": 3}
 _KEEP = (
     "detector", "category", "severity", "start", "end", "evidence", "confidence", "fingerprint",
     "suppressed",
@@ -59,11 +59,10 @@ class Guardrails:
                     role = str(message.get("role") or "user")
                     hits = detect(content, checks=self.checks, role=role, config=self.config)
                     found += [_finding(f, f"input.messages[{i}]") for f in hits]
-        bar = SEVERITY[self.fail_on]
         failing = [
             f
             for f in found
-            if not f.get("suppressed") and SEVERITY.get(str(f.get("severity")), 3) >= bar
+            if not f.get("suppressed") and at_least(str(f.get("severity")), self.fail_on)
         ]
         details: dict[str, Any] = {"findings": found} if found else {}
         return Score.boolean(not failing, details)
@@ -92,10 +91,8 @@ def guardrails(
         raise UserError("scorer 'guardrails': checks must be a list of detector names")
     if fail_on is None:
         fail_on = config.fail_on if config is not None else "low"
-    if fail_on not in SEVERITY:
-        raise UserError(
-            f"scorer 'guardrails': fail_on must be low, medium or high, got {fail_on!r}"
-        )
+    if fail_on not in SEVERITIES:
+        raise UserError(f"scorer 'guardrails': fail_on must be {choices()}, got {fail_on!r}")
     try:
         detect("", checks=checks, config=config)  # unknown detector names fail here, not mid-run
     except UserError as exc:

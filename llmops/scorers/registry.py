@@ -283,28 +283,26 @@ class _FunctionScorer:
 _builtins_loaded = False
 
 
+# Modules of this package that hold the machinery, not a scorer.
+_MACHINERY = frozenset({"base", "registry", "plugins", "agreement"})
+
+
 def _load_builtins() -> None:
+    """Import every built-in scorer module: each registers itself with ``@scorer``.
+
+    A built-in scorer is a public module of :mod:`llmops.scorers`; adding one is adding
+    its file, nothing else.
+    """
     global _builtins_loaded
     if _builtins_loaded:
         return
     _builtins_loaded = True
     import importlib
+    import pkgutil
 
-    for module in (
-        "exact",
-        "contains",
-        "regex",
-        "json_valid",
-        "json_schema",
-        "max_words",
-        "similarity",
-        "rubric",
-        "guardrails",
-        "retrieval",
-    ):
-        try:
-            importlib.import_module(f"llmops.scorers.{module}")
-        except ModuleNotFoundError as exc:
-            # retrieval.py lives in the RAG area and may be absent in a trimmed install.
-            if exc.name != f"llmops.scorers.{module}":
-                raise
+    import llmops.scorers as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name.startswith("_") or info.name in _MACHINERY:
+            continue
+        importlib.import_module(f"llmops.scorers.{info.name}")

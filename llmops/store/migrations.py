@@ -1,26 +1,27 @@
-"""Numbered schema migrations for the results store.
+"""Numbered schema migrations of the results store, the same for SQLite and PostgreSQL.
 
-Each migration is a function ``mNNN_what(db)`` appended to :data:`MIGRATIONS` in order.
-:func:`migrate` runs on every open, applies the ones not yet recorded in the
-``_migrations`` table, and records each by name. Never edit a released migration:
-add a new one.
+Each migration is a function ``mNNN_what(ddl)`` appended to :data:`MIGRATIONS` in order;
+``ddl(sql)`` runs one statement after replacing the words ``{id}`` (an auto-numbered key)
+and ``{real}`` (a double) with the backend's spelling. The backend applies the ones not
+yet recorded in ``_migrations`` under a lock, so two processes opening a blank store at
+once apply each exactly once (:meth:`llmops.store.sql.SqlStore.migrate`). Never edit a
+released migration: add a new one.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
 
-Migration = Callable[[sqlite3.Connection], None]
+Ddl = Callable[[str], None]
+Migration = Callable[[Ddl], None]
 
 MIGRATIONS: list[Migration] = []
 migration = MIGRATIONS.append
 
 
 @migration
-def m001_initial(db: sqlite3.Connection) -> None:
-    db.execute(
+def m001_initial(ddl: Ddl) -> None:
+    ddl(
         """
         create table runs (
             run_id text primary key,
@@ -43,11 +44,11 @@ def m001_initial(db: sqlite3.Connection) -> None:
         )
         """
     )
-    db.execute("create index runs_started on runs(started_at)")
-    db.execute(
+    ddl("create index runs_started on runs(started_at)")
+    ddl(
         """
         create table variants (
-            variant_id integer primary key,
+            variant_id {id},
             run_id text not null references runs(run_id),
             prompt text not null,
             version text not null,
@@ -60,10 +61,10 @@ def m001_initial(db: sqlite3.Connection) -> None:
         )
         """
     )
-    db.execute(
+    ddl(
         """
         create table results (
-            result_id integer primary key,
+            result_id {id},
             run_id text not null,
             variant_id integer not null references variants(variant_id),
             case_id text not null,
@@ -71,7 +72,7 @@ def m001_initial(db: sqlite3.Connection) -> None:
             case_index integer not null default 0,   -- position in the eval set
             repeat_index integer not null default 0,
             output text,
-            latency_ms real,
+            latency_ms {real},
             prompt_tokens integer,
             completion_tokens integer,
             cache_hit integer not null default 0,
@@ -82,17 +83,17 @@ def m001_initial(db: sqlite3.Connection) -> None:
         )
         """
     )
-    db.execute("create index results_run on results(run_id)")
-    db.execute("create index results_order on results(variant_id, case_index, repeat_index)")
-    db.execute(
+    ddl("create index results_run on results(run_id)")
+    ddl("create index results_order on results(variant_id, case_index, repeat_index)")
+    ddl(
         """
         create table scores (
-            score_id integer primary key,
+            score_id {id},
             result_id integer not null references results(result_id) on delete cascade,
             scorer text not null,
             scorer_version text not null,
             args text not null default '{}',
-            value real,
+            value {real},
             passed integer,
             error text,
             details text,
@@ -103,11 +104,11 @@ def m001_initial(db: sqlite3.Connection) -> None:
 
 
 @migration
-def m002_guard_scans(db: sqlite3.Connection) -> None:
-    db.execute(
+def m002_guard_scans(ddl: Ddl) -> None:
+    ddl(
         """
         create table guard_scans (
-            scan_id integer primary key,
+            scan_id {id},
             scanned_at text not null,
             day text not null,               -- YYYY-MM-DD of scanned_at, for daily trends
             paths text not null default '[]',
@@ -119,49 +120,41 @@ def m002_guard_scans(db: sqlite3.Connection) -> None:
         )
         """
     )
-    db.execute("create index guard_scans_day on guard_scans(day)")
+    ddl("create index guard_scans_day on guard_scans(day)")
 
 
 @migration
-def m003_variant_source(db: sqlite3.Connection) -> None:
+def m003_variant_source(ddl: Ddl) -> None:
     # Where a variant's results came from when they were not produced by this run:
     # the run whose stored results were reused, and the baseline's origin (git:REF).
-    db.execute("alter table variants add column reused_from text")
-    db.execute("alter table variants add column origin text")
+    ddl("alter table variants add column reused_from text")
+    ddl("alter table variants add column origin text")
 
 
-def applied(db: sqlite3.Connection) -> set[str]:
-    """Names of the migrations already recorded in this database."""
-    db.execute(
-        "create table if not exists _migrations (name text primary key, applied_at text not null)"
+@migration
+def m004_guard_scan_shapes(ddl: Ddl) -> None:
+    # Records of a known log shape that gave no text to scan, in all and per shape.
+    ddl("alter table guard_scans add column records_without_text integer not null default 0")
+    ddl("alter table guard_scans add column by_shape text not null default '{}'")
+
+
+@migration
+def m005_runs_listing(ddl: Ddl) -> None:
+    # `runs list`, `runs history` and the viewer filter runs by suite and prompt.
+    ddl("create index variants_prompt on variants(prompt, digest)")
+    ddl("create index runs_suite on runs(suite, started_at)")
+
+
+@migration
+def m006_case_inputs(ddl: Ddl) -> None:
+    # What each case asked and expected, keyed by the case's digest (the results' own
+    # case_digest), so reports and the viewer can show it long after the eval set changed.
+    ddl(
+        """
+        create table case_inputs (
+            case_digest text primary key,
+            case_id text not null,
+            data text not null default '{}'  -- JSON: vars, expected, contexts, rubric, ...
+        )
+        """
     )
-    return {row[0] for row in db.execute("select name from _migrations")}
-
-
-def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply every migration not yet applied, each in its own transaction; return their names.
-
-    The connection must be in autocommit mode (``isolation_level=None``). ``begin
-    immediate`` takes the write lock first, so two processes opening a blank store at
-    once apply each migration exactly once.
-    """
-    done = applied(db)
-    if all(m.__name__ in done for m in MIGRATIONS):
-        return []
-    ran: list[str] = []
-    for m in MIGRATIONS:
-        db.execute("begin immediate")
-        try:
-            exists = db.execute("select 1 from _migrations where name = ?", (m.__name__,))
-            if exists.fetchone() is None:
-                m(db)
-                db.execute(
-                    "insert into _migrations (name, applied_at) values (?, ?)",
-                    (m.__name__, datetime.now(UTC).isoformat(timespec="seconds")),
-                )
-                ran.append(m.__name__)
-            db.execute("commit")
-        except BaseException:
-            db.execute("rollback")
-            raise
-    return ran

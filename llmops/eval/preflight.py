@@ -3,14 +3,13 @@
 Suite, prompt references, eval set, variables, scorer options, gate, API keys and the
 run to resume are checked by :meth:`Preflight.prepare` without opening the results
 store for writing or building anything that keeps a cache; it returns the
-:class:`Prepared` suite that :mod:`llmops.evaluate` runs. :func:`check_stored_baseline`
+:class:`Prepared` suite that :mod:`llmops.eval.run` runs. :func:`check_stored_baseline`
 reads the store when the run starts, before the first call, and only warns.
 """
 
 from __future__ import annotations
 
 import difflib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,20 +17,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from llmops.errors import ConfigError, PromptError, UserError
-from llmops.eval_plan import SuitePlan, check_locks, plan_suite
-from llmops.gates import unknown_gate_scorers
-from llmops.runner import ScorerSlot, scorer_slots
+from llmops.eval.gate import unknown_gate_scorers
+from llmops.eval.options import EvalOptions
+from llmops.eval.plan import SuitePlan, check_locks, plan_suite
+from llmops.eval.runner import ScorerSlot, scorer_slots
 from llmops.scorers.base import ScorerContext
-from llmops.store import Store
+from llmops.store import ResultsStore, open_store
+from llmops.store.sql import canonical
 
 if TYPE_CHECKING:
     from llmops.project import Project, SuiteConfig
     from llmops.prompts.registry import Registry
     from llmops.store import RunInfo
-
-DEFAULT_FORMATS = ("md", "json", "junit")
-ALL_FORMATS = ("md", "json", "junit", "html")
-
 
 @dataclass
 class Prepared:
@@ -39,13 +36,7 @@ class Prepared:
 
     plan: SuitePlan
     prior: RunInfo | None  # the run being resumed
-    repeat: int
-    concurrency: int | None
-    no_cache: bool
-    reuse: bool
-    formats: list[str]
-    report_dir: str | Path | None
-    require_fresh: bool
+    options: EvalOptions  # checked; a resumed run's repeat
     checked_s: float  # time the preflight took
 
 
@@ -64,36 +55,19 @@ class Preflight:
         self._registry: Registry | None = None
         self._endpoints_checked: set[str] = set()
 
-    def prepare(
-        self,
-        suite_name: str | None,
-        prompts: list[str],
-        baseline: str | None = None,
-        repeat: int = 1,
-        concurrency: int | None = None,
-        no_cache: bool = False,
-        resume: str | None = None,
-        report_dir: str | Path | None = None,
-        formats: Sequence[str] | None = DEFAULT_FORMATS,
-        require_fresh: bool = False,
-        reuse: bool = True,
-    ) -> Prepared:
+    def prepare(self, suite_name: str | None, options: EvalOptions) -> Prepared:
         """Check one suite: prompt refs, eval set, variables, scorers, gate, endpoints.
 
         The results store is only read, and only when it exists; scorers are built
         without their caches. Raises :class:`UserError` on the first problem found.
         """
-        if repeat < 1:
-            raise UserError("--repeat must be at least 1")
-        if concurrency is not None and concurrency < 1:
-            raise UserError("--concurrency must be at least 1")
         started = time.perf_counter()
-        fmts = _check_formats(formats)
+        options = options.checked()
         registry = self._load_registry()
         self._check_endpoint("provider")
         store = self._existing_store()
         try:
-            prior = _prior_run(store, resume, self.project.store_path)
+            prior = _prior_run(store, options.resume, self.project.store.where)
             if prior is not None:
                 if suite_name is not None and suite_name != prior.suite:
                     raise UserError(
@@ -102,24 +76,23 @@ class Preflight:
                         hint=f"`llmops eval --resume {prior.run_id}` resumes it; "
                         f"`llmops eval {suite_name}` starts a new run",
                     )
-                suite_name, repeat = prior.suite, int(prior.meta["repeat"] or 1)
+                suite_name = prior.suite
+                options = options.but(repeat=int(prior.meta["repeat"] or 1))
             assert suite_name is not None
             suite = self.project.suite(suite_name)
             self._check_suite_prompt(registry, suite_name, suite)
             plan = plan_suite(
-                self.project, registry, suite_name, suite, prompts, baseline, store, prior
+                self.project, registry, suite_name, suite, list(options.prompts),
+                options.baseline, store, prior,
             )
         finally:
             if store is not None:
                 store.close()
-        scorers = self._check_scorers(plan, no_cache)
+        scorers = self._check_scorers(plan, options.no_cache)
         self._check_gate(plan, [s.key for s in scorer_slots(scorers)])
         if any(s.name == "rubric" for s in scorers) and self.project.config.judge is not None:
             self._check_endpoint("judge")
-        return Prepared(
-            plan, prior, repeat, concurrency, no_cache, reuse, fmts, report_dir, require_fresh,
-            time.perf_counter() - started,
-        )
+        return Prepared(plan, prior, options, time.perf_counter() - started)
 
     def _load_registry(self) -> Registry:
         from llmops.prompts import load_registry
@@ -130,10 +103,10 @@ class Preflight:
             self._registry = registry
         return self._registry
 
-    def _existing_store(self) -> Store | None:
+    def _existing_store(self) -> ResultsStore | None:
         """The results store, to read runs from; None while it does not exist (no file made)."""
-        path = self.project.store_path
-        return Store(path) if path.exists() else None
+        location = self.project.store
+        return open_store(location) if location.exists() else None
 
     def _located(
         self, exc: UserError, loc: Sequence[str | int], field: str, keep_field: bool = False
@@ -224,7 +197,7 @@ class Preflight:
             )
 
 
-def check_stored_baseline(store: Store, plan: SuitePlan, slots: list[ScorerSlot]) -> None:
+def check_stored_baseline(store: ResultsStore, plan: SuitePlan, slots: list[ScorerSlot]) -> None:
     """Say when a ``run:`` baseline was made on another eval set or with other scorers."""
     base = plan.stored_baseline
     if base is None or base.run_id is None or base.variant_id is None:
@@ -235,17 +208,9 @@ def check_stored_baseline(store: Store, plan: SuitePlan, slots: list[ScorerSlot]
             f"the baseline run {base.run_id} used another version of the eval set: "
             "compared on the cases both have"
         )
-    stored = {
-        row["scorer"]: (row["scorer_version"], json.loads(row["args"] or "{}"))
-        for row in store.db.execute(
-            "select s.scorer, s.scorer_version, s.args from scores s join results r"
-            " on r.result_id = s.result_id where r.variant_id = ? group by s.scorer",
-            (base.variant_id,),
-        )
-    }
+    stored = store.scorer_signatures(variant_id=base.variant_id)
     for slot in slots:
-        now = (slot.scorer.version, json.loads(json.dumps(slot.scorer.args, sort_keys=True,
-                                                          default=str)))
+        now = (slot.scorer.version, canonical(slot.scorer.args))
         if slot.key not in stored:
             plan.warnings.append(
                 f"the baseline run {base.run_id} has no {slot.key} scores: "
@@ -258,12 +223,12 @@ def check_stored_baseline(store: Store, plan: SuitePlan, slots: list[ScorerSlot]
             )
 
 
-def _prior_run(store: Store | None, resume: str | None, store_path: Path) -> Any:
+def _prior_run(store: ResultsStore | None, resume: str | None, where: str) -> Any:
     """The run to resume (None for a new run); refused while its process still runs."""
     if not resume:
         return None
     if store is None:  # no store yet, so no runs
-        raise UserError(f"no run {resume!r} in the store", file=store_path,
+        raise UserError(f"no run {resume!r} in the store", file=where,
                         hint="see `llmops runs list`")
     prior = store.run(resume)
     if prior.status == "running":
@@ -272,16 +237,3 @@ def _prior_run(store: Store | None, resume: str | None, store_path: Path) -> Any
             hint="wait for it, or stop it first",
         )
     return prior
-
-
-def _check_formats(formats: Sequence[str] | None) -> list[str]:
-    out = []
-    for f in formats or ():
-        f = f.strip().lower()
-        if f == "markdown":
-            f = "md"
-        if f not in ALL_FORMATS:
-            raise UserError(f"unknown report format {f!r}", hint=f"use {', '.join(ALL_FORMATS)}")
-        if f not in out:
-            out.append(f)
-    return out

@@ -9,6 +9,7 @@ and, when both were evaluated on the same eval set, the paired comparison per sc
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
@@ -16,10 +17,10 @@ from pydantic import BaseModel, Field
 from llmops.errors import UserError
 
 if TYPE_CHECKING:
-    from llmops.baselines import VariantScores
+    from llmops.eval.baselines import VariantScores
     from llmops.project import Project
     from llmops.prompts import PromptVersion
-    from llmops.store import Store
+    from llmops.store import ResultsStore, VariantRecord
 
 SCHEMA_VERSION = 1
 
@@ -49,7 +50,7 @@ class DiffResults(BaseModel):
     suite: str
     a_run: str
     b_run: str
-    comparisons: list[Any] = Field(default_factory=list)  # llmops.stats.Comparison
+    comparisons: list[Any] = Field(default_factory=list)  # llmops.eval.stats.Comparison
     moved: list[CaseMove] = Field(default_factory=list)
 
 
@@ -82,7 +83,7 @@ class PromptDiff(BaseModel):
 
 
 def diff(
-    project: Project,
+    project: Project | str | Path | None,
     a_ref: str,
     b_ref: str,
     suite: str | None = None,
@@ -95,7 +96,7 @@ def diff(
     """Compare two versions of a prompt (or RAG config).
 
     Args:
-        project: the loaded project.
+        project: the loaded project, or its directory (None: the cwd or a parent).
         a_ref: the old version, ``NAME@VERSION`` or ``NAME@LABEL``; or ``git:REF`` (the
             other side's prompt at its ``production`` label at that git ref) or
             ``git:REF:LABEL_OR_VERSION``.
@@ -106,8 +107,10 @@ def diff(
         n_resamples: bootstrap resamples for the per-scorer CIs.
         seed: bootstrap seed.
     """
+    from llmops.project import as_project
     from llmops.prompts import load_registry
 
+    project = as_project(project)
     registry = load_registry(project)
     a, b = _resolve_pair(project, registry, a_ref, b_ref)
     if suite is not None:
@@ -119,14 +122,14 @@ def diff(
             result.messages = [_relabel(line, getattr(result, side), label)
                                for line in result.messages]
             setattr(result, side, label)
-    if not project.store_path.is_file():
+    if not project.store.exists():
         if run is not None:
-            raise UserError(f"no results store at {project.store_path}, so no run {run!r}")
+            raise UserError(f"no results store at {project.store.where}, so no run {run!r}")
         result.results_note = "no results stored yet: run `llmops eval` on both versions"
         return result
     from llmops.store import open_store
 
-    with open_store(project.store_path) as store:
+    with open_store(project.store) as store:
         pair = find_result_pair(store, a.digest, b.digest, suite=suite, run=run)
         if pair is None:
             result.results_note = (
@@ -143,7 +146,7 @@ def _resolve_pair(
     project: Project, registry: Any, a_ref: str, b_ref: str
 ) -> tuple[PromptVersion, PromptVersion]:
     """Resolve both references; ``git:REF[:LABEL_OR_VERSION]`` takes its name from the other."""
-    from llmops.baselines import resolve_baseline
+    from llmops.eval.baselines import resolve_baseline
 
     if a_ref.startswith("git:") and b_ref.startswith("git:"):
         raise UserError("only one side of a diff can be git:REF",
@@ -233,7 +236,7 @@ def _unified(a: list[str], b: list[str], a_name: str, b_name: str) -> list[str]:
 
 
 def find_result_pair(
-    store: Store, a_digest: str, b_digest: str, *, suite: str | None, run: str | None
+    store: ResultsStore, a_digest: str, b_digest: str, *, suite: str | None, run: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The newest variants of both digests evaluated on the same suite and eval set.
 
@@ -242,7 +245,7 @@ def find_result_pair(
     """
     if run is not None:
         store.run(run)  # UserError when unknown
-        by_digest = {v["digest"]: v for v in store.variants(run)}
+        by_digest = {v.digest: v for v in store.variants(run)}
         missing = [d[:12] for d in (a_digest, b_digest) if d not in by_digest]
         if missing:
             raise UserError(f"run {run!r} has no results for digest {', '.join(missing)}",
@@ -261,26 +264,24 @@ def find_result_pair(
     return None
 
 
-def _variants_of(store: Store, digest: str, suite: str | None) -> list[dict[str, Any]]:
-    sql = (
-        "select v.variant_id, v.run_id, v.prompt, v.version, v.model, u.suite,"
-        " u.evalset_digest from variants v join runs u on u.run_id = v.run_id"
-        " where v.digest = ?"
-    )
-    args: list[Any] = [digest]
-    if suite is not None:
-        sql += " and u.suite = ?"
-        args.append(suite)
-    sql += " order by u.started_at desc, v.variant_id desc"
-    return [dict(r) for r in store.db.execute(sql, args).fetchall()]
+def _variants_of(store: ResultsStore, digest: str, suite: str | None) -> list[dict[str, Any]]:
+    return [_entry(v, run_suite, evalset)
+            for v, run_suite, evalset in store.variants_with_digest(digest, suite)]
 
 
-def _with_suite(store: Store, variant: dict[str, Any], run: str) -> dict[str, Any]:
-    return {**variant, "suite": store.run(run).suite}
+def _entry(v: VariantRecord, suite: str, evalset_digest: str | None) -> dict[str, Any]:
+    return {"variant_id": v.variant_id, "run_id": v.run_id, "prompt": v.prompt,
+            "version": v.version, "model": v.model, "suite": suite,
+            "evalset_digest": evalset_digest}
+
+
+def _with_suite(store: ResultsStore, variant: VariantRecord, run: str) -> dict[str, Any]:
+    info = store.run(run)
+    return _entry(variant, info.suite, info.meta.get("evalset_digest"))
 
 
 def compare_variants(
-    store: Store,
+    store: ResultsStore,
     pair: tuple[dict[str, Any], dict[str, Any]],
     *,
     top: int = 5,
@@ -290,8 +291,8 @@ def compare_variants(
     b_name: str = "b",
 ) -> DiffResults:
     """Per-scorer comparison of b against a, and the ``top`` cases that moved most."""
-    from llmops.baselines import variant_scores
-    from llmops.stats import compare_many
+    from llmops.eval.baselines import variant_scores
+    from llmops.eval.stats import compare_many
 
     va, vb = pair
     a, b = variant_scores(store, int(va["variant_id"])), variant_scores(store,
@@ -309,8 +310,8 @@ def moved_cases(a: VariantScores, b: VariantScores, *, top: int = 5) -> list[Cas
 
     Their outputs and errors are masked (:func:`llmops.guard.redact`) for display.
     """
+    from llmops.eval.stats import case_deltas
     from llmops.guard.redact import redact
-    from llmops.stats import case_deltas
 
     per_case: dict[str, dict[str, float]] = {}
     for scorer, values in b.values.items():

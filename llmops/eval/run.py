@@ -2,7 +2,7 @@
 
 Everything the user can get wrong (suite, prompt references, eval set, variables,
 scorer options, gate, API key) is checked before the first model call and before
-anything is written: :meth:`llmops.eval_checks.Preflight.prepare` checks a suite without
+anything is written: :meth:`llmops.eval.preflight.Preflight.prepare` checks a suite without
 opening the results store for writing or building anything that keeps a cache, and
 :func:`evaluate_suites` prepares every selected suite before running the first. The
 returned :class:`EvalResult` carries DESIGN.md's stable JSON fields; the CLI only
@@ -24,9 +24,8 @@ from llmops.errors import (
     PromptError,
     UserError,
 )
-from llmops.eval_checks import ALL_FORMATS as ALL_FORMATS  # re-exported
-from llmops.eval_checks import DEFAULT_FORMATS, Preflight, Prepared, check_stored_baseline
-from llmops.eval_plan import (
+from llmops.eval.options import EvalOptions, Progress
+from llmops.eval.plan import (
     Planned,
     SuitePlan,
     baseline_record,
@@ -35,15 +34,17 @@ from llmops.eval_plan import (
     new_run_id,
     relative,
 )
-from llmops.eval_result import EvalResult, agreement, build_result, unscorable
-from llmops.runner import Runner, RunStats, ScorerSlot, Variant, scorer_slots
+from llmops.eval.preflight import Preflight, Prepared, check_stored_baseline
+from llmops.eval.result import EvalResult, agreement, build_result, unscorable
+from llmops.eval.runner import Runner, RunStats, ScorerSlot, Variant, scorer_slots
 from llmops.scorers.base import ScorerContext
-from llmops.store import Store
+from llmops.store import CaseRecord, ResultsStore, open_store
 
 if TYPE_CHECKING:
     from llmops.project import Project
 
-__all__ = ["EvalResult", "StaleIndexError", "evaluate", "evaluate_suites"]
+__all__ = ["EvalOptions", "EvalResult", "Progress", "StaleIndexError", "evaluate",
+           "evaluate_suites"]
 
 
 class StaleIndexError(LlmopsError):
@@ -52,8 +53,8 @@ class StaleIndexError(LlmopsError):
     exit_code = EXIT_FAILED
 
 
-class Progress:
-    """Receives the run's progress; the CLI draws it (rich bar or plain lines)."""
+class _NoProgress:
+    """Progress nobody watches."""
 
     def start(self, suite: str, run_id: str, total: int, done: int) -> None: ...
 
@@ -67,6 +68,9 @@ class Progress:
 def evaluate(
     project: Project | str | Path | None = None,
     suite: str | None = None,
+    options: EvalOptions | None = None,
+    *,
+    progress: Progress | None = None,
     prompts: Sequence[str] = (),
     baseline: str | None = None,
     repeat: int = 1,
@@ -74,9 +78,8 @@ def evaluate(
     no_cache: bool = False,
     resume: str | None = None,
     report_dir: str | Path | None = None,
-    formats: Sequence[str] | None = DEFAULT_FORMATS,
+    formats: Sequence[str] | None = None,
     require_fresh: bool = False,
-    progress: Progress | None = None,
     reuse: bool = True,
 ) -> EvalResult:
     """Evaluate one suite and return its typed result.
@@ -85,24 +88,12 @@ def evaluate(
         project: a loaded project or its directory (None: the cwd or a parent).
         suite: the suite's name; may be omitted when the project has one suite. With
             ``resume``, the run's suite (another suite is refused).
-        prompts: candidate versions (``NAME@REF``); default: the suite's prompt at
-            ``production`` plus every version changed or not locked.
-        baseline: what candidates are compared with (default ``production``): a label or
-            version of the suite's prompt, ``NAME@REF``, ``git:REF[:LABEL_OR_VERSION]``
-            (the prompt as it was at a git ref) or ``run:RUN_ID[:VERSION]`` (a stored
-            run's results, compared without calling the model again).
-        repeat: calls per case and variant.
-        concurrency: calls in flight at once (default: the provider's max_concurrency).
-        no_cache: do not answer from the response cache (stored baseline results are
-            still reused; see ``reuse``).
-        resume: finish this interrupted run instead of starting a new one.
-        report_dir: where ``<run_id>/`` reports go (default the project's reports dir).
-        formats: report formats among md, json, junit, html; empty or None for none.
-        require_fresh: a stale RAG index is a failure (exit 1) instead of a warning.
+        options: the run's options as one :class:`EvalOptions`; when given, the keyword
+            options below are not read.
         progress: receives progress events.
-        reuse: copy the baseline's results from a stored run that evaluated the same
-            prompt digest on the same eval set with the same model, params and endpoint,
-            instead of calling the model for it again.
+        prompts, baseline, repeat, concurrency, no_cache, resume, report_dir, formats,
+            require_fresh, reuse: the fields of :class:`EvalOptions`, for callers who
+            prefer keywords.
 
     Returns:
         The :class:`EvalResult`; ``exit_code`` says 0 (pass), 1 (gate failed) or 3
@@ -112,10 +103,18 @@ def evaluate(
         UserError: anything wrong with the inputs, before any model call and before
             anything is written.
     """
-    from llmops.project import Project, load_project
+    from llmops.project import as_project
 
-    proj = project if isinstance(project, Project) else load_project(project)
-    if suite is None and resume is None:
+    if options is None:
+        options = EvalOptions(
+            prompts=tuple(prompts), baseline=baseline, repeat=repeat, concurrency=concurrency,
+            no_cache=no_cache, resume=resume,
+            report_dir=None if report_dir is None else Path(report_dir),
+            formats=None if formats is None else tuple(formats),
+            require_fresh=require_fresh, reuse=reuse,
+        )
+    proj = as_project(project)
+    if suite is None and options.resume is None:
         names = sorted(proj.config.suites)
         if len(names) != 1:
             raise UserError(
@@ -124,11 +123,8 @@ def evaluate(
                 hint=f"suites: {', '.join(names)}" if names else "add one under `suites:`",
             )
         suite = names[0]
-    evaluation = _Evaluation(proj, progress or Progress())
-    prepared = Preflight(proj).prepare(
-        suite, list(prompts), baseline, repeat, concurrency, no_cache, resume,
-        report_dir, formats, require_fresh, reuse,
-    )
+    evaluation = _Evaluation(proj, progress or _NoProgress())
+    prepared = Preflight(proj).prepare(suite, options)
     evaluation.check_rag(prepared)
     return evaluation.execute(prepared)
 
@@ -136,24 +132,26 @@ def evaluate(
 def evaluate_suites(
     project: Project | str | Path | None = None,
     suites: Sequence[str] = (),
-    prompts: Sequence[str] = (),
-    **options: Any,
+    options: EvalOptions | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> list[EvalResult]:
-    """Evaluate several suites (default: every suite); ``--prompt`` refs go to matching suites.
+    """Evaluate several suites (default: every suite); ``options.prompts`` go to matching suites.
 
     Every suite is checked before the first one runs: a mistake in any of them is a
     :class:`UserError` before any model call and before anything is written.
     """
-    from llmops.project import Project, load_project
+    from llmops.project import as_project
 
-    proj = project if isinstance(project, Project) else load_project(project)
+    proj = as_project(project)
+    options = options or EvalOptions()
     names = list(suites) or sorted(proj.config.suites)
     if not names:
         raise UserError("the project defines no suites", file=proj.config_path)
     for name in names:
         proj.suite(name)
     by_suite: dict[str, list[str]] = {n: [] for n in names}
-    for ref in prompts:
+    for ref in options.prompts:
         prompt_name = ref.partition("@")[0]
         matching = [n for n in names if proj.config.suites[n].prompt == prompt_name]
         if not matching and len(names) == 1:
@@ -162,10 +160,9 @@ def evaluate_suites(
             raise PromptError(f"--prompt {ref}: no suite evaluates prompt {prompt_name!r}")
         for n in matching:
             by_suite[n].append(ref)
-    progress = options.pop("progress", None) or Progress()
-    evaluation = _Evaluation(proj, progress)
+    evaluation = _Evaluation(proj, progress or _NoProgress())
     preflight = Preflight(proj)
-    prepared = [preflight.prepare(n, by_suite[n], **options) for n in names]
+    prepared = [preflight.prepare(n, options.but(prompts=tuple(by_suite[n]))) for n in names]
     for p in prepared:
         evaluation.check_rag(p)
     return [evaluation.execute(p) for p in prepared]
@@ -182,7 +179,7 @@ class _Evaluation:
 
     def check_rag(self, prepared: Prepared) -> None:
         """RAG indexes' freshness (after every other check: it may write a digest cache)."""
-        self._check_rag(prepared.plan, prepared.require_fresh)
+        self._check_rag(prepared.plan, prepared.options.require_fresh)
 
     def _check_rag(self, plan: SuitePlan, require_fresh: bool) -> None:
         if not any(p.rag is not None for p in plan.versions):
@@ -220,15 +217,16 @@ class _Evaluation:
         from llmops.scorers import build_scorers
 
         started = time.perf_counter()
-        plan, prior, repeat = prepared.plan, prepared.prior, prepared.repeat
+        plan, prior, options = prepared.plan, prepared.prior, prepared.options
+        repeat = options.repeat
         suite_name, suite = plan.suite_name, plan.suite
-        store = Store(self.project.store_path)
+        store = open_store(self.project.store)
         try:
-            ctx = ScorerContext(self.project, prepared.no_cache, evalset=plan.evalset.path)
+            ctx = ScorerContext(self.project, options.no_cache, evalset=plan.evalset.path)
             scorers = build_scorers(suite.scorers, ctx)
             slots = scorer_slots(scorers)
             check_stored_baseline(store, plan, slots)
-            provider = self._provider(prepared.concurrency, prepared.no_cache)
+            provider = self._provider(options.concurrency, options.no_cache)
             if prior is not None:
                 run_id = prior.run_id
                 store.claim_run(run_id)
@@ -236,12 +234,12 @@ class _Evaluation:
             else:
                 run_id = new_run_id()
                 variants = self._new_run(
-                    store, run_id, plan, repeat, provider, slots, prepared.reuse
+                    store, run_id, plan, repeat, provider, slots, options.reuse
                 )
             runner = Runner(
                 self.project, store, run_id, provider, plan.evalset, variants, slots,
                 repeat=repeat,
-                concurrency=prepared.concurrency or self.project.config.provider.max_concurrency,
+                concurrency=options.concurrency or self.project.config.provider.max_concurrency,
                 query_template=suite.query,
                 on_result=lambda v, ok, cached: self.progress.advance(v.label, ok, cached),
             )
@@ -250,8 +248,8 @@ class _Evaluation:
             stats = self._execute(store, run_id, runner, provider, scorers)
             result = self._result(store, run_id, plan, variants, [s.key for s in slots], stats)
             result.agreement = agreement(result, plan.evalset.cases, slots)
-            if prepared.formats:
-                self._reports(result, plan, prepared.formats, prepared.report_dir)
+            if options.formats:
+                self._reports(result, plan, list(options.formats), options.report_dir)
             result.timings["total_s"] = round(
                 prepared.checked_s + time.perf_counter() - started, 4
             )
@@ -260,8 +258,8 @@ class _Evaluation:
             store.close()
 
     def _result(
-        self, store: Store, run_id: str, plan: SuitePlan, variants: list[Variant], keys: list[str],
-        stats: RunStats,
+        self, store: ResultsStore, run_id: str, plan: SuitePlan, variants: list[Variant],
+        keys: list[str], stats: RunStats,
     ) -> EvalResult:
         result = build_result(
             store, run_id, plan.evalset, variants, keys, plan.suite.gate, plan.warnings,
@@ -297,7 +295,7 @@ class _Evaluation:
         result.report_dir = str(written)
 
     def _execute(
-        self, store: Store, run_id: str, runner: Runner, provider: Any, scorers: list[Any]
+        self, store: ResultsStore, run_id: str, runner: Runner, provider: Any, scorers: list[Any]
     ) -> RunStats:
         async def go() -> RunStats:
             try:
@@ -334,7 +332,7 @@ class _Evaluation:
 
     def _new_run(
         self,
-        store: Store,
+        store: ResultsStore,
         run_id: str,
         plan: SuitePlan,
         repeat: int,
@@ -353,6 +351,12 @@ class _Evaluation:
             n_cases=len(plan.evalset.cases), repeat=repeat,
             baseline=baseline_record(plan.baseline),
         )
+        store.add_cases([
+            CaseRecord(case_digest=c.digest, case_id=c.id, vars=dict(c.vars),
+                       expected=c.expected, contexts=list(c.contexts), rubric=c.rubric,
+                       tags=list(c.tags), human_score=c.human_score)
+            for c in plan.evalset.cases
+        ])
         model = self.project.config.provider.model or getattr(provider, "default_model", None)
         defaults = self.project.config.provider.params
         taken = {p.version.ref for p in plan.versions if p.origin is None}
@@ -382,7 +386,7 @@ class _Evaluation:
         return variants
 
     def _reuse(
-        self, store: Store, run_id: str, variant_id: int, planned: Planned, plan: SuitePlan,
+        self, store: ResultsStore, run_id: str, variant_id: int, planned: Planned, plan: SuitePlan,
         model: str, params: dict[str, Any], provider: Any, slots: list[ScorerSlot], repeat: int,
     ) -> None:
         """Copy the baseline's results from a stored run of the same variant, if there is one.
@@ -391,24 +395,22 @@ class _Evaluation:
         every repeat without an error. RAG prompts are not reused: their answers depend
         on the index's contents, which the digest does not cover.
         """
-        from llmops.baselines import find_reusable, reuse_results
-
         pv = planned.version
-        found = find_reusable(
-            store, digest=pv.digest, evalset_digest=plan.evalset.digest, model=model,
+        found = store.find_reusable(
+            digest=pv.digest, evalset_digest=plan.evalset.digest, model=model,
             params=params, n_results=len(plan.evalset.cases) * repeat,
             provider=provider.identity, exclude_run=run_id, repeat=repeat,
         )
         if found is None:
             return
-        reuse_results(
-            store, found, run_id=run_id, variant_id=variant_id, repeat=repeat,
+        store.copy_results(
+            found, run_id=run_id, variant_id=variant_id, repeat=repeat,
             scorers={s.key: (s.scorer.version, s.scorer.args) for s in slots},
         )
         store.set_reused_from(variant_id, found.run_id)
 
-    def _stored_variants(self, store: Store, run_id: str, plan: SuitePlan) -> list[Variant]:
+    def _stored_variants(self, store: ResultsStore, run_id: str, plan: SuitePlan) -> list[Variant]:
         return [
-            Variant(v["variant_id"], p.version, dict(v["params"]), p.role, p.rag, p.origin)
+            Variant(v.variant_id, p.version, dict(v.params), p.role, p.rag, p.origin)
             for v, p in zip(store.variants(run_id), plan.versions, strict=True)
         ]

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 from llmops.errors import PromptError, UserError
 
 if TYPE_CHECKING:
-    from llmops.baselines import Baseline
+    from llmops.eval.baselines import Baseline
     from llmops.evalsets import EvalSet
     from llmops.project import Project, SuiteConfig
     from llmops.prompts import PromptVersion
     from llmops.prompts.registry import Registry
-    from llmops.store import RunInfo, Store
+    from llmops.store import ResultsStore, RunInfo
 
 
 @dataclass
@@ -44,22 +44,22 @@ def plan_baseline(
     suite: SuiteConfig,
     spec: str | None,
     prompts: Sequence[str],
-    store: Store | None,
+    store: ResultsStore | None,
     warnings: list[str],
 ) -> Baseline | None:
     """Resolve ``--baseline`` for a suite (None: no ``production`` label and nothing to compare).
 
-    Every form of :func:`llmops.baselines.resolve_baseline` is accepted: a label or version
+    Every form of :func:`llmops.eval.baselines.resolve_baseline` is accepted: a label or version
     of the suite's prompt, ``NAME@REF``, ``git:REF[:LABEL_OR_VERSION]`` and
     ``run:RUN_ID[:VERSION]``. ``store`` is None when the results store does not exist
     yet: it holds no run then.
     """
-    from llmops.baselines import resolve_baseline
+    from llmops.eval.baselines import resolve_baseline
 
     text = (spec or "").strip()
     run_id = text[4:].partition(":")[0] if text.startswith("run:") else ""
     if store is None and run_id:
-        raise UserError(f"no run {run_id!r} in the store", file=project.store_path,
+        raise UserError(f"no run {run_id!r} in the store", file=project.store.where,
                         hint="see `llmops runs list`")
 
     try:
@@ -203,7 +203,7 @@ def plan_suite(
     suite: SuiteConfig,
     prompts: list[str],
     baseline: str | None,
-    store: Store | None,
+    store: ResultsStore | None,
     prior: RunInfo | None,
 ) -> SuitePlan:
     """What one suite's run calls, checked: versions, baseline, eval set, variables, renders."""
@@ -243,17 +243,17 @@ def _rag_of(project: Project, registry: Registry, planned: Planned) -> PromptVer
     pv = planned.version
     assert pv.rag is not None
     if planned.origin is not None and planned.origin.startswith("git:"):
-        from llmops.baselines import version_at_git_ref
+        from llmops.eval.baselines import version_at_git_ref
 
         return version_at_git_ref(project, planned.origin[4:], pv.rag)
     return registry.resolve(pv.rag)
 
 
 def _resumed_versions(
-    project: Project, registry: Registry, suite: SuiteConfig, store: Store, prior: RunInfo
+    project: Project, registry: Registry, suite: SuiteConfig, store: ResultsStore, prior: RunInfo
 ) -> tuple[Baseline | None, list[Planned]]:
     """The variants of the run being resumed, in store order; refused if one changed."""
-    from llmops.baselines import resolve_baseline
+    from llmops.eval.baselines import resolve_baseline
 
     spec = prior.meta.get("baseline")
     base = None
@@ -261,17 +261,17 @@ def _resumed_versions(
         base = resolve_baseline(project, str(spec), suite.prompt, store=store, registry=registry)
     versions = []
     for v in store.variants(prior.run_id):
-        if v["role"] == "baseline" and base is not None and base.kind == "git":
+        if v.role == "baseline" and base is not None and base.kind == "git":
             assert base.prompt_version is not None
             pv, origin = base.prompt_version, f"git:{base.git_ref}"
         else:
-            pv, origin = registry.get(v["prompt"], v["version"]), None
-        if pv.digest != v["digest"]:
+            pv, origin = registry.get(v.prompt, v.version), None
+        if pv.digest != v.digest:
             raise PromptError(
                 f"{pv.ref} changed since run {prior.run_id} started (digest "
-                f"{v['digest'][:12]} -> {pv.digest[:12]})",
+                f"{v.digest[:12]} -> {pv.digest[:12]})",
                 file=pv.path,
                 hint="start a new run instead of resuming",
             )
-        versions.append(Planned(pv, v["role"], origin))
+        versions.append(Planned(pv, v.role, origin))
     return base, versions

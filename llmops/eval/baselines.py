@@ -9,15 +9,14 @@
   evaluated several versions of the prompt).
 
 A baseline version that was already evaluated on the same eval set with the same model
-and parameters costs no model calls: :func:`find_reusable` finds the stored variant.
+and parameters costs no model calls: the store finds the stored variant
+(:meth:`llmops.store.ResultsStore.find_reusable`) and copies its results.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
 import tempfile
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,10 +27,9 @@ if TYPE_CHECKING:
     from llmops.project import Project
     from llmops.prompts import PromptVersion
     from llmops.prompts.registry import Registry
-    from llmops.store import Store
+    from llmops.store import ResultsStore
 
 DEFAULT_LABEL = "production"
-_MAX_REPEAT = 2**62  # "every repeat" in the repeat filters below
 
 
 @dataclass(frozen=True)
@@ -63,23 +61,12 @@ class Baseline:
         return self.ref
 
 
-@dataclass
-class StoredVariant:
-    """A finished variant whose results can stand in for a new evaluation."""
-
-    run_id: str
-    variant_id: int
-    digest: str
-    model: str | None
-    params: dict[str, Any] = field(default_factory=dict)
-
-
 def resolve_baseline(
     project: Project,
     spec: str | None,
     prompt: str,
     *,
-    store: Store | None = None,
+    store: ResultsStore | None = None,
     registry: Registry | None = None,
 ) -> Baseline:
     """Resolve a ``--baseline`` value for the suite whose prompt is ``prompt``.
@@ -224,30 +211,30 @@ def _git(cwd: Path, *args: str, what: str | None = None) -> str:
 def _from_run(
     project: Project,
     spec: str,
-    store: Store,
+    store: ResultsStore,
     run_id: str,
     prompt: str,
     which: str | None,
     registry: Registry | None = None,
 ) -> Baseline:
     store.run(run_id)  # UserError naming `runs list` when unknown
-    variants = [v for v in store.variants(run_id) if v["prompt"] == prompt]
+    variants = [v for v in store.variants(run_id) if v.prompt == prompt]
     if which is not None:
-        variants = [v for v in variants if v["version"] == which]
+        variants = [v for v in variants if v.version == which]
     if not variants:
         raise UserError(
             f"run {run_id!r} has no results for {prompt}{'@' + which if which else ''}",
             hint="see `llmops runs show " + run_id + "`",
         )
     if len(variants) > 1:
-        choices = ", ".join(f"run:{run_id}:{v['version']}" for v in variants)
+        choices = ", ".join(f"run:{run_id}:{v.version}" for v in variants)
         raise UserError(f"run {run_id!r} evaluated several versions of {prompt}",
                         hint=f"pick one: {choices}")
     v = variants[0]
-    prompt_version = _current_version(project, prompt, v["version"], v["digest"], registry)
+    prompt_version = _current_version(project, prompt, v.version, v.digest, registry)
     return Baseline(
-        spec=spec, kind="run", name=prompt, version=v["version"], digest=v["digest"],
-        prompt_version=prompt_version, run_id=run_id, variant_id=int(v["variant_id"]),
+        spec=spec, kind="run", name=prompt, version=v.version, digest=v.digest,
+        prompt_version=prompt_version, run_id=run_id, variant_id=v.variant_id,
     )
 
 
@@ -267,49 +254,9 @@ def _current_version(
 # --- reuse ---------------------------------------------------------------------------
 
 
-def find_reusable(
-    store: Store,
-    *,
-    digest: str,
-    evalset_digest: str,
-    model: str | None,
-    params: Mapping[str, Any],
-    n_results: int,
-    provider: str | None = None,
-    exclude_run: str | None = None,
-    repeat: int | None = None,
-) -> StoredVariant | None:
-    """The newest stored variant with the same prompt digest, eval set, model and params.
-
-    It counts only when it holds ``n_results`` results without an error (cases × repeats),
-    so a half-finished or failed run is never reused. With ``provider`` (the provider's
-    identity as stored on variants), the endpoint must match too. With ``repeat``, only
-    the results of repeats ``0 .. repeat-1`` count (a run with more repeats also serves).
-    """
-    rows = store.db.execute(
-        "select v.variant_id, v.run_id, v.model, v.params, v.provider,"
-        " (select count(*) from results r where r.variant_id = v.variant_id"
-        "  and r.error is null and r.repeat_index < ?) as n_ok"
-        " from variants v join runs u on u.run_id = v.run_id"
-        " where v.digest = ? and u.evalset_digest = ? and v.model is ?"
-        " order by u.started_at desc, v.variant_id desc",
-        (_MAX_REPEAT if repeat is None else repeat, digest, evalset_digest, model),
-    ).fetchall()
-    wanted = json.loads(json.dumps(dict(params), sort_keys=True, default=str))
-    for row in rows:
-        if row["run_id"] == exclude_run or row["n_ok"] < n_results:
-            continue
-        if provider is not None and row["provider"] != provider:
-            continue
-        if json.loads(row["params"] or "{}") == wanted:
-            return StoredVariant(row["run_id"], int(row["variant_id"]), digest, row["model"],
-                                 wanted)
-    return None
-
-
 @dataclass
 class VariantScores:
-    """A stored variant's per-case values, ready for :func:`llmops.stats.compare_many`."""
+    """A stored variant's per-case values, ready for :func:`llmops.eval.stats.compare_many`."""
 
     values: dict[str, dict[str, list[float | None]]] = field(default_factory=dict)
     passed: dict[str, dict[str, list[bool | None]]] = field(default_factory=dict)
@@ -317,93 +264,10 @@ class VariantScores:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def variant_scores(store: Store, variant_id: int) -> VariantScores:
+def variant_scores(store: ResultsStore, variant_id: int) -> VariantScores:
     """Scorer → case id → values across repeats (None where the call or scorer failed)."""
-    from llmops.store.summary import variant_figures
-
-    keys = [r[0] for r in store.db.execute(
-        "select distinct s.scorer from scores s join results r on r.result_id = s.result_id"
-        " where r.variant_id = ? order by s.scorer", (variant_id,))]
-    figures = variant_figures(store, variant_id, keys)
-    out = VariantScores(values=figures.values, passed=figures.passed)
-    for row in store.db.execute(
-        "select case_id, output, error from results where variant_id = ?"
-        " order by repeat_index desc, result_id desc", (variant_id,)
-    ):  # the first repeat wins: rows arrive last repeat first
-        out.outputs[row["case_id"]] = row["output"]
-        if row["error"] is not None:
-            out.errors[row["case_id"]] = row["error"]
-    return out
-
-
-def reuse_results(
-    store: Store,
-    source: StoredVariant,
-    *,
-    run_id: str,
-    variant_id: int,
-    scorers: Mapping[str, tuple[str, Mapping[str, Any]]] | None = None,
-    repeat: int | None = None,
-) -> int:
-    """Copy a stored variant's successful results into a new run's variant.
-
-    The runner then finds those (case, repeat) pairs done and makes no model call for
-    them. Scores are copied only for scorer keys whose version and arguments are the same
-    as now (``scorers``: key → (version, args)); the others are scored afresh. With
-    ``repeat``, only repeats ``0 .. repeat-1`` are copied.
-
-    Returns:
-        The number of results copied.
-    """
-    from llmops.store import ResultRow
-
-    rows = store.db.execute(
-        "select * from results where variant_id = ? and error is null and repeat_index < ?"
-        " order by result_id",
-        (source.variant_id, _MAX_REPEAT if repeat is None else repeat),
-    ).fetchall()
-    if not rows:
-        return 0
-    new_ids = store.write_results(run_id, [
-        ResultRow(
-            variant_id=variant_id, case_id=r["case_id"], case_digest=r["case_digest"],
-            repeat_index=r["repeat_index"], case_index=r["case_index"],
-            output=r["output"], latency_ms=r["latency_ms"],
-            prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
-            cache_hit=True, retrieved=None if r["retrieved"] is None else json.loads(
-                r["retrieved"]),
-        )
-        for r in rows
-    ])
-    if scorers:
-        by_old = dict(zip((r["result_id"] for r in rows), new_ids, strict=True))
-        store.write_scores(_same_scores(store, source.variant_id, by_old, scorers))
-    return len(new_ids)
-
-
-def _same_scores(
-    store: Store,
-    variant_id: int,
-    by_old: Mapping[int, int],
-    scorers: Mapping[str, tuple[str, Mapping[str, Any]]],
-) -> list[Any]:
-    from llmops.store import ScoreRow
-
-    wanted = {k: (v, json.loads(json.dumps(dict(a), sort_keys=True, default=str)))
-              for k, (v, a) in scorers.items()}
-    out = []
-    for s in store.db.execute(
-        "select s.* from scores s join results r on r.result_id = s.result_id"
-        " where r.variant_id = ? and r.error is null", (variant_id,)
-    ):
-        if s["result_id"] not in by_old:
-            continue
-        if wanted.get(s["scorer"]) != (s["scorer_version"], json.loads(s["args"] or "{}")):
-            continue
-        out.append(ScoreRow(
-            result_id=by_old[s["result_id"]], scorer=s["scorer"],
-            scorer_version=s["scorer_version"], args=json.loads(s["args"] or "{}"),
-            value=s["value"], passed=None if s["passed"] is None else bool(s["passed"]),
-            error=s["error"], details=None if s["details"] is None else json.loads(s["details"]),
-        ))
-    return out
+    keys = list(store.scorer_signatures(variant_id=variant_id))
+    figures = store.variant_figures(variant_id, keys)
+    outputs, errors = store.case_outputs(variant_id)
+    return VariantScores(values=figures.values, passed=figures.passed, outputs=outputs,
+                         errors=errors)

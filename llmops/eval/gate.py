@@ -11,12 +11,13 @@ the gate whatever its scores.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
+    from llmops.eval.stats import Comparison
     from llmops.project import GateConfig
 
 
@@ -30,6 +31,12 @@ class GateResult(BaseModel):
     def fail(self, reason: str) -> None:
         self.passed = False
         self.reasons.append(reason)
+
+    def merge(self, other: GateResult) -> None:
+        """Take ``other``'s failures and flags as this gate's own."""
+        for reason in other.reasons:
+            self.fail(reason)
+        self.flags.extend(other.flags)
 
 
 class GatedVariant(BaseModel):
@@ -50,7 +57,7 @@ def unknown_gate_scorers(gate: GateConfig, known_scorers: Sequence[str]) -> list
 def check_gate(
     gate: GateConfig,
     variants: Sequence[GatedVariant],
-    comparisons: Sequence[Any] = (),
+    comparisons: Sequence[Comparison] = (),
     known_scorers: Sequence[str] = (),
 ) -> GateResult:
     """Apply ``gate`` to the gated variants (the candidates, or the only variant).
@@ -58,7 +65,7 @@ def check_gate(
     Args:
         gate: the suite's gate config.
         variants: summaries of the variants the gate applies to.
-        comparisons: ``llmops.stats.Comparison`` objects, candidate vs baseline.
+        comparisons: candidate vs baseline, one per scorer.
         known_scorers: the suite's scorer keys; a floor on any other name is an error.
     """
     result = GateResult()
@@ -82,10 +89,27 @@ def check_gate(
                 shown = "n/a" if rate is None else f"{rate:.3f}"
                 result.fail(f"{v.label}: pass rate {shown} < min_pass_rate {gate.min_pass_rate:g}")
     if gate.max_regression is not None and comparisons:
-        from llmops.stats import regression_gate
+        result.merge(regression_gate(comparisons, gate.max_regression))
+    return result
 
-        outcome = regression_gate(comparisons, gate.max_regression)
-        for reason in outcome.reasons:
-            result.fail(reason)
-        result.flags.extend(outcome.flags)
+
+def regression_gate(
+    comparisons: Iterable[Comparison], max_regression: float | None
+) -> GateResult:
+    """The ``max_regression`` gate.
+
+    Fails when a scorer's verdict is ``regressed`` and its drop (``-delta``) exceeds
+    ``max_regression``; an ``inconclusive`` comparison never fails but is flagged with
+    the minimum detectable effect at its sample size.
+    """
+    result = GateResult()
+    for c in comparisons:
+        label = f"{c.candidate} vs {c.baseline}"
+        if c.verdict == "regressed" and c.delta is not None:
+            drop = -c.delta
+            if max_regression is None or drop > max_regression:
+                limit = "" if max_regression is None else f" > max_regression {max_regression}"
+                result.fail(f"{label}: {c.describe()}; drop {drop:.3f}{limit}")
+        elif c.verdict == "inconclusive":
+            result.flags.append(f"{label}: {c.describe()}")
     return result

@@ -20,11 +20,11 @@ Callers import this module lazily: it imports numpy.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from llmops._bootstrap import (
     bootstrap_means,
@@ -37,7 +37,6 @@ from llmops._bootstrap import (
 
 __all__ = [
     "Comparison",
-    "GateOutcome",
     "Verdict",
     "bootstrap_means",
     "case_deltas",
@@ -50,7 +49,6 @@ __all__ = [
     "paired_bootstrap",
     "per_case_mean",
     "per_case_pass",
-    "regression_gate",
 ]
 
 Verdict = Literal["improved", "regressed", "inconclusive"]
@@ -70,23 +68,29 @@ class Comparison(BaseModel):
     ci_low: float | None
     ci_high: float | None
     verdict: Verdict
-    confidence: float = 0.95
-    candidate_mean: float | None = None
-    baseline_mean: float | None = None
     n_shared: int
     n_missing_candidate: int = Field(0, description="baseline cases with no candidate value")
     n_missing_baseline: int = Field(0, description="candidate cases with no baseline value")
     n_errored_candidate: int = 0
     n_errored_baseline: int = 0
+    candidate_mean: float | None = None
+    baseline_mean: float | None = None
+    mde: float | None = Field(None, description="minimum detectable effect (80% power)")
     mcnemar_p: float | None = None
     n_improved_pairs: int | None = Field(None, description="candidate pass, baseline fail")
     n_regressed_pairs: int | None = Field(None, description="candidate fail, baseline pass")
-    mde: float | None = Field(None, description="minimum detectable effect (80% power)")
     flaky_candidate: list[str] = Field(default_factory=list)
     flaky_baseline: list[str] = Field(default_factory=list)
+    confidence: float = 0.95
     n_resamples: int = 10000
     seed: int = 0
     reason: str = ""
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def description(self) -> str:
+        """:meth:`describe`, kept in the JSON so a reader needs no code to explain a verdict."""
+        return self.describe()
 
     def describe(self) -> str:
         """One line for terminals and gate messages."""
@@ -101,14 +105,6 @@ class Comparison(BaseModel):
         elif self.verdict == "inconclusive" and self.mde is not None:
             text += f"; smallest detectable change at this n: {self.mde:.3f}"
         return text
-
-
-class GateOutcome(BaseModel):
-    """Result of the ``max_regression`` gate over a run's comparisons."""
-
-    passed: bool
-    reasons: list[str] = Field(default_factory=list)
-    flags: list[str] = Field(default_factory=list, description="inconclusive comparisons")
 
 
 # --- per-case values -----------------------------------------------------------------
@@ -244,29 +240,6 @@ def compare_many(
         )
         for item in prepared
     ]
-
-
-def regression_gate(
-    comparisons: Iterable[Comparison], max_regression: float | None
-) -> GateOutcome:
-    """The ``max_regression`` gate.
-
-    Fails when a scorer's verdict is ``regressed`` and its drop (``-delta``) exceeds
-    ``max_regression``; an ``inconclusive`` comparison never fails but is flagged with
-    the minimum detectable effect at its sample size.
-    """
-    outcome = GateOutcome(passed=True)
-    for c in comparisons:
-        label = f"{c.candidate} vs {c.baseline}"
-        if c.verdict == "regressed" and c.delta is not None:
-            drop = -c.delta
-            if max_regression is None or drop > max_regression:
-                outcome.passed = False
-                limit = "" if max_regression is None else f" > max_regression {max_regression}"
-                outcome.reasons.append(f"{label}: {c.describe()}; drop {drop:.3f}{limit}")
-        elif c.verdict == "inconclusive":
-            outcome.flags.append(f"{label}: {c.describe()}")
-    return outcome
 
 
 def case_deltas(

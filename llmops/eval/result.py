@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 
-from llmops.gates import GatedVariant, GateResult, check_gate
+from llmops.eval.gate import GatedVariant, GateResult, check_gate
+from llmops.eval.stats import Comparison
 from llmops.guard.redact import redact
-from llmops.store import Store
-from llmops.store.summary import VariantFigures, flat, variant_figures
+from llmops.store import ResultsStore, VariantFigures, VariantRecord, flat
 
 if TYPE_CHECKING:
-    from llmops.baselines import Baseline
+    from llmops.eval.baselines import Baseline
+    from llmops.eval.runner import ScorerSlot, Variant
     from llmops.evalsets import EvalSet
     from llmops.project import GateConfig
-    from llmops.runner import ScorerSlot, Variant
 
 SCHEMA_VERSION = 1
 
@@ -95,36 +95,6 @@ class VariantResult(BaseModel):
         return f"{ref} ({self.origin})" if self.origin else ref
 
 
-class ComparisonResult(BaseModel):
-    """One scorer, candidate vs baseline (the fields of :class:`llmops.stats.Comparison`)."""
-
-    candidate: str
-    baseline: str
-    scorer: str
-    delta: float | None
-    ci_low: float | None
-    ci_high: float | None
-    verdict: str
-    n_shared: int = 0
-    n_missing_candidate: int = 0
-    n_missing_baseline: int = 0
-    n_errored_candidate: int = 0
-    n_errored_baseline: int = 0
-    candidate_mean: float | None = None
-    baseline_mean: float | None = None
-    mde: float | None = None
-    mcnemar_p: float | None = None
-    n_improved_pairs: int | None = None
-    n_regressed_pairs: int | None = None
-    flaky_candidate: list[str] = Field(default_factory=list)
-    flaky_baseline: list[str] = Field(default_factory=list)
-    confidence: float = 0.95
-    n_resamples: int = 0
-    seed: int = 0
-    reason: str = ""
-    description: str = ""
-
-
 class EvalResult(BaseModel):
     """What ``evaluate()`` returns and ``--json`` writes."""
 
@@ -139,7 +109,7 @@ class EvalResult(BaseModel):
     evalset: dict[str, Any] = Field(default_factory=dict)
     repeat: int = 1
     variants: list[VariantResult]
-    comparisons: list[ComparisonResult] = Field(default_factory=list)
+    comparisons: list[Comparison] = Field(default_factory=list)
     gate: GateResult = Field(default_factory=GateResult)
     warnings: list[str] = Field(default_factory=list)
     agreement: dict[str, dict[str, dict[str, Any]]] = Field(
@@ -175,7 +145,7 @@ def _resamples(n: int, budget: int = 2_000_000) -> int:
 
 
 def _summary(f: VariantFigures, keys: Sequence[str]) -> VariantSummary:
-    from llmops.stats import mean_ci
+    from llmops.eval.stats import mean_ci
 
     scores: dict[str, ScoreSummary] = {}
     for key in keys:
@@ -200,7 +170,7 @@ def _summary(f: VariantFigures, keys: Sequence[str]) -> VariantSummary:
     )
 
 
-def load_cases(store: Store, variant_id: int) -> list[CaseResult]:
+def load_cases(store: ResultsStore, variant_id: int) -> list[CaseResult]:
     """Every case result of a variant with its scores; an errored case never passes.
 
     Outputs and error messages are masked (:func:`llmops.guard.redact`): the result is
@@ -208,17 +178,15 @@ def load_cases(store: Store, variant_id: int) -> list[CaseResult]:
     """
     out = []
     for r in store.results(variant_id):
-        scores = {}
-        for key, s in json.loads(r["scores"] or "{}").items():
-            scores[key] = CaseScore(
-                value=s["value"], passed=bool(s["passed"]), error=redact(s["error"])
-            )
+        scores = {
+            key: CaseScore(value=s.value, passed=bool(s.passed), error=redact(s.error))
+            for key, s in r.scores.items()
+        }
         out.append(
             CaseResult(
-                id=r["case_id"], repeat=r["repeat_index"], output=redact(r["output"]),
-                error=redact(r["error"]),
-                latency_ms=r["latency_ms"], cached=bool(r["cache_hit"]),
-                prompt_tokens=r["prompt_tokens"], completion_tokens=r["completion_tokens"],
+                id=r.case_id, repeat=r.repeat_index, output=redact(r.output),
+                error=redact(r.error), latency_ms=r.latency_ms, cached=r.cache_hit,
+                prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,
                 scores=scores,
             )
         )
@@ -226,7 +194,7 @@ def load_cases(store: Store, variant_id: int) -> list[CaseResult]:
 
 
 def build_result(
-    store: Store,
+    store: ResultsStore,
     run_id: str,
     evalset: EvalSet,
     variants: Sequence[Variant],
@@ -240,15 +208,15 @@ def build_result(
     ``stored_baseline`` is a ``run:`` baseline: its variant belongs to an earlier run and
     is compared as stored, listed first with role ``baseline``.
     """
-    figures = {v.variant_id: variant_figures(store, v.variant_id, keys) for v in variants}
-    stored = {v["variant_id"]: v for v in store.variants(run_id)}
+    figures = {v.variant_id: store.variant_figures(v.variant_id, keys) for v in variants}
+    stored = {v.variant_id: v for v in store.variants(run_id)}
     results: list[VariantResult] = []
     base: tuple[int, str] | None = None
     if stored_baseline is not None:
         assert stored_baseline.variant_id is not None and stored_baseline.run_id is not None
         vid = stored_baseline.variant_id
-        figures[vid] = variant_figures(store, vid, keys)
-        row = next(v for v in store.variants(stored_baseline.run_id) if v["variant_id"] == vid)
+        figures[vid] = store.variant_figures(vid, keys)
+        row = next(v for v in store.variants(stored_baseline.run_id) if v.variant_id == vid)
         results.append(_variant_result(
             store, vid, row, figures[vid], keys, name=stored_baseline.name,
             version=stored_baseline.version, digest=stored_baseline.digest, role="baseline",
@@ -276,7 +244,7 @@ def build_result(
             )
             for r in gated
         ],
-        comparisons[1],
+        comparisons,
         known_scorers=keys,
     )
     run = store.run(run_id)
@@ -291,7 +259,7 @@ def build_result(
         evalset={"path": str(evalset.path), "digest": evalset.digest, "n_cases": len(evalset)},
         repeat=int(run.meta.get("repeat") or 1),
         variants=results,
-        comparisons=comparisons[0],
+        comparisons=comparisons,
         gate=gate_result,
         warnings=list(warnings),
         exit_code=0 if gate_result.passed else 1,
@@ -299,9 +267,9 @@ def build_result(
 
 
 def _variant_result(
-    store: Store,
+    store: ResultsStore,
     variant_id: int,
-    row: dict[str, Any],
+    row: VariantRecord,
     figures: VariantFigures,
     keys: Sequence[str],
     *,
@@ -316,9 +284,9 @@ def _variant_result(
         if c.error is not None:
             c.scores = {k: CaseScore(value=None, passed=False, error="no output") for k in keys}
     return VariantResult(
-        prompt=name, version=version, digest=digest, role=role, model=row["model"],
-        provider=row["provider"], params=row["params"], origin=origin,
-        reused_from=row.get("reused_from"), summary=_summary(figures, keys), cases=cases,
+        prompt=name, version=version, digest=digest, role=role, model=row.model,
+        provider=row.provider, params=row.params, origin=origin,
+        reused_from=row.reused_from, summary=_summary(figures, keys), cases=cases,
     )
 
 
@@ -327,14 +295,13 @@ def _compare(
     candidates: Sequence[tuple[int, str]],
     figures: dict[int, VariantFigures],
     keys: Sequence[str],
-) -> tuple[list[ComparisonResult], list[Any]]:
+) -> list[Comparison]:
     """Each candidate against the baseline, every scorer at once (shared bootstrap draws)."""
     if base is None or not keys:
-        return [], []
-    from llmops.stats import compare_many
+        return []
+    from llmops.eval.stats import compare_many
 
-    out: list[ComparisonResult] = []
-    raw: list[Any] = []
+    out: list[Comparison] = []
     base_id, base_label = base
     fb = figures[base_id]
     for variant_id, label in candidates:
@@ -348,10 +315,8 @@ def _compare(
             candidate_name=label, baseline_name=base_label,
             n_resamples=_resamples(n_cases, 10_000_000),
         )
-        for c in comparisons:
-            raw.append(c)
-            out.append(ComparisonResult(**c.model_dump(), description=c.describe()))
-    return out, raw
+        out.extend(comparisons)
+    return out
 
 
 def unscorable(result: EvalResult, keys: Sequence[str]) -> list[tuple[str, str]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from llmops.errors import LlmopsError, UserError
 from llmops.evalsets import Case, EvalSet
 from llmops.scorers.base import Sample, Score
-from llmops.store import ResultRow, ScoreRow, Store
+from llmops.store import ResultRow, ResultsStore, ScoreRow
 
 if TYPE_CHECKING:
     from llmops.project import Project
@@ -100,7 +99,7 @@ class Runner:
     """Runs one suite's variants on an eval set and writes everything to the store."""
 
     project: Project
-    store: Store
+    store: ResultsStore
     run_id: str
     provider: Provider
     evalset: EvalSet
@@ -292,15 +291,15 @@ class Runner:
             for rows in self.store.unscored(v.variant_id, keys, chunk=self.score_chunk):
                 batch: list[tuple[int, Sample]] = []
                 for r in rows:
-                    case = cases.get(r["case_id"])
+                    case = cases.get(r.case_id)
                     if case is None:
                         continue
-                    retrieved = json.loads(r["retrieved"]) if r["retrieved"] else None
+                    retrieved = r.retrieved
                     variables = dict(case.vars)
                     if retrieved is not None:
                         variables["context"] = retrieved
                     messages = render_messages(v.version, variables)
-                    batch.append((r["result_id"], Sample(case, r["output"] or "", messages,
+                    batch.append((r.result_id, Sample(case, r.output or "", messages,
                                                          retrieved)))
                 await self._score_batch(batch)
 

@@ -15,8 +15,15 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
+from llmops.guard.detectors.injection import (
+    EXTRACTION,
+    OVERRIDE,
+    ROLE,
+    phrase_hits,
+    rx,
+    severity_for,
+)
 from llmops.guard.findings import Hit, clip
-from llmops.guard.injection import EXTRACTION, OVERRIDE, ROLE, phrase_hits, rx, severity_for
 from llmops.guard.registry import Settings, TextView, detector
 
 # --- hidden Unicode ------------------------------------------------------------------
