@@ -7,7 +7,6 @@ moved aside with a warning and the cache starts empty.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import sqlite3
 from collections.abc import Iterator
@@ -15,18 +14,25 @@ from pathlib import Path
 
 import numpy as np
 
+from llmops._sqlite import Migrations, transaction
 from llmops.errors import RuntimeFailure
 from llmops.providers._cachefile import CacheFile
 
-_SCHEMA = """
-create table if not exists embeddings (
-    identity text not null, text_sha256 text not null,
-    dim integer not null, vector blob not null,
-    primary key (identity, text_sha256)) without rowid;
-create table if not exists file_digests (
-    path text primary key, size integer not null,
-    mtime_ns integer not null, sha256 text not null);
-"""
+MIGRATIONS = Migrations("embedding cache")
+
+
+@MIGRATIONS.add
+def m001_embeddings(db: sqlite3.Connection) -> None:
+    # `if not exists`: a cache written before migrations were recorded keeps its rows.
+    db.execute(
+        "create table if not exists embeddings (identity text not null, text_sha256 text"
+        " not null, dim integer not null, vector blob not null,"
+        " primary key (identity, text_sha256)) without rowid"
+    )
+    db.execute(
+        "create table if not exists file_digests (path text primary key, size integer not"
+        " null, mtime_ns integer not null, sha256 text not null)"
+    )
 
 
 class EmbeddingCache:
@@ -34,7 +40,7 @@ class EmbeddingCache:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file = CacheFile(path, _SCHEMA, what="embedding cache")
+        self._file = CacheFile(path, MIGRATIONS, what="embedding cache")
         try:
             self._file.run(lambda db: None)
         except sqlite3.Error as exc:
@@ -98,18 +104,6 @@ class EmbeddingCache:
             return int(row[0])
 
         return self._file.run(read)
-
-
-@contextlib.contextmanager
-def transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction on an autocommit connection."""
-    db.execute("begin")
-    try:
-        yield
-    except BaseException:
-        db.execute("rollback")
-        raise
-    db.execute("commit")
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -200,6 +200,14 @@ class Project:
         """
         return judge_for(self.config.judge, self.config.provider)
 
+    def provider_for(self, suite: SuiteConfig) -> ProviderConfig:
+        """What answers ``suite``'s cases: its own ``provider:``, else the project's."""
+        return suite.provider or self.config.provider
+
+    def judge_for(self, suite: SuiteConfig) -> ProviderConfig:
+        """``suite``'s rubric judge: its ``judge:``, the project's, else by its provider."""
+        return judge_for(suite.judge or self.config.judge, self.provider_for(suite))
+
     @property
     def prompts_dir(self) -> Path:
         return self.root / self.config.prompts_dir

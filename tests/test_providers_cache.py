@@ -215,3 +215,22 @@ def test_a_corrupt_cache_file_is_moved_aside_and_the_run_goes_on(
     moved = list(tmp_path.glob("cache.db.corrupt-*"))
     assert len([m for m in moved if not m.name.endswith(("-wal", "-shm"))]) == 1
     assert len(ResponseCache(db)) == 1
+
+
+def test_a_cache_from_before_migrations_keeps_its_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "cache.db"
+    old = sqlite3.connect(db)
+    old.execute("create table completions (key text primary key, identity text not null,"
+                " model text, value blob not null, created_at real not null)")
+    old.execute("insert into completions values ('k', 'id', 'm', ?, 0)",
+                (b'{"text": "kept", "model": "m", "latency_ms": 1.0}',))
+    old.commit()
+    old.close()
+    cache = ResponseCache(db)
+    hit = cache.get("k")
+    assert hit is not None and hit.text == "kept" and hit.cached
+    cache.close()
+    names = [r[0] for r in sqlite3.connect(db).execute("select name from _migrations")]
+    assert names == ["m001_completions"]

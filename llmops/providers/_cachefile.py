@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from llmops._sqlite import Migrations, connect
+
 T = TypeVar("T")
 
 _CORRUPT = {"SQLITE_CORRUPT", "SQLITE_NOTADB"}
@@ -48,9 +50,11 @@ def move_aside(path: Path) -> Path:
 class CacheFile:
     """One SQLite cache file: opened on first use, re-created if found corrupt."""
 
-    def __init__(self, path: Path, schema: str, *, what: str, busy_timeout_ms: int = 30_000):
+    def __init__(
+        self, path: Path, migrations: Migrations, *, what: str, busy_timeout_ms: int = 30_000
+    ) -> None:
         self.path = Path(path)
-        self.schema = schema
+        self.migrations = migrations
         self.what = what
         self._busy_timeout_ms = busy_timeout_ms
         self._lock = threading.Lock()
@@ -84,13 +88,9 @@ class CacheFile:
         return self._db
 
     def _open(self) -> sqlite3.Connection:
-        db = sqlite3.connect(str(self.path), timeout=self._busy_timeout_ms / 1000,
-                             check_same_thread=False, isolation_level=None)
+        db = connect(self.path, busy_timeout_ms=self._busy_timeout_ms)
         try:
-            db.execute(f"pragma busy_timeout = {int(self._busy_timeout_ms)}")
-            db.execute("pragma journal_mode = wal")
-            db.execute("pragma synchronous = normal")
-            db.executescript(self.schema)
+            self.migrations.apply(db)
         except BaseException:
             db.close()
             raise

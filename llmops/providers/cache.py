@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from llmops._sqlite import Migrations
 from llmops.providers._cachefile import CacheFile
 from llmops.providers.base import (
     Completion,
@@ -36,15 +37,16 @@ from llmops.providers.base import (
 if TYPE_CHECKING:
     from llmops.evalsets import Case
 
-_SCHEMA = """
-create table if not exists completions (
-    key text primary key,
-    identity text not null,
-    model text,
-    value blob not null,
-    created_at real not null
-);
-"""
+MIGRATIONS = Migrations("response cache")
+
+
+@MIGRATIONS.add
+def m001_completions(db: sqlite3.Connection) -> None:
+    # `if not exists`: a cache written before migrations were recorded keeps its rows.
+    db.execute(
+        "create table if not exists completions (key text primary key, identity text not null,"
+        " model text, value blob not null, created_at real not null)"
+    )
 
 
 def cache_key(
@@ -103,7 +105,7 @@ class ResponseCache:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 30_000) -> None:
         self.path = Path(path)
-        self._file = CacheFile(self.path, _SCHEMA, what="response cache",
+        self._file = CacheFile(self.path, MIGRATIONS, what="response cache",
                                busy_timeout_ms=busy_timeout_ms)
 
     def get(self, key: str) -> Completion | None:
