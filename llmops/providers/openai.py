@@ -33,6 +33,7 @@ try:  # openai >= 3 ships its own httpx fork
 except ImportError:  # pragma: no cover - openai 1.x/2.x
     from httpx import Response as _Response  # type: ignore[assignment]
 
+from llmops._credentials import remember_key, without_credentials
 from llmops.errors import ConfigError
 from llmops.project import ProviderConfig
 from llmops.providers._shape import (
@@ -88,6 +89,7 @@ def resolve_api_key(config: ProviderConfig) -> str:
             hint=f"export {config.api_key_env}=..., or set api_key_env: '' "
             "for an endpoint that needs no key",
         )
+    remember_key(config.api_key_env, key)  # masked wherever text is shown or stored
     return key
 
 
@@ -106,6 +108,7 @@ def resolve_headers(config: ProviderConfig) -> dict[str, str]:
                 raise ConfigError(
                     f"environment variable {var} is not set", field=f"default_headers.{name}"
                 )
+            remember_key(var, os.environ[var])  # masked wherever text is shown or stored
             return os.environ[var]
 
         out[name] = _ENV_REF.sub(expand, value)
@@ -137,7 +140,7 @@ class OpenAIProvider:
     @property
     def identity(self) -> str:
         query = f"?{urlencode(sorted(self._query.items()))}" if self._query else ""
-        return f"openai:{self.base_url}{query}:{self._model or ''}"
+        return f"openai:{without_credentials(self.base_url)}{query}:{self._model or ''}"
 
     @property
     def default_model(self) -> str | None:
@@ -190,7 +193,7 @@ class OpenAIProvider:
         model = self._model_of(body)
         body["model"] = model
         body["messages"] = messages
-        what = f"{self.base_url}/chat/completions model {model}"
+        what = f"{without_credentials(self.base_url)}/chat/completions model {model}"
 
         def read(content: bytes, latency_ms: float) -> Completion:
             data = orjson.loads(content)
@@ -217,7 +220,7 @@ class OpenAIProvider:
         if not name:
             raise ConfigError("no embedding model to call", field="model")
         size = batch_size or _EMBED_BATCH
-        what = f"{self.base_url}/embeddings model {name}"
+        what = f"{without_credentials(self.base_url)}/embeddings model {name}"
 
         async def batch(chunk: list[str]) -> list[list[float]]:
             body = {"model": name, "input": chunk, "encoding_format": "base64"}
@@ -290,7 +293,7 @@ class OpenAIProvider:
                 raise RateLimited(message, rate) from None
             if status in _RETRY_STATUS or status >= 500:
                 raise TransientError(message, parse_retry_after(headers)) from None
-            raise ProviderCallError(f"{self.base_url}: {message}") from None
+            raise ProviderCallError(f"{without_credentials(self.base_url)}: {message}") from None
 
     async def aclose(self) -> None:
         if self._client is not None and self._loop is asyncio.get_running_loop():
