@@ -164,7 +164,8 @@ def runner_overhead(tmp: Path, n: int = 20_000) -> float:
     class Instant:
         identity = "instant"
 
-        async def complete(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Any:
+        async def complete(self, messages: list[dict[str, Any]], params: dict[str, Any], *,
+                           case: Any = None) -> Any:
             await asyncio.sleep(0)
             return Completion(text=messages[-1]["content"], model="m", latency_ms=0.0)
 

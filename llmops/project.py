@@ -6,7 +6,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from llmops._yaml import load_yaml, pydantic_error
 from llmops.errors import ConfigError
@@ -22,18 +29,48 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class ProviderConfig(_Strict):
-    """A model endpoint: the model under test, or the judge."""
+class RateLimitConfig(_Strict):
+    """Caps on the request rate, known ahead of time, and how long to wait out 429s."""
 
-    kind: Literal["local", "openai"] = "local"
+    rpm: float | None = Field(default=None, gt=0)  # requests per minute
+    tpm: float | None = Field(default=None, gt=0)  # tokens per minute (prompt + max_tokens)
+    max_wait_s: float = Field(default=300, gt=0)  # answering only 429s this long stops the run
+
+
+class ProviderConfig(_Strict):
+    """A model endpoint, an application target or recorded answers: the model under test,
+    or the judge."""
+
+    kind: Literal["local", "openai", "python", "recorded"] = "local"
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     model: str | None = None
     model_path: str | None = None  # local only: a GGUF file; default: the bundled SmolLM2
+    target: str | None = None  # python only: "package.module:function"
     max_concurrency: int = Field(default=8, ge=1, le=1024)
     timeout_s: float = Field(default=60, gt=0)
     max_retries: int = Field(default=4, ge=0, le=20)
     params: dict[str, Any] = Field(default_factory=dict)
+    default_headers: dict[str, str] = Field(default_factory=dict)  # openai only; ${VAR} expands
+    default_query: dict[str, str] = Field(default_factory=dict)  # openai only
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+    cache: bool | None = None  # default: on for endpoints, off for python targets
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> ProviderConfig:
+        if self.kind == "python" and not self.target:
+            raise ValueError("kind python needs `target: package.module:function`")
+        if self.target and self.kind != "python":
+            raise ValueError(f"`target` is for kind python, not {self.kind}")
+        if (self.default_headers or self.default_query) and self.kind != "openai":
+            raise ValueError("`default_headers` and `default_query` are for kind openai")
+        return self
+
+
+def _not_recorded(judge: ProviderConfig | None) -> ProviderConfig | None:
+    if judge is not None and judge.kind == "recorded":
+        raise ValueError("a judge cannot be kind recorded: it has to answer new questions")
+    return judge
 
 
 class EmbedderConfig(_Strict):
@@ -44,6 +81,28 @@ class EmbedderConfig(_Strict):
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     batch_size: int = Field(default=64, ge=1)
+    # kind openai only: the same connection settings as a provider's
+    max_concurrency: int = Field(default=8, ge=1, le=1024)
+    timeout_s: float = Field(default=60, gt=0)
+    max_retries: int = Field(default=4, ge=0, le=20)
+    default_headers: dict[str, str] = Field(default_factory=dict)
+    default_query: dict[str, str] = Field(default_factory=dict)
+    rate_limit: RateLimitConfig = Field(default_factory=RateLimitConfig)
+
+    def endpoint(self) -> ProviderConfig:
+        """The ``kind: openai`` provider settings this embedder's endpoint is called with."""
+        return ProviderConfig(
+            kind="openai",
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+            model=self.model,
+            max_concurrency=self.max_concurrency,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            default_headers=self.default_headers,
+            default_query=self.default_query,
+            rate_limit=self.rate_limit,
+        )
 
 
 class GateConfig(_Strict):
@@ -62,6 +121,10 @@ class SuiteConfig(_Strict):
     scorers: list[dict[str, Any]] = Field(default_factory=list)
     gate: GateConfig = Field(default_factory=GateConfig)
     query: str | None = None  # RAG: template of the retrieval query; default the question
+    provider: ProviderConfig | None = None  # default: the project's provider
+    judge: ProviderConfig | None = None  # default: the project's judge
+
+    _judge_kind = field_validator("judge")(_not_recorded)
 
     @field_validator("scorers", mode="before")
     @classmethod
@@ -109,6 +172,8 @@ class ProjectConfig(_Strict):
     provider: ProviderConfig = Field(default_factory=ProviderConfig)
     judge: ProviderConfig | None = None
     embedder: EmbedderConfig = Field(default_factory=EmbedderConfig)
+
+    _judge_kind = field_validator("judge")(_not_recorded)
     store: str = ".llmops/results.db"
     prompts_dir: str = "prompts"
     reports_dir: str = "reports"
@@ -127,8 +192,21 @@ class Project:
 
     @property
     def judge(self) -> ProviderConfig:
-        """The rubric judge's endpoint; the provider under test when not set."""
-        return self.config.judge or self.config.provider
+        """The rubric judge's endpoint.
+
+        When not set: the provider under test if it is a model (``openai``, ``local``);
+        an application target or recorded answers cannot judge, so then the embedded
+        model (the default provider).
+        """
+        return judge_for(self.config.judge, self.config.provider)
+
+    def provider_for(self, suite: SuiteConfig) -> ProviderConfig:
+        """What answers ``suite``'s cases: its own ``provider:``, else the project's."""
+        return suite.provider or self.config.provider
+
+    def judge_for(self, suite: SuiteConfig) -> ProviderConfig:
+        """``suite``'s rubric judge: its ``judge:``, the project's, else by its provider."""
+        return judge_for(suite.judge or self.config.judge, self.provider_for(suite))
 
     @property
     def prompts_dir(self) -> Path:
@@ -163,6 +241,13 @@ class Project:
             raise ConfigError(
                 f"unknown suite {name!r}", file=self.config_path, hint=f"known suites: {known}"
             ) from None
+
+
+def judge_for(judge: ProviderConfig | None, provider: ProviderConfig) -> ProviderConfig:
+    """The judge ``judge:`` names, else ``provider`` if it is a model, else the default."""
+    if judge is not None:
+        return judge
+    return provider if provider.kind in ("openai", "local") else ProviderConfig()
 
 
 def find_root(start: Path | None = None) -> Path | None:

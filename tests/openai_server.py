@@ -4,9 +4,11 @@ Standard library only, so it also runs on its own::
 
     python tests/openai_server.py --port 8081 --latency-ms 50 [--rate-500 0.3 ...]
 
-Serves ``POST /v1/chat/completions``, ``POST /v1/embeddings`` and ``GET /v1/models``, plus
-``GET /_stats``, ``POST /_reset`` and ``POST /_config`` (JSON: latency_ms and any
-:class:`Faults` field) for a server running in another process.
+Serves ``POST .../chat/completions``, ``POST .../embeddings`` (under ``/v1`` or any other
+prefix, such as Azure's ``/openai/deployments/NAME`` or Gemini's ``/v1beta/openai``) and
+``GET /v1/models``, plus ``GET /_stats``, ``POST /_reset`` and ``POST /_config`` (JSON:
+latency_ms, rate_limit_rps, rate_limit_burst and any :class:`Faults` field) for a server
+running in another process. Every request's path, query and headers are recorded.
 
 Answers:
 - By default the answer is the last user message, verbatim (as JSON ``{"answer": ...}``
@@ -21,7 +23,15 @@ Answers:
 
 Faults (:class:`Faults`) are drawn per request from a hash of the seed, the path, the
 request's messages and how many times those messages were seen before, so a given
-request sequence fails the same way on every run, whatever the thread timing.
+request sequence fails the same way on every run, whatever the thread timing. A
+``trickle`` fault sends the body one byte every ``trickle_s`` seconds.
+
+Rate limit (:meth:`FakeOpenAI.set_rate_limit`): a token bucket of ``rps`` requests per
+second holding at most ``burst``, as OpenAI enforces it. Every answer carries
+``x-ratelimit-limit-requests`` (per minute), ``x-ratelimit-remaining-requests`` and
+``x-ratelimit-reset-requests`` (time until the bucket is full again); a request that finds
+the bucket empty gets a 429 with ``retry-after-ms`` and ``retry-after`` (time until one
+request is allowed).
 """
 
 from __future__ import annotations
@@ -44,6 +54,7 @@ from collections import Counter, deque
 from dataclasses import dataclass, field, fields, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 _TOKEN = re.compile(r"\d|[^\W\d_]+|\s+|[^\w\s]|_")
 _WORD = re.compile(r"\w+")
@@ -62,6 +73,8 @@ class Reply:
         drop: close the connection without any response.
         top_for: for answer tokens equal to a key, the top alternatives to report.
         finish_reason: as reported.
+        null_content: send ``content: null`` (with ``finish_reason``), as a filtered answer.
+        trickle_s: send the body one byte every this many seconds.
     """
 
     text: str | None = None
@@ -72,6 +85,17 @@ class Reply:
     drop: bool = False
     top_for: dict[str, dict[str, float]] = field(default_factory=dict)
     finish_reason: str = "stop"
+    null_content: bool = False
+    trickle_s: float = 0.0
+
+    @classmethod
+    def filtered(cls) -> Reply:
+        """A 200 whose answer was withheld by a content filter."""
+        return cls(null_content=True, finish_reason="content_filter")
+
+    @classmethod
+    def trickle(cls, seconds_per_byte: float, text: str | None = None) -> Reply:
+        return cls(text=text, trickle_s=seconds_per_byte)
 
     @classmethod
     def error(cls, status: int = 500, message: str = "internal error") -> Reply:
@@ -107,6 +131,8 @@ class Faults:
     slow_s: float = 5.0
     rate_malformed: float = 0.0
     rate_drop: float = 0.0
+    rate_trickle: float = 0.0
+    trickle_s: float = 0.5
     seed: int = 0
 
     def pick(self, key: str) -> str | None:
@@ -114,11 +140,50 @@ class Faults:
         u = int.from_bytes(digest[:8], "big") / 2**64
         for kind, rate in (("drop", self.rate_drop), ("500", self.rate_500),
                            ("429", self.rate_429), ("malformed", self.rate_malformed),
-                           ("slow", self.rate_slow)):
+                           ("slow", self.rate_slow), ("trickle", self.rate_trickle)):
             if u < rate:
                 return kind
             u -= rate
         return None
+
+
+def openai_duration(seconds: float) -> str:
+    """A duration as OpenAI writes it in ``x-ratelimit-reset-*``: ``25ms``, ``1.5s``, ``6m0s``."""
+    if seconds < 1:
+        return f"{math.ceil(seconds * 1000)}ms"
+    if seconds < 60:
+        return f"{seconds:.3g}s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.3g}s"
+
+
+class TokenBucket:
+    """``rate`` units per second, at most ``capacity`` saved up; refilled continuously."""
+
+    def __init__(self, rate: float, capacity: float) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, capacity)
+        self.level = self.capacity
+        self.at = time.monotonic()
+
+    def take(self, cost: float, now: float) -> bool:
+        self.level = min(self.capacity, self.level + (now - self.at) * self.rate)
+        self.at = now
+        if self.level >= min(cost, self.capacity):
+            self.level -= cost
+            return True
+        return False
+
+    def headers(self, kind: str) -> dict[str, str]:
+        level = max(0.0, self.level)
+        return {
+            f"x-ratelimit-limit-{kind}": str(int(self.capacity)),
+            f"x-ratelimit-remaining-{kind}": str(int(level)),
+            f"x-ratelimit-reset-{kind}": openai_duration((self.capacity - level) / self.rate),
+        }
+
+    def wait_for(self, cost: float) -> float:
+        return max(0.0, (min(cost, self.capacity) - self.level) / self.rate)
 
 
 class RequestLog:
@@ -132,6 +197,10 @@ class RequestLog:
         self.by_messages: Counter[str] = Counter()  # per exact messages (path-qualified)
         self.faults: Counter[str] = Counter()
         self.bodies: deque[dict[str, Any]] = deque(maxlen=keep_bodies)
+        self.headers: deque[dict[str, str]] = deque(maxlen=keep_bodies)  # lower-cased names
+        self.queries: deque[dict[str, str]] = deque(maxlen=keep_bodies)
+        self.paths: deque[str] = deque(maxlen=keep_bodies)  # as requested, without the query
+        self.rate_limited = 0  # requests refused by the token bucket
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -142,10 +211,12 @@ class RequestLog:
         """Forget everything seen (requests still in flight stay counted as such)."""
         with self.lock:
             self.total = 0
+            self.rate_limited = 0
             self.max_in_flight = self.in_flight
             for c in (self.by_path, self.by_prompt, self.by_messages, self.faults):
                 c.clear()
-            self.bodies.clear()
+            for d in (self.bodies, self.headers, self.queries, self.paths):
+                d.clear()
 
     def count(self, path: str | None = None) -> int:
         """Requests seen, all or for one path (e.g. ``/v1/chat/completions``)."""
@@ -170,6 +241,7 @@ class RequestLog:
                 "distinct_prompts": len(self.by_prompt),
                 "repeated_prompts": sum(1 for v in self.by_prompt.values() if v > 1),
                 "faults": dict(self.faults),
+                "rate_limited": self.rate_limited,
                 "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
             }
@@ -253,15 +325,27 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
+    extra_headers: dict[str, str] | None = None  # rate-limit headers of this request
+    trickle_s: float = 0.0
+
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
-        for k, v in (headers or {}).items():
+        for k, v in {**(self.extra_headers or {}), **(headers or {})}.items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(body)
+        if self.trickle_s <= 0:
+            self.wfile.write(body)
+            return
+        self.wfile.flush()
+        for i in range(len(body)):
+            if self.server.fake._stopping.wait(self.trickle_s):
+                self.close_connection = True
+                return
+            self.wfile.write(body[i : i + 1])
+            self.wfile.flush()
 
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
         kind = ("rate_limit_error" if status == 429 else
@@ -282,7 +366,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         fake = self.server.fake
-        path = self.path.rstrip("/")
+        self.extra_headers, self.trickle_s = None, 0.0
+        url = urlsplit(self.path)
+        path = url.path.rstrip("/")
         if path in ("/_reset", "/_config"):
             self._control(path, raw)
             return
@@ -291,13 +377,18 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._error(400, "request body is not JSON")
             return
+        log = fake.requests
+        with log.lock:
+            log.paths.append(path)
+            log.queries.append(dict(parse_qsl(url.query)))
+            log.headers.append({k.lower(): v for k, v in self.headers.items()})
         if fake.api_key and self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-            with fake.requests.lock:
-                fake.requests.total += 1
-                fake.requests.by_path[path] += 1
+            with log.lock:
+                log.total += 1
+                log.by_path[path] += 1
             self._error(401, "Incorrect API key provided")
             return
-        if path not in ("/v1/chat/completions", "/v1/embeddings"):
+        if not path.endswith(("/chat/completions", "/embeddings")):
             self._error(404, f"no route POST {self.path}")
             return
         fake.serve(self, path, body)
@@ -310,6 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
             conf = json.loads(raw or b"{}")
             if "latency_ms" in conf:
                 fake.set_latency(float(conf.pop("latency_ms")))
+            if "rate_limit_rps" in conf:
+                fake.set_rate_limit(conf.pop("rate_limit_rps"), conf.pop("rate_limit_burst", None))
             fake.set_faults(**conf)
         self._send(200, {"ok": True})
 
@@ -336,6 +429,7 @@ class FakeOpenAI:
         self.latency_s = latency_ms / 1000
         self.faults = Faults()
         self.requests = RequestLog()
+        self.bucket: TokenBucket | None = None
         self._queue: deque[Reply] = deque()
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -398,10 +492,16 @@ class FakeOpenAI:
             raise TypeError(f"unknown fault settings: {sorted(unknown)}")
         self.faults = replace(Faults(), **kwargs)
 
+    def set_rate_limit(self, rps: float | None, burst: float | None = None) -> None:
+        """Allow ``rps`` requests a second, ``burst`` (default ``rps``) at once; None: no limit."""
+        with self.requests.lock:
+            self.bucket = TokenBucket(rps, burst or rps) if rps else None
+
     def reset(self) -> None:
-        """Forget counters, scripted replies, faults and latency."""
+        """Forget counters, scripted replies, faults, latency and the rate limit."""
         with self.requests.lock:
             self._queue.clear()
+            self.bucket = None
         self.requests.clear()
         self.faults = Faults()
         self.latency_s = 0.0
@@ -409,16 +509,22 @@ class FakeOpenAI:
     # -- serving -----------------------------------------------------------------
     def serve(self, h: _Handler, path: str, body: dict[str, Any]) -> None:
         log = self.requests
-        chat = path == "/v1/chat/completions"
+        chat = path.endswith("/chat/completions")
         key = json.dumps(body.get("messages") if chat else body.get("input"), sort_keys=True)
         with log.lock:
             log.total += 1
             log.by_path[path] += 1
+            allowed = self._take_from_bucket(h)
             if chat:
                 log.by_prompt[last_user_text(body.get("messages"))] += 1
             seen = log.by_messages[f"{path}|{key}"]
             log.by_messages[f"{path}|{key}"] += 1
             log.bodies.append(body)
+        if not allowed:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                h._error(429, "Rate limit reached for requests")
+            return
+        with log.lock:
             reply = self._queue.popleft() if chat and self._queue else None
             fault = self.faults.pick(f"{path}|{key}|{seen}") if reply is None else None
             if fault:
@@ -433,6 +539,19 @@ class FakeOpenAI:
             with log.lock:
                 log.in_flight -= 1
 
+    def _take_from_bucket(self, h: _Handler) -> bool:
+        """One request from the token bucket (under the log's lock); sets the rate headers."""
+        if self.bucket is None:
+            return True
+        allowed = self.bucket.take(1.0, time.monotonic())
+        h.extra_headers = self.bucket.headers("requests")
+        if not allowed:
+            self.requests.rate_limited += 1
+            wait = self.bucket.wait_for(1.0)
+            h.extra_headers["retry-after-ms"] = str(math.ceil(wait * 1000))
+            h.extra_headers["retry-after"] = str(max(1, math.ceil(wait)))
+        return allowed
+
     def _respond(self, h: _Handler, chat: bool, body: dict[str, Any], reply: Reply | None,
                  fault: str | None) -> None:
         delay = self.latency_s + (reply.delay_s if reply else 0.0)
@@ -444,6 +563,10 @@ class FakeOpenAI:
         if fault == "drop" or (reply is not None and reply.drop):
             h.close_connection = True  # the socket closes with nothing written
             return
+        if fault == "trickle":
+            h.trickle_s = self.faults.trickle_s
+        elif reply is not None and reply.trickle_s:
+            h.trickle_s = reply.trickle_s
         if fault == "500":
             h._error(500, "injected server error")
         elif fault == "429":
@@ -486,10 +609,11 @@ class FakeOpenAI:
         prompt_tokens = sum(len(tokenize(str(m.get("content") or ""))) for m in messages
                             if isinstance(m, dict))
         n = self.requests.total
+        content: str | None = None if reply is not None and reply.null_content else text
         return 200, {
             "id": f"chatcmpl-{n}", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
                          "logprobs": lp, "finish_reason": finish}],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(tokens),
                       "total_tokens": prompt_tokens + len(tokens)},
@@ -519,11 +643,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int, default=0, help="0 picks a free port")
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--api-key", default=None, help="require this bearer key")
+    p.add_argument("--rate-limit-rps", type=float, default=None,
+                   help="answer 429 beyond this many requests per second (a token bucket)")
+    p.add_argument("--rate-limit-burst", type=float, default=None,
+                   help="requests the bucket holds (default: one second's worth)")
     for f in fields(Faults):
         p.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
     args = p.parse_args(argv)
     fake = FakeOpenAI(args.host, args.port, latency_ms=args.latency_ms, api_key=args.api_key)
     fake.set_faults(**{f.name: getattr(args, f.name) for f in fields(Faults)})
+    fake.set_rate_limit(args.rate_limit_rps, args.rate_limit_burst)
     fake.start()
     print(f"listening on {fake.base_url}", flush=True)
     done = threading.Event()

@@ -169,7 +169,42 @@ def test_openai_endpoint_down_is_a_runtime_failure(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setenv("LLMOPS_EMB_KEY", "x")
     e = emb.get_embedder(config(kind="openai", base_url=f"http://127.0.0.1:{free_port()}/v1",
-                                api_key_env="LLMOPS_EMB_KEY"), None)
-    e._backend._get_client().max_retries = 0  # type: ignore[attr-defined]
+                                api_key_env="LLMOPS_EMB_KEY", max_retries=0), None)
     with pytest.raises(RuntimeFailure, match=r"embedding endpoint .* failed"):
         e.embed(["x"])
+
+
+def test_openai_endpoint_without_a_key(fresh: None) -> None:
+    # api_key_env '' means the endpoint needs no key: no variable is read, no bearer sent.
+    with FakeOpenAI() as fake:
+        e = emb.get_embedder(config(kind="openai", base_url=fake.base_url, api_key_env="",
+                                    model="fake-embed"), None)
+        v = e.embed(["refund policy"])
+        assert v.shape == (1, 384)
+        assert "authorization" not in fake.requests.headers[-1]
+
+
+def test_openai_endpoint_faults_are_retried_by_the_shared_policy(
+    openai_server: FakeOpenAI, fresh: None
+) -> None:
+    openai_server.set_faults(rate_500=0.5, rate_malformed=0.2, seed=3)
+    e = emb.get_embedder(config(kind="openai", base_url=openai_server.base_url,
+                                api_key_env=openai_server.api_key_env, model="fake-embed",
+                                batch_size=1, max_retries=10), None)
+    texts = [f"text number {i}" for i in range(12)]
+    v = e.embed(texts)
+    assert np.allclose(v[3], np.asarray(embed_text("text number 3"), dtype=np.float32),
+                       atol=1e-6)
+    faults = openai_server.requests.faults
+    assert faults["500"] > 0 and faults["malformed"] > 0
+    assert openai_server.requests.count("/v1/embeddings") == 12 + sum(faults.values())
+
+
+def test_a_corrupt_embedding_cache_is_moved_aside(tmp_path: Path, fresh: None) -> None:
+    db = tmp_path / "e.db"
+    db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 500)  # a header, then garbage
+    with pytest.warns(UserWarning, match=r"embedding cache .*e\.db is corrupt"):
+        e = emb.get_embedder(config(), db)
+    assert e.embed(["still works"]).shape == (1, 384)
+    assert e.cache is not None and e.cache.count() == 1
+    assert len(list(tmp_path.glob("e.db.corrupt-*"))) == 1

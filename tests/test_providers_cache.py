@@ -192,3 +192,45 @@ def test_an_unusable_cache_costs_calls_not_results(openai_server: FakeOpenAI,
         a, b = ask(p, ("q", {}), ("q", {}))
     assert (a.text, b.text) == ("q", "q") and not a.cached and not b.cached
     assert openai_server.requests.count() == 3
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_corrupt_cache_file_is_moved_aside_and_the_run_goes_on(
+    openai_server: FakeOpenAI, tmp_path: Path, damage: str
+) -> None:
+    db = tmp_path / "cache.db"
+    ask(cached(openai_server, db), *[(f"q{i}", {}) for i in range(200)])
+    ResponseCache(db).close()  # checkpoint the WAL: every row is in cache.db now
+    size = db.stat().st_size
+    with db.open("r+b") as f:
+        if damage == "truncated":
+            f.truncate(size // 3)
+        else:
+            f.write(b"this is not a database" * 200)
+    with pytest.warns(UserWarning, match=r"response cache .*cache.db is corrupt .* moved it "
+                                          r"to cache\.db\.corrupt-\d{8}T\d{6}"):
+        answers = ask(cached(openai_server, db), ("q1", {}), ("q1", {}))
+    assert [a.text for a in answers] == ["q1", "q1"]
+    assert not answers[0].cached and answers[1].cached  # the fresh cache works
+    moved = list(tmp_path.glob("cache.db.corrupt-*"))
+    assert len([m for m in moved if not m.name.endswith(("-wal", "-shm"))]) == 1
+    assert len(ResponseCache(db)) == 1
+
+
+def test_a_cache_from_before_migrations_keeps_its_rows(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "cache.db"
+    old = sqlite3.connect(db)
+    old.execute("create table completions (key text primary key, identity text not null,"
+                " model text, value blob not null, created_at real not null)")
+    old.execute("insert into completions values ('k', 'id', 'm', ?, 0)",
+                (b'{"text": "kept", "model": "m", "latency_ms": 1.0}',))
+    old.commit()
+    old.close()
+    cache = ResponseCache(db)
+    hit = cache.get("k")
+    assert hit is not None and hit.text == "kept" and hit.cached
+    cache.close()
+    names = [r[0] for r in sqlite3.connect(db).execute("select name from _migrations")]
+    assert names == ["m001_completions"]

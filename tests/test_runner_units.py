@@ -32,7 +32,8 @@ class EchoProvider:
         self.in_flight = 0
         self.max_in_flight = 0
 
-    async def complete(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> Completion:
+    async def complete(self, messages: list[dict[str, Any]], params: dict[str, Any], *,
+                       case: Any = None) -> Completion:
         self.calls += 1
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)

@@ -143,7 +143,8 @@ def test_broken_json_is_parsed_tolerantly(ctx: ScorerContext, openai_server: Fak
     assert openai_server.requests.count("/v1/chat/completions") == 1
 
 
-@pytest.mark.parametrize("bad", ['{"score": 7, "reason": "great"}', "", "I cannot grade this."])
+# (An empty answer never reaches the judge: the provider retries it as a failed call.)
+@pytest.mark.parametrize("bad", ['{"score": 7, "reason": "great"}', " ", "I cannot grade this."])
 def test_unusable_answer_is_retried_once_then_recovered(
     ctx: ScorerContext, openai_server: FakeOpenAI, bad: str
 ) -> None:
@@ -153,7 +154,7 @@ def test_unusable_answer_is_retried_once_then_recovered(
     assert openai_server.requests.count("/v1/chat/completions") == 2
 
 
-@pytest.mark.parametrize("bad", ['{"score": 7, "reason": "great"}', "", "no idea"])
+@pytest.mark.parametrize("bad", ['{"score": 7, "reason": "great"}', " ", "no idea"])
 def test_unusable_answer_twice_is_an_error_never_a_pass(
     ctx: ScorerContext, openai_server: FakeOpenAI, bad: str
 ) -> None:

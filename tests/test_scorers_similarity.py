@@ -140,9 +140,8 @@ def test_embedding_endpoint_down_errors_the_cases(tmp_path: Path,
     monkeypatch.setenv("LLMOPS_EMB_DOWN_KEY", "x")
     (tmp_path / "llmops.yaml").write_text(yaml.safe_dump({"embedder": {
         "kind": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1",
-        "api_key_env": "LLMOPS_EMB_DOWN_KEY", "model": "m"}}))
+        "api_key_env": "LLMOPS_EMB_DOWN_KEY", "model": "m", "max_retries": 0}}))
     s = build(ScorerContext(project=load_project(tmp_path)))
-    s.inner.embedder._backend._get_client().max_retries = 0  # type: ignore[attr-defined]
     results = run(s, [("a", "b"), ("c", "d")])
     assert all(r.value is None and r.passed is None for r in results)
     assert all("embedding endpoint" in (r.error or "") for r in results)

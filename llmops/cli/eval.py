@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +21,7 @@ FORMAT_HELP = (
 
 if TYPE_CHECKING:
     from llmops.eval.result import EvalResult
+    from llmops.providers.base import RateStatus
 
 
 class _PlainProgress:
@@ -32,6 +34,19 @@ class _PlainProgress:
         self.suite = ""
         self._last = 0.0
         self._next_pct = 10
+        self._rate: Callable[[], RateStatus | None] = lambda: None
+
+    def watch(self, rate_status: Callable[[], RateStatus | None]) -> None:
+        self._rate = rate_status
+
+    def rate(self) -> str:
+        """``, concurrency 16/32, 12 429s`` for a rate-limited endpoint, else ''."""
+        status = self._rate()
+        if status is None:
+            return ""
+        paused = f", paused {status.paused_s:.1f} s" if status.paused_s else ""
+        return (f", concurrency {status.concurrency}/{status.max_concurrency}, "
+                f"{status.rate_limited} 429s{paused}")
 
     def start(self, suite: str, run_id: str, total: int, done: int) -> None:
         self.suite, self.total, self.done = suite, total, done
@@ -54,7 +69,7 @@ class _PlainProgress:
     def line(self) -> None:
         typer.echo(
             f"{self.suite}: {self.done}/{self.total} done, {self.errors} errors, "
-            f"{self.cached} cached",
+            f"{self.cached} cached{self.rate()}",
             err=True,
         )
 
@@ -78,7 +93,7 @@ class _RichProgress(_PlainProgress):
             BarColumn(),
             MofNCompleteColumn(),
             "{task.fields[errors]} errors",
-            "{task.fields[cached]} cached",
+            "{task.fields[cached]} cached{task.fields[rate]}",
             TimeRemainingColumn(),
             console=Console(stderr=True),
             transient=True,
@@ -88,13 +103,15 @@ class _RichProgress(_PlainProgress):
     def start(self, suite: str, run_id: str, total: int, done: int) -> None:
         super().start(suite, run_id, total, done)
         self.bar.start()
-        self.task = self.bar.add_task(suite, total=total, completed=done, errors=0, cached=0)
+        self.task = self.bar.add_task(suite, total=total, completed=done, errors=0, cached=0,
+                                      rate="")
 
     def advance(self, variant: str, ok: bool, cached: bool) -> None:
         self.done += 1
         self.errors += not ok
         self.cached += cached
-        self.bar.update(self.task, advance=1, errors=self.errors, cached=self.cached)
+        self.bar.update(self.task, advance=1, errors=self.errors, cached=self.cached,
+                        rate=self.rate())
 
     def finish(self) -> None:
         self.bar.stop()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from llmops.errors import UserError
+
+if TYPE_CHECKING:
+    from llmops.providers.base import RateStatus
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,7 @@ class Progress(Protocol):
     def finish(self) -> None: ...
 
     def warn(self, message: str) -> None: ...
+
+    def watch(self, rate_status: Callable[[], RateStatus | None]) -> None:
+        """Where to read the endpoint's concurrency and 429 count while the run goes."""
+        ...

@@ -67,7 +67,6 @@ class Preflight:
         if options.formats:  # a read-only or full reports folder is found before any call
             check_writable(options.report_dir or self.project.reports_dir)
         registry = self._load_registry()
-        self._check_endpoint("provider")
         store = self._existing_store()
         try:
             prior = _prior_run(store, options.resume, self.project.store.where)
@@ -83,6 +82,7 @@ class Preflight:
                 options = options.but(repeat=int(prior.meta["repeat"] or 1))
             assert suite_name is not None
             suite = self.project.suite(suite_name)
+            self._check_endpoint("provider", suite_name, suite)
             self._check_suite_prompt(registry, suite_name, suite)
             plan = plan_suite(
                 self.project, registry, suite_name, suite, list(options.prompts),
@@ -91,10 +91,16 @@ class Preflight:
         finally:
             if store is not None:
                 store.close()
+        if self.project.provider_for(suite).kind == "recorded":
+            from llmops.providers.recorded import require_outputs
+
+            require_outputs(plan.evalset)
         scorers = self._check_scorers(plan, options.no_cache)
         self._check_gate(plan, [s.key for s in scorer_slots(scorers)])
-        if any(s.name == "rubric" for s in scorers) and self.project.config.judge is not None:
-            self._check_endpoint("judge")
+        if any(s.name == "rubric" for s in scorers) and (
+            suite.judge is not None or self.project.config.judge is not None
+        ):
+            self._check_endpoint("judge", suite_name, suite)
         return Prepared(plan, prior, options, time.perf_counter() - started)
 
     def _load_registry(self) -> Registry:
@@ -133,13 +139,17 @@ class Preflight:
             located = ConfigError(message, file=path, line=line, field=field, hint=exc.hint)
         return located
 
-    def _check_endpoint(self, key: str) -> None:
-        """Build ``provider:`` (or ``judge:``) without a cache: a missing key fails here."""
-        if key in self._endpoints_checked:
+    def _check_endpoint(self, key: str, suite_name: str, suite: SuiteConfig) -> None:
+        """Build the suite's ``provider:`` (or ``judge:``) without a cache: a missing key or
+        a target that cannot be imported fails here, naming where it is configured."""
+        own = (suite.provider if key == "provider" else suite.judge) is not None
+        where = ["suites", suite_name, key] if own else [key]
+        if ".".join(where) in self._endpoints_checked:
             return
         from llmops.providers import make_provider
 
-        config = self.project.config.provider if key == "provider" else self.project.judge
+        provider = self.project.provider_for(suite)
+        config = provider if key == "provider" else self.project.judge_for(suite)
         try:
             make_provider(config, cache_path=None, root=self.project.root)
         except UserError as exc:
@@ -147,9 +157,8 @@ class Preflight:
             if parts[0] in ("provider", "judge"):
                 parts = parts[1:]
             parts = [p for p in parts if p]
-            field = ".".join([key, *parts])
-            raise self._located(exc, [key, *parts], field) from None
-        self._endpoints_checked.add(key)
+            raise self._located(exc, [*where, *parts], ".".join([*where, *parts])) from None
+        self._endpoints_checked.add(".".join(where))
 
     def _check_suite_prompt(self, registry: Registry, suite_name: str, suite: SuiteConfig) -> None:
         if suite.prompt in registry.names():

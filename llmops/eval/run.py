@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,8 @@ from llmops.scorers.base import ScorerContext
 from llmops.store import CaseRecord, ResultsStore, open_store
 
 if TYPE_CHECKING:
-    from llmops.project import Project
+    from llmops.project import Project, ProviderConfig
+    from llmops.providers import Provider, RateStatus
 
 __all__ = ["EvalOptions", "EvalResult", "Progress", "StaleIndexError", "evaluate",
            "evaluate_suites"]
@@ -63,6 +64,8 @@ class _NoProgress:
     def finish(self) -> None: ...
 
     def warn(self, message: str) -> None: ...
+
+    def watch(self, rate_status: Callable[[], RateStatus | None]) -> None: ...
 
 
 def evaluate(
@@ -222,11 +225,13 @@ class _Evaluation:
         suite_name, suite = plan.suite_name, plan.suite
         store = open_store(self.project.store)
         try:
-            ctx = ScorerContext(self.project, options.no_cache, evalset=plan.evalset.path)
+            ctx = ScorerContext(self.project, options.no_cache, evalset=plan.evalset.path,
+                                extras={"judge_config": self.project.judge_for(suite)})
             scorers = build_scorers(suite.scorers, ctx)
             slots = scorer_slots(scorers)
             check_stored_baseline(store, plan, slots)
-            provider = self._provider(options.concurrency, options.no_cache)
+            endpoint = self.project.provider_for(suite)
+            provider = self._provider(endpoint, options.concurrency, options.no_cache)
             if prior is not None:
                 run_id = prior.run_id
                 store.claim_run(run_id)
@@ -239,12 +244,13 @@ class _Evaluation:
             runner = Runner(
                 self.project, store, run_id, provider, plan.evalset, variants, slots,
                 repeat=repeat,
-                concurrency=options.concurrency or self.project.config.provider.max_concurrency,
+                concurrency=options.concurrency or endpoint.max_concurrency,
                 query_template=suite.query,
                 on_result=lambda v, ok, cached: self.progress.advance(v.label, ok, cached),
             )
             total = len(plan.evalset.cases) * len(variants) * repeat
             self.progress.start(suite_name, run_id, total, len(store.done_keys(run_id)))
+            self.progress.watch(provider.rate_status)
             stats = self._execute(store, run_id, runner, provider, scorers)
             result = self._result(store, run_id, plan, variants, [s.key for s in slots], stats)
             result.agreement = agreement(result, plan.evalset.cases, slots)
@@ -295,7 +301,8 @@ class _Evaluation:
         result.report_dir = str(written)
 
     def _execute(
-        self, store: ResultsStore, run_id: str, runner: Runner, provider: Any, scorers: list[Any]
+        self, store: ResultsStore, run_id: str, runner: Runner, provider: Provider,
+        scorers: list[Any],
     ) -> RunStats:
         async def go() -> RunStats:
             try:
@@ -317,10 +324,11 @@ class _Evaluation:
         self.progress.finish()
         return stats
 
-    def _provider(self, concurrency: int | None, no_cache: bool) -> Any:
+    def _provider(
+        self, config: ProviderConfig, concurrency: int | None, no_cache: bool
+    ) -> Provider:
         from llmops.providers import make_provider
 
-        config = self.project.config.provider
         if concurrency:
             config = config.model_copy(update={"max_concurrency": concurrency})
         return make_provider(
@@ -336,7 +344,7 @@ class _Evaluation:
         run_id: str,
         plan: SuitePlan,
         repeat: int,
-        provider: Any,
+        provider: Provider,
         slots: list[ScorerSlot],
         reuse: bool,
     ) -> list[Variant]:
@@ -357,8 +365,8 @@ class _Evaluation:
                        tags=list(c.tags), human_score=c.human_score)
             for c in plan.evalset.cases
         ])
-        model = self.project.config.provider.model or getattr(provider, "default_model", None)
-        defaults = self.project.config.provider.params
+        model = provider.default_model
+        defaults = provider.default_params
         taken = {p.version.ref for p in plan.versions if p.origin is None}
         # The baseline's stored results stand in only when it is there to be compared
         # with: a run of the baseline alone is a fresh evaluation of it (e.g. nightly).
@@ -387,7 +395,8 @@ class _Evaluation:
 
     def _reuse(
         self, store: ResultsStore, run_id: str, variant_id: int, planned: Planned, plan: SuitePlan,
-        model: str, params: dict[str, Any], provider: Any, slots: list[ScorerSlot], repeat: int,
+        model: str, params: dict[str, Any], provider: Provider, slots: list[ScorerSlot],
+        repeat: int,
     ) -> None:
         """Copy the baseline's results from a stored run of the same variant, if there is one.
 

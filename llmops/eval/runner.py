@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.errors import LlmopsError, UserError
 from llmops.evalsets import Case, EvalSet
+from llmops.providers.base import RateLimitExhausted
 from llmops.scorers.base import Sample, Score
 from llmops.store import ResultRow, ResultsStore, ScoreRow
 
@@ -215,12 +216,16 @@ class Runner:
             if item.repeat:
                 # `_`-keys only enter the cache key: each repeat is a fresh, cached sample.
                 params = {**params, "_sample": item.repeat}
-            completion = await self.provider.complete(messages, params)
+            completion = await self.provider.complete(messages, params, case=case)
         except (LlmopsError, Exception) as exc:
             if isinstance(exc, UserError) and not _is_case_error(exc):
                 raise
+            if isinstance(exc, RateLimitExhausted):
+                raise  # every other case would wait as long: stop, keep what is done
             row.error = _describe(exc)
             return row, None
+        if completion.contexts is not None:  # what an application target answered from
+            row.retrieved = completion.contexts
         row.output = completion.text
         row.latency_ms = completion.latency_ms
         row.prompt_tokens = completion.prompt_tokens

@@ -1,8 +1,11 @@
-"""Model endpoints behind one protocol: an OpenAI-compatible server, or the embedded model.
+"""What answers the cases, behind one protocol: an OpenAI-compatible endpoint, the embedded
+model, your own Python function, or answers recorded in the eval set.
 
-``make_provider`` is the one way in: it checks the config (a missing API key is a
-``ConfigError`` at once, before any call), builds the provider, and puts the response
-cache in front of it. The SDK and llama.cpp are imported only here, on demand.
+``make_provider`` is the one way in: it checks the config (a missing API key or a target
+that cannot be imported is a ``ConfigError`` at once, before any call), builds the
+provider, and puts the response cache in front of it (endpoints always; a Python target
+only with ``cache: true``; recorded answers never). The SDK and llama.cpp are imported
+only here, on demand.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from llmops.providers.base import (
     EmbeddingProvider,
     Provider,
     ProviderCallError,
+    RateLimitExhausted,
+    RateStatus,
     TokenLogprob,
 )
 from llmops.providers.retry import RetryPolicy
@@ -24,6 +29,8 @@ __all__ = [
     "EmbeddingProvider",
     "Provider",
     "ProviderCallError",
+    "RateLimitExhausted",
+    "RateStatus",
     "RetryPolicy",
     "TokenLogprob",
     "make_provider",
@@ -48,19 +55,32 @@ def make_provider(
         retry: the retry policy; default: exponential backoff from 0.5 s, ``max_retries``.
 
     Raises:
-        ConfigError: the API key variable is unset, or the local model is missing.
+        ConfigError: the API key variable is unset, the local model is missing, or the
+            Python target cannot be imported.
     """
-    provider: Provider
-    if config.kind == "openai":
-        from llmops.providers.openai import OpenAIProvider
-
-        provider = OpenAIProvider(config, retry=retry)
-    else:
-        from llmops.providers.local import LocalProvider
-
-        provider = LocalProvider(config, root=root)
-    if cache_path is None:
+    provider = _build(config, root=root, retry=retry)
+    cached = config.cache if config.cache is not None else config.kind in ("openai", "local")
+    if cache_path is None or not cached or config.kind == "recorded":
         return provider
     from llmops.providers.cache import CachedProvider, ResponseCache
 
-    return CachedProvider(provider, ResponseCache(cache_path), no_cache=no_cache)
+    return CachedProvider(provider, ResponseCache(cache_path), no_cache=no_cache,
+                          case_in_key=config.kind == "python")
+
+
+def _build(config: ProviderConfig, *, root: Path | None, retry: RetryPolicy | None) -> Provider:
+    if config.kind == "openai":
+        from llmops.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(config, retry=retry)
+    if config.kind == "python":
+        from llmops.providers.python import PythonProvider
+
+        return PythonProvider(config, root=root)
+    if config.kind == "recorded":
+        from llmops.providers.recorded import RecordedProvider
+
+        return RecordedProvider(config)
+    from llmops.providers.local import LocalProvider
+
+    return LocalProvider(config, root=root)

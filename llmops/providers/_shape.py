@@ -78,3 +78,41 @@ def request_params(defaults: dict[str, Any], params: dict[str, Any]) -> dict[str
     """
     merged = {**defaults, **params} if defaults else params
     return {k: v for k, v in merged.items() if not k.startswith("_")}
+
+
+def answer_problem(data: Any) -> tuple[str, bool] | None:
+    """Why a well-formed chat completion is still no answer, and whether to ask again.
+
+    A filtered answer (``finish_reason: content_filter``) or a refusal is final; an empty
+    answer is retried, unless the token limit cut it off before any text. A tool call is
+    an answer. Returns None for a usable answer.
+    """
+    choice = data["choices"][0]
+    message = choice["message"]
+    finish = choice.get("finish_reason")
+    if finish == "content_filter":
+        return "the endpoint filtered the answer (finish_reason content_filter)", False
+    if message.get("content") or message.get("tool_calls") or message.get("function_call"):
+        return None
+    refusal = message.get("refusal")
+    if refusal:
+        return f"the model refused: {str(refusal)[:200]}", False
+    if finish == "length":
+        return "empty answer: max_tokens was reached before any text (finish_reason length)", False
+    return f"empty answer (finish_reason {finish})", True
+
+
+def estimate_tokens(body: dict[str, Any]) -> float:
+    """About how many tokens a chat request counts against a tokens-per-minute limit.
+
+    As OpenAI counts it: the prompt (about 4 characters a token) plus ``max_tokens``.
+    """
+    chars = 0
+    for message in body.get("messages") or ():
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, str):
+            chars += len(content)
+        elif content is not None:
+            chars += len(str(content))
+    limit = body.get("max_tokens") or body.get("max_completion_tokens") or 0
+    return chars / 4 + (limit if isinstance(limit, int | float) else 0)

@@ -1,11 +1,13 @@
 """A SQLite cache of chat completions, so an unchanged prompt costs nothing on a re-run.
 
 The key is the sha256 of a canonical JSON of the provider's identity (kind, endpoint or
-model file), the model, every parameter and the exact messages. Any change in any of
-them is a different key. Failed calls are never stored.
+model file), the model, every parameter and the exact messages (and, for an application
+target, the case's variables). Any change in any of them is a different key. Failed
+calls are never stored.
 
 The file is opened in WAL mode with a busy timeout, so several processes may read and
-write the same cache at once; a write is a single ``INSERT OR REPLACE``.
+write the same cache at once; a write is a single ``INSERT OR REPLACE``. A corrupt file is
+moved aside with a warning and the cache starts empty.
 """
 
 from __future__ import annotations
@@ -13,32 +15,53 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import sqlite3
-import threading
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from llmops.providers.base import Completion, Message, Provider, TokenLogprob
-
-_SCHEMA = """
-create table if not exists completions (
-    key text primary key,
-    identity text not null,
-    model text,
-    value blob not null,
-    created_at real not null
+from llmops._sqlite import Migrations
+from llmops.providers._cachefile import CacheFile
+from llmops.providers.base import (
+    Completion,
+    EmbeddingProvider,
+    Message,
+    Provider,
+    RateStatus,
+    TokenLogprob,
 )
-"""
+
+if TYPE_CHECKING:
+    from llmops.evalsets import Case
+
+MIGRATIONS = Migrations("response cache")
+
+
+@MIGRATIONS.add
+def m001_completions(db: sqlite3.Connection) -> None:
+    # `if not exists`: a cache written before migrations were recorded keeps its rows.
+    db.execute(
+        "create table if not exists completions (key text primary key, identity text not null,"
+        " model text, value blob not null, created_at real not null)"
+    )
 
 
 def cache_key(
-    identity: str, model: str | None, params: dict[str, Any], messages: list[Message]
+    identity: str,
+    model: str | None,
+    params: dict[str, Any],
+    messages: list[Message],
+    variables: Mapping[str, Any] | None = None,
 ) -> str:
     """The cache key of one call: sha256 of a canonical JSON of everything sent."""
-    doc = {"v": 1, "identity": identity, "model": model, "params": params, "messages": messages}
+    doc: dict[str, Any] = {
+        "v": 1, "identity": identity, "model": model, "params": params, "messages": messages
+    }
+    if variables is not None:
+        doc["vars"] = dict(variables)
     blob = orjson.dumps(doc, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
     return hashlib.sha256(blob).hexdigest()
 
@@ -55,6 +78,7 @@ def _encode(c: Completion) -> bytes:
             "logprobs": None
             if c.logprobs is None
             else [[t.token, t.logprob, t.top] for t in c.logprobs],
+            **({"contexts": c.contexts} if c.contexts is not None else {}),
         }
     )
 
@@ -72,6 +96,7 @@ def _decode(blob: bytes) -> Completion:
         cached=True,
         logprobs=None if lps is None else [TokenLogprob(t, lp, top) for t, lp, top in lps],
         attempts=0,
+        contexts=d.get("contexts"),
     )
 
 
@@ -80,54 +105,30 @@ class ResponseCache:
 
     def __init__(self, path: Path, *, busy_timeout_ms: int = 30_000) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._busy_timeout_ms = busy_timeout_ms
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
-        with self._lock:
-            self._conn()
-
-    def _conn(self) -> sqlite3.Connection:
-        # Opened on first use and again after close(), so a closed cache still works.
-        if self._db is None:
-            db = sqlite3.connect(
-                str(self.path), timeout=self._busy_timeout_ms / 1000,
-                check_same_thread=False, isolation_level=None,
-            )
-            db.execute(f"pragma busy_timeout = {int(self._busy_timeout_ms)}")
-            db.execute("pragma journal_mode = wal")
-            db.execute("pragma synchronous = normal")
-            db.execute(_SCHEMA)
-            self._db = db
-        return self._db
+        self._file = CacheFile(self.path, MIGRATIONS, what="response cache",
+                               busy_timeout_ms=busy_timeout_ms)
 
     def get(self, key: str) -> Completion | None:
         """The stored completion for ``key`` (``cached=True``), or None."""
-        with self._lock:
-            row = self._conn().execute(
-                "select value from completions where key = ?", (key,)
-            ).fetchone()
+        row = self._file.run(
+            lambda db: db.execute("select value from completions where key = ?", (key,))
+            .fetchone()
+        )
         return None if row is None else _decode(row[0])
 
     def put(self, key: str, identity: str, completion: Completion) -> None:
         """Store ``completion`` under ``key``, replacing what was there."""
-        blob = _encode(completion)
-        with self._lock:
-            self._conn().execute(
-                "insert or replace into completions (key, identity, model, value, created_at)"
-                " values (?, ?, ?, ?, ?)",
-                (key, identity, completion.model, blob, time.time()),
-            )
+        row = (key, identity, completion.model, _encode(completion), time.time())
+        self._file.run(lambda db: db.execute(
+            "insert or replace into completions (key, identity, model, value, created_at)"
+            " values (?, ?, ?, ?, ?)", row))
 
     def __len__(self) -> int:
-        with self._lock:
-            return int(self._conn().execute("select count(*) from completions").fetchone()[0])
+        return int(self._file.run(
+            lambda db: db.execute("select count(*) from completions").fetchone()[0]))
 
     def close(self) -> None:
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        self._file.close()
 
 
 class CachedProvider:
@@ -138,10 +139,18 @@ class CachedProvider:
     once and shared.
     """
 
-    def __init__(self, inner: Provider, cache: ResponseCache, *, no_cache: bool = False) -> None:
+    def __init__(
+        self,
+        inner: Provider,
+        cache: ResponseCache,
+        *,
+        no_cache: bool = False,
+        case_in_key: bool = False,
+    ) -> None:
         self.inner = inner
         self.cache = cache
         self.no_cache = no_cache
+        self.case_in_key = case_in_key  # an application target answers from the variables
         self._in_flight: dict[str, asyncio.Future[Completion]] = {}
         self._warned = False
 
@@ -151,12 +160,23 @@ class CachedProvider:
 
     @property
     def default_model(self) -> str | None:
-        return getattr(self.inner, "default_model", None)
+        return self.inner.default_model
 
-    async def complete(self, messages: list[Message], params: dict[str, Any]) -> Completion:
-        defaults = getattr(self.inner, "default_params", None)
+    @property
+    def default_params(self) -> dict[str, Any]:
+        return self.inner.default_params
+
+    def rate_status(self) -> RateStatus | None:
+        return self.inner.rate_status()
+
+    async def complete(
+        self, messages: list[Message], params: dict[str, Any], *, case: Case | None = None
+    ) -> Completion:
+        defaults = self.inner.default_params
         merged = {**defaults, **params} if defaults else params
-        key = cache_key(self.identity, merged.get("model") or self.default_model, merged, messages)
+        variables = (case.vars if case is not None else {}) if self.case_in_key else None
+        model = merged.get("model") or self.default_model
+        key = cache_key(self.identity, model, merged, messages, variables)
         if not self.no_cache:
             hit = self._get(key)
             if hit is not None:
@@ -168,11 +188,11 @@ class CachedProvider:
             except asyncio.CancelledError:
                 if not pending.cancelled():
                     raise  # this caller was cancelled, not the shared call
-            return await self._call_and_store(key, messages, params)
+            return await self._call_and_store(key, messages, params, case)
         future: asyncio.Future[Completion] = asyncio.get_running_loop().create_future()
         self._in_flight[key] = future
         try:
-            result = await self.inner.complete(messages, params)
+            result = await self.inner.complete(messages, params, case=case)
         except asyncio.CancelledError:
             future.cancel()
             raise
@@ -188,9 +208,9 @@ class CachedProvider:
             del self._in_flight[key]
 
     async def _call_and_store(
-        self, key: str, messages: list[Message], params: dict[str, Any]
+        self, key: str, messages: list[Message], params: dict[str, Any], case: Case | None
     ) -> Completion:
-        result = await self.inner.complete(messages, params)
+        result = await self.inner.complete(messages, params, case=case)
         self._put(key, result)
         return result
 
@@ -214,13 +234,13 @@ class CachedProvider:
             self._warned = True
             warnings.warn(f"response cache {self.cache.path} unusable: {exc}", stacklevel=3)
 
-    async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+    async def embed(
+        self, texts: list[str], model: str | None = None, *, batch_size: int | None = None
+    ) -> list[list[float]]:
         """Embeddings from the wrapped provider (not cached here)."""
-        embed = getattr(self.inner, "embed", None)
-        if embed is None:
+        if not isinstance(self.inner, EmbeddingProvider):
             raise AttributeError(f"{self.identity} does not serve embeddings")
-        result: list[list[float]] = await embed(texts, model)
-        return result
+        return await self.inner.embed(texts, model, batch_size=batch_size)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -21,12 +21,15 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from llmops.errors import ConfigError
 from llmops.project import ProviderConfig
 from llmops.providers._shape import MalformedResponse, completion_from_dict, request_params
-from llmops.providers.base import Completion, Message, ProviderCallError
+from llmops.providers.base import Completion, Message, ProviderCallError, RateStatus
+
+if TYPE_CHECKING:
+    from llmops.evalsets import Case
 
 N_CTX = 2048
 N_THREADS = 2
@@ -141,21 +144,34 @@ class LocalProvider:
                 hint="pip install 'llmops[local]'",
             )
         self.path = path.resolve()
-        self.default_model = config.model or self.path.stem
-        self.default_params = dict(config.params)
+        self._model = config.model or self.path.stem
+        self._params = dict(config.params)
         self._identity = f"local:{self.path.name}:{file_identity(self.path)}"
 
     @property
     def identity(self) -> str:
         return self._identity
 
-    async def complete(self, messages: list[Message], params: dict[str, Any]) -> Completion:
+    @property
+    def default_model(self) -> str:
+        return self._model
+
+    @property
+    def default_params(self) -> dict[str, Any]:
+        return self._params
+
+    def rate_status(self) -> RateStatus | None:
+        return None
+
+    async def complete(
+        self, messages: list[Message], params: dict[str, Any], *, case: Case | None = None
+    ) -> Completion:
         """One chat completion on the worker thread.
 
         Raises:
             ProviderCallError: llama.cpp refused the call (e.g. the prompt exceeds n_ctx).
         """
-        kwargs = llama_kwargs(request_params(self.default_params, params))
+        kwargs = llama_kwargs(request_params(self._params, params))
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(_executor, self._run, messages, kwargs)
 
@@ -170,11 +186,11 @@ class LocalProvider:
                 raise ProviderCallError(f"local model {self.path.name}: {exc}") from None
         try:
             completion = completion_from_dict(
-                data, latency_ms=latency_ms, fallback_model=self.default_model
+                data, latency_ms=latency_ms, fallback_model=self._model
             )
         except MalformedResponse as exc:
             raise ProviderCallError(f"local model {self.path.name}: {exc}") from None
-        completion.model = self.default_model  # llama.cpp reports the file path
+        completion.model = self._model  # llama.cpp reports the file path
         return completion
 
     async def aclose(self) -> None:

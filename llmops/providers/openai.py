@@ -1,12 +1,15 @@
 """Any OpenAI-compatible endpoint (OpenAI, vLLM, llama.cpp server, gateways) via the SDK.
 
-The SDK's own retries are off (``max_retries=0``): retries follow
-:class:`~llmops.providers.retry.RetryPolicy`, so 429s, 5xx, timeouts, dropped connections
-and malformed bodies are handled the same way everywhere and the wait honours
-``Retry-After``. Requests go through the SDK's documented raw ``client.post(path,
-cast_to=Response, body=...)``: the body is sent as built (no per-call type transform of
-the messages) and read with orjson rather than the SDK's models. That costs about 30%
-less CPU per call than ``chat.completions.create`` and lets a malformed body be retried.
+One client for chat completions and embeddings, with one retry policy and one rate
+limiter per endpoint. The SDK's own retries are off (``max_retries=0``): retries follow
+:class:`~llmops.providers.retry.RetryPolicy`, so 5xx, timeouts, dropped connections and
+malformed bodies are handled the same way everywhere, and 429s go through the endpoint's
+:class:`~llmops.providers.limiter.RateLimiter`. ``timeout_s`` bounds each attempt from
+the request to the last byte of the answer. Requests go through the SDK's documented raw
+``client.post(path, cast_to=Response, body=...)``: the body is sent as built (no per-call
+type transform of the messages) and read with orjson rather than the SDK's models. That
+costs about 30% less CPU per call than ``chat.completions.create`` and lets a malformed
+body be retried.
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import re
 import sys
 import time
 from array import array
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlencode
 
 import openai
 import orjson
@@ -30,14 +36,36 @@ except ImportError:  # pragma: no cover - openai 1.x/2.x
 from llmops._credentials import remember_key, without_credentials
 from llmops.errors import ConfigError
 from llmops.project import ProviderConfig
-from llmops.providers._shape import MalformedResponse, completion_from_dict, request_params
-from llmops.providers.base import Completion, Message, ProviderCallError
-from llmops.providers.retry import RetryPolicy, TransientError, call_with_retries, parse_retry_after
+from llmops.providers._shape import (
+    MalformedResponse,
+    answer_problem,
+    completion_from_dict,
+    estimate_tokens,
+    request_params,
+)
+from llmops.providers.base import Completion, Message, ProviderCallError, RateStatus
+from llmops.providers.limiter import Slot, limiter_for
+from llmops.providers.rate_headers import parse_rate_headers
+from llmops.providers.retry import (
+    RateLimited,
+    RetryPolicy,
+    TransientError,
+    call_with_retries,
+    parse_retry_after,
+)
+
+if TYPE_CHECKING:
+    from openai._types import RequestOptions
+
+    from llmops.evalsets import Case
+
+T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-NO_KEY = "no-key"  # sent when api_key_env is empty: the endpoint needs no key
-_RETRY_STATUS = frozenset({408, 409, 429})
+NO_KEY = "no-key"  # the SDK needs a key; with api_key_env '' no Authorization is sent
+_RETRY_STATUS = frozenset({408, 409})
 _EMBED_BATCH = 512
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def resolve_base_url(config: ProviderConfig) -> str:
@@ -65,6 +93,28 @@ def resolve_api_key(config: ProviderConfig) -> str:
     return key
 
 
+def resolve_headers(config: ProviderConfig) -> dict[str, str]:
+    """``default_headers`` with every ``${VAR}`` replaced by that environment variable.
+
+    Raises:
+        ConfigError: a referenced variable is unset.
+    """
+    out: dict[str, str] = {}
+    for name, value in config.default_headers.items():
+
+        def expand(match: re.Match[str], name: str = name) -> str:
+            var = match.group(1)
+            if var not in os.environ:
+                raise ConfigError(
+                    f"environment variable {var} is not set", field=f"default_headers.{name}"
+                )
+            remember_key(var, os.environ[var])  # masked wherever text is shown or stored
+            return os.environ[var]
+
+        out[name] = _ENV_REF.sub(expand, value)
+    return out
+
+
 class OpenAIProvider:
     """Chat completions and embeddings from one OpenAI-compatible endpoint."""
 
@@ -72,16 +122,36 @@ class OpenAIProvider:
         self.config = config
         self.base_url = resolve_base_url(config)
         self._api_key = resolve_api_key(config)
-        self.default_model = config.model
-        self.default_params = dict(config.params)
+        self._headers = resolve_headers(config)
+        self._query = dict(config.default_query)
+        # No key, no Authorization header (unless default_headers set one): an endpoint
+        # that takes its key in another header must not see a made-up bearer token.
+        self._options: RequestOptions = {}
+        if not config.api_key_env and not _has(self._headers, "authorization"):
+            self._options = {"headers": {"Authorization": openai.Omit()}}
+        self._model = config.model
+        self._params = dict(config.params)
         self.retry = retry or RetryPolicy(max_retries=config.max_retries)
+        self.limiter = limiter_for(self.base_url, config)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: openai.AsyncOpenAI | None = None
         self._sem = asyncio.Semaphore(config.max_concurrency)
 
     @property
     def identity(self) -> str:
-        return f"openai:{without_credentials(self.base_url)}:{self.default_model or ''}"
+        query = f"?{urlencode(sorted(self._query.items()))}" if self._query else ""
+        return f"openai:{without_credentials(self.base_url)}{query}:{self._model or ''}"
+
+    @property
+    def default_model(self) -> str | None:
+        return self._model
+
+    @property
+    def default_params(self) -> dict[str, Any]:
+        return self._params
+
+    def rate_status(self) -> RateStatus:
+        return self.limiter.status()
 
     def _session(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
         # The HTTP connection pool and the semaphore belong to one event loop; a new
@@ -93,13 +163,15 @@ class OpenAIProvider:
                 base_url=self.base_url,
                 max_retries=0,
                 timeout=self.config.timeout_s,
+                default_headers=self._headers or None,
+                default_query=self._query or None,
             )
             self._sem = asyncio.Semaphore(self.config.max_concurrency)
             self._loop = loop
         return self._client, self._sem
 
-    def _model(self, body: dict[str, Any]) -> str:
-        model = body.pop("model", None) or self.default_model
+    def _model_of(self, body: dict[str, Any]) -> str:
+        model = body.pop("model", None) or self._model
         if not model:
             raise ConfigError(
                 "no model to call",
@@ -108,88 +180,119 @@ class OpenAIProvider:
             )
         return str(model)
 
-    async def complete(self, messages: list[Message], params: dict[str, Any]) -> Completion:
-        """One chat completion, retried per the policy.
+    async def complete(
+        self, messages: list[Message], params: dict[str, Any], *, case: Case | None = None
+    ) -> Completion:
+        """One chat completion, retried per the policy (``case`` is not sent).
 
         Raises:
-            ProviderCallError: a non-retryable HTTP error, or retries spent.
+            ProviderCallError: a non-retryable HTTP error, a filtered answer, or retries
+                spent; :class:`RateLimitExhausted` when the endpoint answers only 429s.
         """
-        body = request_params(self.default_params, params)
-        model = self._model(body)
+        body = request_params(self._params, params)
+        model = self._model_of(body)
         body["model"] = model
         body["messages"] = messages
-        client, sem = self._session()
-
-        async def attempt() -> Completion:
-            async with sem:
-                start = time.perf_counter()
-                response = await self._guard(
-                    client.post("/chat/completions", cast_to=_Response, body=body)
-                )
-                content = response.content
-                latency_ms = (time.perf_counter() - start) * 1000
-            try:
-                return completion_from_dict(
-                    orjson.loads(content), latency_ms=latency_ms, fallback_model=model
-                )
-            except orjson.JSONDecodeError:
-                reason = f"malformed JSON in the response ({_snippet(content)})"
-                raise TransientError(reason) from None
-            except MalformedResponse as exc:
-                raise TransientError(f"{exc} ({_snippet(content)})") from None
-
         what = f"{without_credentials(self.base_url)}/chat/completions model {model}"
-        completion, attempts = await call_with_retries(attempt, self.retry, what=what)
+
+        def read(content: bytes, latency_ms: float) -> Completion:
+            data = orjson.loads(content)
+            completion = completion_from_dict(data, latency_ms=latency_ms, fallback_model=model)
+            problem = answer_problem(data)
+            if problem is not None:
+                reason, retry = problem
+                if retry:
+                    raise TransientError(reason)
+                raise ProviderCallError(f"{what}: {reason}")
+            return completion
+
+        completion, attempts = await self._call(
+            "/chat/completions", body, read, what=what, tokens=estimate_tokens(body)
+        )
         completion.attempts = attempts
         return completion
 
-    async def embed(self, texts: list[str], model: str | None = None) -> list[list[float]]:
+    async def embed(
+        self, texts: list[str], model: str | None = None, *, batch_size: int | None = None
+    ) -> list[list[float]]:
         """Embeddings of ``texts`` (in order) from ``/embeddings``, batched and retried."""
-        name = model or self.default_model
+        name = model or self._model
         if not name:
             raise ConfigError("no embedding model to call", field="model")
-        client, sem = self._session()
+        size = batch_size or _EMBED_BATCH
+        what = f"{without_credentials(self.base_url)}/embeddings model {name}"
 
         async def batch(chunk: list[str]) -> list[list[float]]:
             body = {"model": name, "input": chunk, "encoding_format": "base64"}
 
-            async def attempt() -> list[list[float]]:
-                async with sem:
-                    response = await self._guard(
-                        client.post("/embeddings", cast_to=_Response, body=body)
-                    )
-                    content = response.content
-                try:
-                    return _embeddings_from(orjson.loads(content), len(chunk))
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    raise TransientError(
-                        f"malformed embeddings response ({_snippet(content)})"
-                    ) from None
+            def read(content: bytes, latency_ms: float) -> list[list[float]]:
+                return _embeddings_from(orjson.loads(content), len(chunk))
 
-            vectors, _ = await call_with_retries(
-                attempt, self.retry,
-                what=f"{without_credentials(self.base_url)}/embeddings model {name}",
-            )
+            tokens = sum(len(t) for t in chunk) / 4
+            vectors, _ = await self._call("/embeddings", body, read, what=what, tokens=tokens)
             return vectors
 
-        chunks = [texts[i : i + _EMBED_BATCH] for i in range(0, len(texts), _EMBED_BATCH)]
+        chunks = [texts[i : i + size] for i in range(0, len(texts), size)]
         parts = await asyncio.gather(*(batch(c) for c in chunks))
         return [v for part in parts for v in part]
 
-    async def _guard(self, call: Any) -> Any:
-        """Await an SDK call, turning its errors into transient or final failures."""
+    async def _call(
+        self,
+        path: str,
+        body: dict[str, Any],
+        read: Callable[[bytes, float], T],
+        *,
+        what: str,
+        tokens: float,
+    ) -> tuple[T, int]:
+        """POST ``body`` to ``path`` through the limiter and the retry policy."""
+        client, sem = self._session()
+
+        async def attempt() -> T:
+            async with sem, self.limiter.slot(tokens) as slot:
+                start = time.perf_counter()
+                response = await self._send(client, path, body, slot)
+                content = response.content
+                latency_ms = (time.perf_counter() - start) * 1000
+                slot.answered(parse_rate_headers(response.headers), _usage_tokens(content))
+            try:
+                return read(content, latency_ms)
+            except orjson.JSONDecodeError:
+                reason = f"malformed JSON in the response ({_snippet(content)})"
+                raise TransientError(reason) from None
+            except (MalformedResponse, KeyError, TypeError, ValueError) as exc:
+                detail = str(exc) or type(exc).__name__
+                raise TransientError(f"{detail} ({_snippet(content)})") from None
+
+        return await call_with_retries(attempt, self.retry, what=what, limiter=self.limiter)
+
+    async def _send(
+        self, client: openai.AsyncOpenAI, path: str, body: dict[str, Any], slot: Slot
+    ) -> _Response:
+        """One POST, its whole body read within ``timeout_s``; errors sorted for retrying."""
+        timeout = self.config.timeout_s
         try:
-            return await call
-        except openai.APITimeoutError:
-            raise TransientError(f"timed out after {self.config.timeout_s:g} s") from None
+            async with asyncio.timeout(timeout):
+                response: _Response = await client.post(
+                    path, cast_to=_Response, body=body, options=self._options
+                )
+                await response.aread()
+                return response
+        except (TimeoutError, openai.APITimeoutError):
+            raise TransientError(f"timed out after {timeout:g} s") from None
         except openai.APIConnectionError as exc:
             cause = exc.__cause__ or exc
             raise TransientError(f"connection failed: {_describe(cause)}") from None
         except openai.APIStatusError as exc:
             status = exc.status_code
             message = f"HTTP {status}: {_error_message(exc)}"
+            headers = exc.response.headers
+            if status == 429:
+                rate = parse_rate_headers(headers)
+                slot.rate_limited(rate)
+                raise RateLimited(message, rate) from None
             if status in _RETRY_STATUS or status >= 500:
-                raise TransientError(message, parse_retry_after(exc.response.headers)) from None
+                raise TransientError(message, parse_retry_after(headers)) from None
             raise ProviderCallError(f"{without_credentials(self.base_url)}: {message}") from None
 
     async def aclose(self) -> None:
@@ -197,6 +300,19 @@ class OpenAIProvider:
             await self._client.close()
         self._client = None
         self._loop = None
+
+
+def _has(headers: dict[str, Any], name: str) -> bool:
+    return any(k.lower() == name for k in headers)
+
+
+def _usage_tokens(content: bytes) -> float | None:
+    # Cheap: only the usage block matters to the limiter, and only when there is one.
+    at = content.rfind(b'"total_tokens"')
+    if at < 0:
+        return None
+    digits = re.match(rb'"total_tokens"\s*:\s*(\d+)', content[at:])
+    return float(digits.group(1)) if digits else None
 
 
 def _embeddings_from(data: dict[str, Any], expected: int) -> list[list[float]]:

@@ -4,19 +4,34 @@ The policy is exponential backoff with full jitter (wait a uniform random time b
 zero and ``base * 2**attempt``, capped), except when the server says how long to wait
 (``retry-after-ms`` or ``Retry-After``): then that wait is honoured, plus a little jitter
 so that many callers told the same thing do not come back at the same instant.
+
+A 429 answered through a :class:`~llmops.providers.limiter.RateLimiter` is different: it
+does not count against ``max_retries``. The limiter pauses the whole pool for the wait the
+server states, and the request goes again until the endpoint has answered only 429s for
+the limiter's time budget.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from llmops.providers.base import ProviderCallError
+from llmops.providers.base import ProviderCallError, RateLimitExhausted
+from llmops.providers.rate_headers import RateHeaders, parse_retry_after
+
+if TYPE_CHECKING:
+    from llmops.providers.limiter import RateLimiter
+
+__all__ = [
+    "RateLimited",
+    "RetryPolicy",
+    "TransientError",
+    "call_with_retries",
+    "parse_retry_after",
+]
 
 T = TypeVar("T")
 
@@ -28,6 +43,14 @@ class TransientError(Exception):
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+
+
+class RateLimited(TransientError):
+    """An HTTP 429, with what its headers say about the endpoint's limits."""
+
+    def __init__(self, reason: str, headers: RateHeaders) -> None:
+        super().__init__(reason, headers.reset_s)
+        self.headers = headers
 
 
 @dataclass(frozen=True)
@@ -56,56 +79,53 @@ class RetryPolicy:
         return self.rng.uniform(0, window)
 
 
-def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """The wait a response asks for, in seconds, or None.
-
-    ``retry-after-ms`` (OpenAI's, milliseconds) wins over ``Retry-After`` (seconds or an
-    HTTP date). Header names are matched case-insensitively.
-    """
-    lowered = {k.lower(): v for k, v in headers.items()}
-    ms = lowered.get("retry-after-ms")
-    if ms is not None:
-        try:
-            return max(0.0, float(ms) / 1000.0)
-        except ValueError:
-            pass
-    value = lowered.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 async def call_with_retries(
     attempt: Callable[[], Awaitable[T]],
     policy: RetryPolicy,
     *,
     what: str,
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    limiter: RateLimiter | None = None,
 ) -> tuple[T, int]:
     """Run ``attempt`` until it succeeds, retrying on :class:`TransientError`.
 
     Returns the result and the number of attempts made. Any other exception propagates
     at once. Once the retries are spent, raises :class:`ProviderCallError` saying what
-    was called, how many attempts were made and the last reason.
+    was called, how many attempts were made and the last reason. With a ``limiter``, a
+    :class:`RateLimited` attempt is repeated without using a retry (the limiter does the
+    waiting) until the limiter is exhausted: then :class:`RateLimitExhausted`.
     """
     retries = 0
+    attempts = 0
     while True:
+        attempts += 1
         try:
-            return await attempt(), retries + 1
-        except TransientError as exc:
-            if retries >= policy.max_retries:
-                attempts = retries + 1
-                noun = "attempt" if attempts == 1 else "attempts"
-                raise ProviderCallError(
-                    f"{what}: {exc.reason} (gave up after {attempts} {noun})"
+            return await attempt(), attempts
+        except RateLimited as exc:
+            if limiter is None:
+                await _retry_or_give_up(exc, retries, attempts, policy, what, sleep)
+                retries += 1
+            elif limiter.exhausted:
+                raise RateLimitExhausted(
+                    f"{what}: the endpoint answered only HTTP 429 (rate limited) for "
+                    f"{limiter.max_wait_s:g} s (rate_limit.max_wait_s); stopping the run"
                 ) from exc
-            await sleep(policy.delay(retries, exc.retry_after))
+        except TransientError as exc:
+            await _retry_or_give_up(exc, retries, attempts, policy, what, sleep)
             retries += 1
+
+
+async def _retry_or_give_up(
+    exc: TransientError,
+    retries: int,
+    attempts: int,
+    policy: RetryPolicy,
+    what: str,
+    sleep: Callable[[float], Awaitable[object]],
+) -> None:
+    if retries >= policy.max_retries:
+        noun = "attempt" if attempts == 1 else "attempts"
+        raise ProviderCallError(
+            f"{what}: {exc.reason} (gave up after {attempts} {noun})"
+        ) from exc
+    await sleep(policy.delay(retries, exc.retry_after))

@@ -14,29 +14,16 @@ import hashlib
 import re
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from llmops.embeddings import Embedder
     from llmops.project import Project
 
 _HASH_MODEL = re.compile(r"^hash-(\d{1,5})$")
 _WORD = re.compile(r"\w+")
-
-
-class Embedder(Protocol):
-    """What an index needs from an embedding model."""
-
-    @property
-    def identity(self) -> str:
-        """Changes whenever the vectors would (a digest of the weights)."""
-        ...
-
-    @property
-    def dim(self) -> int: ...
-
-    def embed(self, texts: list[str]) -> np.ndarray: ...
 
 
 @dataclass

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.errors import RuntimeFailure
 from llmops.rag.chunking import chunk_text
-from llmops.rag.embedders import Embedder, get_index_embedder
+from llmops.rag.embedders import get_index_embedder
 from llmops.rag.manifest import ChunkRecord, CollectionRecord, Manifest, SourceRecord
 from llmops.rag.sources import SourceFile, SourceText, find_sources, read_source
 from llmops.rag.spec import IndexSpec, spec_of
@@ -33,6 +33,7 @@ from llmops.rag.store import ChunkStore, connect, now_iso
 if TYPE_CHECKING:
     import numpy as np
 
+    from llmops.embeddings import Embedder
     from llmops.project import Project
     from llmops.prompts import PromptVersion
 

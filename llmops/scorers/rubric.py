@@ -131,8 +131,10 @@ class Rubric:
 
                 assert self.ctx.project is not None  # checked when the scorer was built
                 cache = self.ctx.extras.get("cache_path") or self.ctx.cache_path("cache.db")
+                judge = self.ctx.extras.get("judge_config") or self.ctx.project.judge
                 self._provider = make_provider(
-                    self.ctx.project.judge, cache_path=cache, no_cache=self.ctx.no_cache
+                    judge, cache_path=cache, no_cache=self.ctx.no_cache,
+                    root=self.ctx.project.root,
                 )
         return self._provider
 
@@ -168,7 +170,7 @@ class Rubric:
         details: dict[str, Any] = {
             "judge_prompt": self.template.ref,
             "judge_prompt_digest": self.template.digest,
-            "judge": getattr(provider, "identity", None),
+            "judge": provider.identity,
         }
         runs = await asyncio.gather(
             *(self._ask(provider, messages, i) for i in range(self.samples))
