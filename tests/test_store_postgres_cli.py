@@ -87,7 +87,7 @@ def test_eval_reuse_run_baseline_runs_and_history(
     assert len(rows) == 12 and {r["version"] for r in rows} == {"v1", "v2"}
 
     history = json.loads(cli(root, "runs", "history", "qa", "--json", "-").stdout)
-    assert [p["run_id"] for p in history["points"]][0] == first["run_id"]
+    assert history["points"][0]["run_id"] == first["run_id"]
     assert {p["version"] for p in history["points"]} == {"v1", "v2"}
     assert count(postgres_url, DUPLICATES) == 0
 
