@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmops.cli import app
+from llmops.store.migrations import MIGRATIONS
 from tests.openai_server import FakeOpenAI
 
 MakeProject = Callable[..., Path]
@@ -148,3 +149,70 @@ def test_sigkill_half_way_then_resume_from_postgres(
     assert count(postgres_url, "select count(*) from results") == n
     assert count(postgres_url, "select count(*) from scores") == n
     assert count(postgres_url, DUPLICATES) == 0
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+def test_an_unreachable_server_exits_3_naming_host_and_port_never_the_password(
+    openai_server: FakeOpenAI, make_project: MakeProject, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.fixtures_servers import free_port
+
+    port = free_port()  # nothing listens there
+    monkeypatch.setenv("LLMOPS_STORE", f"postgresql://team:s3cr3t-pw@127.0.0.1:{port}/llmops")
+    root = make_project(openai_server.provider_config(), n_cases=2)
+    for args in (["eval", "qa", "--format", "none"], ["runs", "list"]):
+        res = cli(root, *args)
+        assert res.exit_code == 3, res.output
+        first = res.stderr.strip().splitlines()[0]
+        assert f"127.0.0.1:{port}" in first, res.stderr
+        assert "s3cr3t-pw" not in res.output
+    assert openai_server.requests.count(CHAT) == 0
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "named"),
+    [
+        ("env", "mysql://team:pw@db:3306/llmops", "LLMOPS_STORE"),
+        ("env", "postgresql://team:pw@db:5432/", "LLMOPS_STORE"),
+        ("yaml", "mysql://team@db/llmops", "store"),
+        ("yaml", "postgresql://team@db:5432", "store"),
+    ],
+)
+def test_a_bad_store_url_exits_2_naming_where_it_came_from(
+    openai_server: FakeOpenAI, make_project: MakeProject, monkeypatch: pytest.MonkeyPatch,
+    where: str, value: str, named: str,
+) -> None:
+    root = make_project(openai_server.provider_config(), n_cases=2)
+    if where == "env":
+        monkeypatch.setenv("LLMOPS_STORE", value)
+    else:
+        monkeypatch.delenv("LLMOPS_STORE", raising=False)
+        config = (root / "llmops.yaml").read_text()
+        (root / "llmops.yaml").write_text(
+            config.replace("store: .llmops/results.db", f"store: {value}"))
+    res = cli(root, "eval", "qa", "--format", "none")
+    assert res.exit_code == 2, res.output
+    assert named in res.stderr.strip().splitlines()[0]
+    assert ":pw@" not in res.output
+    assert openai_server.requests.count(CHAT) == 0
+
+
+def test_a_schema_newer_than_this_llmops_exits_2_and_writes_nothing(
+    openai_server: FakeOpenAI, make_project: MakeProject, postgres_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLMOPS_STORE", postgres_url)
+    root = make_project(openai_server.provider_config(), n_cases=2)
+    assert cli(root, "eval", "qa", "--prompt", "qa@v1", "--format", "none").exit_code == 0
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("insert into _migrations values ('m999_future', '2030-01-01')")
+    calls = openai_server.requests.count(CHAT)
+    for args in (["eval", "qa", "--format", "none"], ["runs", "list"]):
+        res = cli(root, *args)
+        assert res.exit_code == 2, res.output
+        assert "upgrade llmops" in res.output and "newer llmops" in res.stderr
+    assert openai_server.requests.count(CHAT) == calls
+    assert count(postgres_url, "select count(*) from runs") == 1
+    assert count(postgres_url, "select count(*) from _migrations") == len(MIGRATIONS) + 1
