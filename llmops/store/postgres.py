@@ -39,7 +39,7 @@ class PostgresConnection:
         except ImportError:
             raise UserError(
                 "a PostgreSQL store needs psycopg", field="store",
-                hint='pip install "llmops-prompts[postgres]"',
+                hint="pip install 'llmops[postgres]'",
             ) from None
         self._errors = psycopg
         parts = urlsplit(url)
