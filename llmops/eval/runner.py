@@ -306,10 +306,10 @@ class Runner:
 
 def retrieval_query(template: str | None, case: Case) -> str:
     """The text a RAG variant retrieves with: the suite's ``query`` template, else the question."""
-    if template:
-        from jinja2.sandbox import SandboxedEnvironment
+    if template:  # in the prompts' bounded sandbox: llmops.yaml may come from a pull request
+        from llmops.prompts.render import render_text
 
-        return SandboxedEnvironment().from_string(template).render(**case.vars)
+        return render_text(template, dict(case.vars), what="the suite's retrieval query")
     if "question" in case.vars:
         return str(case.vars["question"])
     if len(case.vars) == 1:

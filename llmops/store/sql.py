@@ -310,7 +310,15 @@ class SqlStore:
         return {(r["variant_id"], r["case_id"], r["repeat_index"]) for r in rows}
 
     def write_results(self, run_id: str, rows: Sequence[ResultRow]) -> list[int]:
-        """Insert results in one transaction; a row replaces an earlier errored attempt."""
+        """Insert results in one transaction; a row replaces an earlier errored attempt.
+
+        Nothing secret is stored: an error is masked whole (:func:`llmops.guard.redact`),
+        an output for the project's key values and URL credentials only
+        (:func:`llmops._credentials.mask_credentials`): its PII is kept for rescoring.
+        """
+        from llmops._credentials import mask_credentials
+        from llmops.guard.redact import redact
+
         ids: list[int] = []
         created = now_iso()
         with self.conn.transaction():
@@ -329,8 +337,9 @@ class SqlStore:
                     " returning result_id",
                     (
                         run_id, r.variant_id, r.case_id, r.case_digest, r.case_index,
-                        r.repeat_index, r.output, r.latency_ms, r.prompt_tokens,
-                        r.completion_tokens, int(r.cache_hit), r.error,
+                        r.repeat_index, mask_credentials(r.output), r.latency_ms,
+                        r.prompt_tokens, r.completion_tokens, int(r.cache_hit),
+                        redact(r.error),
                         None if r.retrieved is None else _dumps(r.retrieved), created,
                     ),
                 )
@@ -338,6 +347,9 @@ class SqlStore:
         return ids
 
     def write_scores(self, rows: Sequence[ScoreRow]) -> None:
+        from llmops._credentials import mask_credentials
+        from llmops.guard.redact import redact  # a judge's error may quote its key
+
         self._write(
             "insert into scores (result_id, scorer, scorer_version, args, value, passed,"
             " error, details) values (?, ?, ?, ?, ?, ?, ?, ?)"
@@ -347,8 +359,8 @@ class SqlStore:
             [
                 (
                     s.result_id, s.scorer, s.scorer_version, _dumps(s.args), s.value,
-                    None if s.passed is None else int(s.passed), s.error,
-                    None if s.details is None else _dumps(s.details),
+                    None if s.passed is None else int(s.passed), redact(s.error),
+                    None if s.details is None else mask_credentials(_dumps(s.details)),
                 )
                 for s in rows
             ],
