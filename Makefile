@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup browser demo test lint bench clean
+.PHONY: setup browser postgres demo test lint bench clean
 
 setup: $(STAMP)
 
@@ -13,6 +13,13 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
 	  { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# A PostgreSQL server for the results store's tests (started by the fixtures, as a non-root
+# user on a free port); Debian's package, installed when missing.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null 2>&1 && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -31,7 +38,7 @@ demo: setup
 	$(BIN)/llmops index sync handbook
 	$(BIN)/llmops eval --prompt support_answer@staging --format md,html,junit,json
 
-test: setup browser
+test: setup browser postgres
 	$(BIN)/python -m pytest -q
 
 lint: setup

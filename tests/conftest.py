@@ -13,6 +13,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures_chroma",
     "tests.fixtures_prompts",
     "tests.fixtures_cloud",
+    "tests.fixtures_postgres",
 ]
 
 

@@ -1,4 +1,8 @@
-"""The results store: migrations from a blank file, run status, concurrent writers."""
+"""The results store on both backends: migrations, run status, concurrent writers.
+
+Every test that takes ``backend`` runs on a SQLite file and on a real PostgreSQL server
+(``tests/fixtures_postgres.py``).
+"""
 
 from __future__ import annotations
 
@@ -7,60 +11,108 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from llmops.errors import UserError
-from llmops.store import CaseRecord, GuardScanRecord, ResultRow, ScoreRow, now_iso
+from llmops.store import (
+    CaseRecord,
+    GuardScanRecord,
+    ResultRow,
+    ScoreRow,
+    StoreLocation,
+    now_iso,
+    open_store,
+)
 from llmops.store.migrations import MIGRATIONS
+from llmops.store.sql import SqlStore
 from llmops.store.sqlite import SqliteStore
 
 
-def test_migrations_from_a_blank_file(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
-    with SqliteStore(path) as store:
-        names = [r[0] for r in store.db.execute("select name from _migrations order by name")]
-        assert names == sorted(m.__name__ for m in MIGRATIONS)
-        tables = {
-            r[0] for r in store.db.execute("select name from sqlite_master where type='table'")
-        }
-        assert {"runs", "variants", "results", "scores", "guard_scans", "_migrations"} <= tables
+@pytest.fixture(params=["sqlite", "postgresql"])
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> StoreLocation:
+    """A blank store's location on each backend."""
+    if request.param == "sqlite":
+        return StoreLocation("sqlite", str(tmp_path / "r.db"))
+    url: str = request.getfixturevalue("postgres_url")
+    return StoreLocation("postgresql", url)
+
+
+def _open(location: StoreLocation) -> SqlStore:
+    store = open_store(location)
+    assert isinstance(store, SqlStore)
+    return store
+
+
+@pytest.fixture
+def store(location: StoreLocation) -> Iterator[SqlStore]:
+    with _open(location) as opened:
+        yield opened
+
+
+def _one(store: SqlStore, sql: str, args: tuple[Any, ...] = ()) -> Any:
+    return next(iter(store.conn.query(sql, args)[0].values()))
+
+
+def test_migrations_from_a_blank_store(location: StoreLocation) -> None:
+    with _open(location) as store:
+        names = [r["name"] for r in store.conn.query("select name from _migrations")]
+        assert sorted(names) == sorted(m.__name__ for m in MIGRATIONS)
+        for table in ("runs", "variants", "results", "scores", "guard_scans", "case_inputs"):
+            assert store.conn.has_table(table), table
+    # Opening again applies nothing twice.
+    with _open(location) as store:
+        assert _one(store, "select count(*) from _migrations") == len(MIGRATIONS)
+
+
+def test_sqlite_store_is_wal_with_a_busy_timeout(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "r.db") as store:
         assert store.db.execute("pragma journal_mode").fetchone()[0] == "wal"
         assert store.db.execute("pragma busy_timeout").fetchone()[0] == 30000
-    # Opening again applies nothing twice.
-    with SqliteStore(path) as store:
-        assert store.db.execute("select count(*) from _migrations").fetchone()[0] == len(MIGRATIONS)
 
 
-def test_a_new_migration_is_applied_on_open(tmp_path: Path) -> None:
-    path = tmp_path / "r.db"
-    SqliteStore(path).close()
+def test_a_new_migration_is_applied_on_open(location: StoreLocation) -> None:
+    _open(location).close()
 
     def m999_extra(ddl: Callable[[str], None]) -> None:
         ddl("alter table runs add column note text")
 
     MIGRATIONS.append(m999_extra)
     try:
-        with SqliteStore(path) as store:
-            cols = {r[1] for r in store.db.execute("pragma table_info(runs)")}
-            assert "note" in cols
-            assert (
-                store.db.execute(
-                    "select count(*) from _migrations where name = 'm999_extra'"
-                ).fetchone()[0]
-                == 1
-            )
+        with _open(location) as store:
+            store.conn.execute("update runs set note = 'x' where run_id = 'none'")
+            assert _one(store, "select count(*) from _migrations where name = 'm999_extra'") == 1
     finally:
         MIGRATIONS.remove(m999_extra)
 
 
-def test_a_store_from_a_newer_llmops_is_refused_and_left_alone(tmp_path: Path) -> None:
+def test_a_store_from_a_newer_llmops_is_refused_and_left_alone(location: StoreLocation) -> None:
+    with _open(location) as store:
+        store.conn.execute("insert into _migrations values ('m999_future', '2030-01-01')")
+        before = sorted(r["name"] for r in store.conn.query("select name from _migrations"))
+    with pytest.raises(UserError, match="upgrade llmops"):
+        _open(location)
+    if location.backend == "sqlite":
+        db = sqlite3.connect(location.path)
+        after = sorted(r[0] for r in db.execute("select name from _migrations"))
+        db.close()
+    else:
+        import psycopg
+
+        with psycopg.connect(location.target) as db:
+            after = sorted(r[0] for r in db.execute("select name from _migrations"))
+    assert after == before
+
+
+def test_a_newer_schema_file_is_not_touched(tmp_path: Path) -> None:
     path = tmp_path / "r.db"
     SqliteStore(path).close()
     with sqlite3.connect(path) as db:
         db.execute("insert into _migrations values ('m999_future', '2030-01-01')")
+    db.close()
     before = path.read_bytes()
     with pytest.raises(UserError, match="upgrade llmops"):
         SqliteStore(path)
@@ -74,7 +126,7 @@ def test_not_a_database_is_a_user_error(tmp_path: Path) -> None:
         SqliteStore(bad)
 
 
-def _run_with_results(store: SqliteStore, run_id: str, n: int) -> int:
+def _run_with_results(store: SqlStore, run_id: str, n: int) -> int:
     store.create_run(run_id, "s", repeat=1, evalset_digest="d")
     vid = store.add_variant(
         run_id,
@@ -91,49 +143,63 @@ def _run_with_results(store: SqliteStore, run_id: str, n: int) -> int:
     return vid
 
 
-def test_results_upsert_never_duplicates(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "r.db") as store:
-        vid = _run_with_results(store, "r1", 3)
-        # An errored attempt is replaced by a later success, in place.
-        store.write_results("r1", [ResultRow(vid, "c9", "d", 0, None, None, error="boom")])
-        assert "c9" not in {k[1] for k in store.done_keys("r1")}
-        [rid] = store.write_results("r1", [ResultRow(vid, "c9", "d", 0, "fine", 2.0)])
-        assert store.count_results("r1") == 4
-        assert (vid, "c9", 0) in store.done_keys("r1")
-        unscored = [r.result_id for rows in store.unscored(vid, ["exact"]) for r in rows]
-        assert unscored == [rid]
+def test_results_upsert_never_duplicates(store: SqlStore) -> None:
+    vid = _run_with_results(store, "r1", 3)
+    # An errored attempt is replaced by a later success, in place.
+    store.write_results("r1", [ResultRow(vid, "c9", "d", 0, None, None, error="boom")])
+    assert "c9" not in {k[1] for k in store.done_keys("r1")}
+    [rid] = store.write_results("r1", [ResultRow(vid, "c9", "d", 0, "fine", 2.0)])
+    assert store.count_results("r1") == 4
+    assert (vid, "c9", 0) in store.done_keys("r1")
+    unscored = [r.result_id for rows in store.unscored(vid, ["exact"]) for r in rows]
+    assert unscored == [rid]
 
 
-def test_run_status_running_finished_interrupted(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "r.db") as store:
-        store.create_run("mine", "s")
-        assert store.run("mine").status == "running"
-        store.finish_run("mine")
-        assert store.run("mine").status == "finished"
-        # A run whose process is gone shows as interrupted.
-        proc = subprocess.Popen([sys.executable, "-c", "pass"])
-        proc.wait()
-        store.create_run("dead", "s")
-        store.db.execute(
-            "update runs set pid = ?, proc_start = null where run_id = 'dead'", (proc.pid,)
-        )
-        assert store.run("dead").status == "interrupted"
-        # A reused pid (same pid, different start time) is not the run's process.
-        store.create_run("reused", "s")
-        store.db.execute("update runs set proc_start = 'x' where run_id = 'reused'")
-        assert store.run("reused").status == "interrupted"
-        assert next(r.run_id for r in store.runs()) == "reused"  # newest first
-        with pytest.raises(UserError, match="no run 'nope'"):
-            store.run("nope")
+def test_results_and_figures_read_back(store: SqlStore) -> None:
+    vid = _run_with_results(store, "r1", 4)
+    got = list(store.results(vid))
+    assert [r.case_id for r in got] == ["c0", "c1", "c2", "c3"]
+    assert [r.output for r in got] == ["out 0", "out 1", "out 2", "out 3"]
+    figures = store.variant_figures(vid, ["exact"])
+    assert figures is not None
+    [variant] = store.variants("r1")
+    assert variant.params == {"temperature": 0} and variant.model == "m"
+    assert len(list(store.export_rows("r1"))) == 4
+    history = store.prompt_history("p")
+    assert [h.run_id for h in history] == ["r1"]
+
+
+def test_run_status_running_finished_interrupted(store: SqlStore) -> None:
+    store.create_run("mine", "s")
+    assert store.run("mine").status == "running"
+    store.finish_run("mine")
+    assert store.run("mine").status == "finished"
+    # A run whose process is gone shows as interrupted.
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    store.create_run("dead", "s")
+    store.conn.execute(
+        "update runs set pid = ?, proc_start = null where run_id = 'dead'", (proc.pid,)
+    )
+    assert store.run("dead").status == "interrupted"
+    # A reused pid (same pid, different start time) is not the run's process.
+    store.create_run("reused", "s")
+    store.conn.execute("update runs set proc_start = 'x' where run_id = 'reused'")
+    assert store.run("reused").status == "interrupted"
+    assert next(r.run_id for r in store.runs()) == "reused"  # newest first
+    assert store.count_runs() == 3
+    with pytest.raises(UserError, match="no run 'nope'"):
+        store.run("nope")
 
 
 WRITER = textwrap.dedent(
     """
     import sys
     from llmops.store import ResultRow, ScoreRow
-    from llmops.store.sqlite import SqliteStore
-    path, run_id, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    store = SqliteStore(path)
+    from pathlib import Path
+    from llmops.store import locate, open_store
+    where, run_id, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = open_store(locate(where, Path.cwd(), environ={}))
     store.create_run(run_id, "s")
     vid = store.add_variant(run_id, prompt="p", version="v1", digest="d", model="m",
                             params={}, provider="x")
@@ -145,30 +211,30 @@ WRITER = textwrap.dedent(
 )
 
 
-def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "shared.db"  # blank: both processes race to migrate it too
+def test_processes_writing_at_once_lose_nothing(location: StoreLocation) -> None:
+    # A blank store: the processes race to migrate it too.
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", WRITER, str(path), f"run{i}", "400"],
+            [sys.executable, "-c", WRITER, location.target, f"run{i}", "400"],
             env=env,
             stderr=subprocess.PIPE,
         )
-        for i in range(2)
+        for i in range(3)
     ]
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err.decode()
-    with SqliteStore(path) as store:
-        for i in range(2):
+    with _open(location) as store:
+        for i in range(3):
             assert store.count_results(f"run{i}") == 400
             assert store.run(f"run{i}").status == "finished"
-        assert store.db.execute("select count(*) from scores").fetchone()[0] == 800
-        assert store.db.execute("select count(*) from _migrations").fetchone()[0] == len(MIGRATIONS)
+        assert _one(store, "select count(*) from scores") == 1200
+        assert _one(store, "select count(*) from _migrations") == len(MIGRATIONS)
 
 
-def test_guard_scan_history(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "r.db") as store:
+def test_guard_scan_history(location: StoreLocation) -> None:
+    with _open(location) as store:
         store.add_guard_scan(GuardScanRecord(
             scanned_at="2026-11-25T03:00:00.000+00:00", day="2026-11-25",
             paths=["logs/a.jsonl"], records_scanned=10, bad_records=1, findings=3,
@@ -190,8 +256,8 @@ def test_guard_scan_history(tmp_path: Path) -> None:
         assert scans[0].records_without_text == 0 and scans[0].by_shape == {}
 
 
-def test_case_inputs_are_kept_once_per_case_digest(tmp_path: Path) -> None:
-    with SqliteStore(tmp_path / "r.db") as store:
+def test_case_inputs_are_kept_once_per_case_digest(location: StoreLocation) -> None:
+    with _open(location) as store:
         vid = _run_with_results(store, "r1", 2)
         [digest] = {r.case_digest for r in store.results(vid)}
         case = CaseRecord(case_digest=digest, case_id="c0", vars={"q": "Hi <b>"},

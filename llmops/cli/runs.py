@@ -89,21 +89,41 @@ def show(
 
 @app.command("export")
 def export(
-    run_id: Annotated[str, typer.Argument(help="The run's id.")],
-    csv: Annotated[Path, typer.Option("--csv", help="CSV file to write.")],
+    run_ids: Annotated[list[str], typer.Argument(help="The runs' ids.")],
+    out: Annotated[Path | None, typer.Option("--out", help="File to write.")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="csv, jsonl or parquet (default: from --out's extension, else csv).",
+    )] = None,
+    csv: Annotated[Path | None, typer.Option("--csv", help="CSV file to write.")] = None,
+    mlflow: Annotated[str | None, typer.Option(
+        "--mlflow", help="Log each variant as an MLflow run at this tracking URI.",
+    )] = None,
+    experiment: Annotated[str | None, typer.Option(
+        "--experiment", help="The MLflow experiment (default: llmops-SUITE).",
+    )] = None,
 ) -> None:
-    """Every result and score of a run as CSV (one row per result and scorer)."""
-    import pandas as pd
+    """Every result and score of the runs as a file (one row per result and scorer),
+    and/or each variant as an MLflow run."""
+    from llmops.errors import UserError
 
-    from llmops.eval.stored import export_rows
-
+    if csv is not None:
+        out, fmt = csv, "csv"
+    if out is None and mlflow is None:
+        raise UserError("runs export: say where: --out PATH (or --csv PATH) or --mlflow URI")
     with _store() as store:
-        rows = list(export_rows(store, run_id))
-    csv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = csv.with_name(csv.name + ".tmp")
-    pd.DataFrame(rows, columns=list(rows[0]) if rows else None).to_csv(tmp, index=False)
-    tmp.replace(csv)
-    typer.echo(f"{len(rows)} rows written to {csv}")
+        if out is not None:
+            from llmops.export.frames import export_format, runs_frame, write_frame
+
+            kind = export_format(fmt, out)
+            frame = runs_frame(store, run_ids)
+            write_frame(frame, out, kind)
+            typer.echo(f"{len(frame)} rows written to {out}")
+        if mlflow is not None:
+            from llmops.export.mlflow import export_runs
+
+            for line in export_runs(store, run_ids, mlflow, experiment=experiment,
+                                    project=load()):
+                typer.echo(line)
 
 
 def _register_history() -> None:

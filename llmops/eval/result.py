@@ -137,6 +137,15 @@ class EvalResult(BaseModel):
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False)
 
+    def to_pandas(self) -> Any:
+        """A pandas DataFrame: one row per case and variant, one column per scorer.
+
+        Needs the ``export`` extra (see :func:`llmops.export.frames.eval_frame`).
+        """
+        from llmops.export.frames import eval_frame
+
+        return eval_frame(self)
+
 
 def _resamples(n: int, budget: int = 2_000_000) -> int:
     # The bootstrap costs n × resamples draws: 10,000 resamples on small sets, fewer (never

@@ -160,7 +160,7 @@ class SqlStore(SqlTables):
             "  and r.error is null and r.repeat_index < ?) as n_ok"
             " from variants v join runs u on u.run_id = v.run_id"
             " where v.digest = ? and u.evalset_digest = ?"
-            " and (v.model = ? or (v.model is null and ? is null))"
+            " and (v.model = ? or (v.model is null and cast(? as text) is null))"
             " order by u.started_at desc, v.variant_id desc",
             (_MAX_REPEAT if repeat is None else repeat, digest, evalset_digest, model, model),
         )
