@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from llmops.reports.cases import review_lines
+
 if TYPE_CHECKING:
     from llmops.eval.result import EvalResult, ScoreSummary, VariantResult
     from llmops.prompts import PromptVersion
@@ -147,6 +149,7 @@ def summary_markdown(
         tail += ["", "### Warnings", ""] + [f"- {w}" for w in result.warnings]
     for listed in (MAX_LISTED, 5, 0):
         problems = [line for v in result.variants for line in _problems(v, listed)]
+        problems += review_lines(result, listed)
         rest = len("\n".join(head + tail + problems)) + 1
         # The comparison adds two lines: an empty one and the section itself.
         room = max_chars - rest - 2
