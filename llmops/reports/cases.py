@@ -108,3 +108,34 @@ def _output_row(label: str, c: CaseResult) -> str:
     out = f"error: {c.error}" if c.error else (c.output or "")
     scores = "; ".join(score_text(k, s) for k, s in c.scores.items())
     return f"| {flat(label, 80)} | {flat(out)}<br>{flat(scores)} |"
+
+
+def judge_lines(result: EvalResult) -> list[str]:
+    """Per judged scorer: the judge's model, how often its probabilities were too flat to
+    weight (the parsed score stood), and a warning when it is the bundled local model."""
+    judges: dict[str, set[str]] = {}
+    flat: dict[str, list[int]] = {}
+    for v in result.variants:
+        for c in v.cases:
+            for key, s in c.scores.items():
+                d = s.details or {}
+                if not d.get("judge"):
+                    continue
+                judges.setdefault(key, set()).add(str(d["judge"]))
+                counts = flat.setdefault(key, [0, 0])
+                counts[1] += 1
+                counts[0] += "flat_distribution" in d
+    lines = []
+    for key, names in judges.items():
+        who = ", ".join(f"`{flat_name}`" for flat_name in sorted(names))
+        n_flat, n = flat[key]
+        line = f"Judge of `{key}`: {who}"
+        if n_flat:
+            line += (f" · {n_flat} of {n} scores are the parsed score: the judge's "
+                     "probabilities were too flat to weight")
+        lines.append(line + ".")
+        if any(name.startswith("local:") for name in names):
+            lines.append(f"> ⚠️ `{key}` is judged by the bundled local model: a rough signal, "
+                         "not a verdict to trust; set `judge:` in llmops.yaml to a stronger "
+                         "model.")
+    return ["", *lines] if lines else []

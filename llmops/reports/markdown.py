@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from llmops.reports.cases import review_lines
+from llmops.reports.cases import judge_lines, review_lines
 
 if TYPE_CHECKING:
     from llmops.eval.result import EvalResult, ScoreSummary, VariantResult
@@ -141,6 +141,7 @@ def summary_markdown(
         "",
         *variant_table(result),
         *_reused(result),
+        *judge_lines(result),
     ]
     tail: list[str] = []
     if result.gate.reasons:
