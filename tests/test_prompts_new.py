@@ -46,3 +46,9 @@ def test_new_refuses_an_unknown_source(tmp_path: Path) -> None:
     line = one_error_line(run(root, "new", "other", "--from", "v1"))
     assert "unknown prompt 'other'" in line
     assert not (root / "prompts/other").exists()
+
+
+def test_shell_completion_is_on() -> None:
+    res = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="llmops")
+    assert res.exit_code == 0, res.output
+    assert "_LLMOPS_COMPLETE" in res.output
