@@ -9,16 +9,20 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from llmops.reports.markdown_text import code, html_text, inline
+
 if TYPE_CHECKING:
     from llmops.eval.result import CaseResult, CaseScore, EvalResult, VariantResult
 
 
 def flat(text: str, limit: int = 300) -> str:
-    """One line of Markdown table text: whitespace folded, pipes escaped, HTML kept inert."""
-    one = " ".join(text.split())
-    if len(one) > limit:
-        one = one[: limit - 1] + "…"
-    return one.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    """One line of literal Markdown table text (:func:`llmops.reports.markdown_text.inline`)."""
+    return inline(text, limit)
+
+
+def _inputs(variables: dict[str, Any] | None) -> str:
+    return "; ".join(f"{k}: {v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)}"
+                     for k, v in (variables or {}).items())
 
 
 def detail_text(details: dict[str, Any] | None) -> str:
@@ -89,10 +93,11 @@ def review_lines(result: EvalResult, listed: int) -> list[str]:
     lines = ["", f"### Cases to review ({len(cases)})", ""]
     for v, c, b in cases[:listed]:
         worse = _worse(c, b)
-        lines += [f"<details><summary><code>{flat(c.id, 80)}</code>: "
+        lines += [f"<details><summary><code>{html_text(c.id, 80)}</code>: "
                   f"{'worse than the baseline' if worse else 'failed'} "
-                  f"(<code>{flat(v.label, 80)}</code>)</summary>", "", "| | |", "|---|---|"]
-        lines.append(f"| input | {flat(json.dumps(c.vars or {}, ensure_ascii=False))} |")
+                  f"(<code>{html_text(v.label, 80)}</code>)</summary>", "", "| | |",
+                  "|---|---|"]
+        lines.append(f"| input | {flat(_inputs(c.vars)) or '–'} |")
         expected = c.expected if isinstance(c.expected, str) or c.expected is None \
             else " / ".join(c.expected)
         lines.append(f"| expected | {flat(expected or '–')} |")
@@ -127,15 +132,15 @@ def judge_lines(result: EvalResult) -> list[str]:
                 counts[0] += "flat_distribution" in d
     lines = []
     for key, names in judges.items():
-        who = ", ".join(f"`{flat_name}`" for flat_name in sorted(names))
+        who = ", ".join(code(name) for name in sorted(names))
         n_flat, n = flat[key]
-        line = f"Judge of `{key}`: {who}"
+        line = f"Judge of {code(key)}: {who}"
         if n_flat:
             line += (f" · {n_flat} of {n} scores are the parsed score: the judge's "
                      "probabilities were too flat to weight")
         lines.append(line + ".")
         if any(name.startswith("local:") for name in names):
-            lines.append(f"> ⚠️ `{key}` is judged by the bundled local model: a rough signal, "
+            lines.append(f"> ⚠️ {code(key)} is judged by the bundled local model: a rough signal, "
                          "not a verdict to trust; set `judge:` in llmops.yaml to a stronger "
                          "model.")
     return ["", *lines] if lines else []
