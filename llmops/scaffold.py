@@ -9,7 +9,9 @@ from llmops.errors import UserError
 
 FILES: dict[str, str] = {
     "llmops.yaml": """\
-# llmops project: see https://pypi.org/project/llmops/ and docs/prompts.md
+# llmops project. `llmops --help` lists the commands, `llmops COMMAND --help` explains
+# one. First steps: `llmops eval` compares the draft prompts/answer/v2.yaml with
+# production (v1); `llmops prompts promote answer@v2 --label production` releases it.
 provider:
   kind: local            # the bundled small model: no key, no network
 embedder:
@@ -52,21 +54,27 @@ messages:
 """,
     "prompts/answer/labels.yaml": """\
 production: v1
-staging: v2
+""",
+    ".gitignore": """\
+# llmops: the results store and caches, and the reports of each run
+.llmops/
+reports/
 """,
 }
 CASES = [
     ("ship-1", "How fast do you ship?", "Orders ship within 2 business days."),
-    (
-        "return-1",
-        "Can I return an item after three weeks?",
-        "Yes, returns are accepted within 30 days.",
-    ),
-    (
-        "return-2",
-        "Can I return something after two months?",
-        "No, returns are only accepted within 30 days.",
-    ),
+    ("ship-2", "When will my order leave the warehouse?", "Within 2 business days."),
+    ("ship-3", "Do you ship on the same day?", "No, orders ship within 2 business days."),
+    ("return-1", "Can I return an item after three weeks?",
+     "Yes, returns are accepted within 30 days."),
+    ("return-2", "Can I return something after two months?",
+     "No, returns are only accepted within 30 days."),
+    ("return-3", "How long do I have to return a product?",
+     "You can return it within 30 days."),
+    ("return-4", "Can I send back shoes I bought ten days ago?",
+     "Yes, returns are accepted within 30 days."),
+    ("ship-4", "I ordered on Monday; when does it ship?",
+     "It ships within 2 business days, so by Wednesday."),
 ]
 FILES["evalsets/answer.jsonl"] = "".join(
     json.dumps({"id": case_id, "vars": {"question": question}, "expected": expected}) + "\n"
@@ -76,7 +84,9 @@ LOCK = "prompts/llmops.lock"
 
 
 def scaffold(directory: Path) -> list[Path]:
-    """Write the starter project into ``directory`` and lock its released versions.
+    """Write the starter project into ``directory`` and lock its released version (v1).
+
+    v2 is left a draft, so the first ``llmops eval`` compares it with production.
 
     Raises:
         UserError: a file it would write already exists (nothing is written), or
@@ -100,5 +110,5 @@ def scaffold(directory: Path) -> list[Path]:
     from llmops.project import load_project
     from llmops.prompts import load_registry, lock
 
-    lock(load_registry(load_project(directory)))
+    lock(load_registry(load_project(directory)), ["answer@v1"])
     return targets

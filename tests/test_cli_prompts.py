@@ -385,22 +385,31 @@ def test_init_scaffolds_a_working_project(tmp_path: Path) -> None:
         "prompts/answer/labels.yaml",
         "evalsets/answer.jsonl",
         "prompts/llmops.lock",
+        ".gitignore",
     ):
         assert (target / rel).is_file(), rel
+    assert ".llmops/" in (target / ".gitignore").read_text().splitlines()
     runner = CliRunner()
     check = runner.invoke(app, ["--project", str(target), "prompts", "check"])
-    assert check.exit_code == 0 and "2 locked" in check.stdout
+    assert check.exit_code == 0 and "1 locked" in check.stdout, check.stdout
     rows = json.loads(
         runner.invoke(app, ["--project", str(target), "prompts", "list", "--json", "-"]).stdout
     )
-    assert {r["version"]: r["labels"] for r in rows} == {"v1": ["production"], "v2": ["staging"]}
+    assert {r["version"]: r["labels"] for r in rows} == {"v1": ["production"], "v2": []}
+    # The first eval has a candidate: the draft v2 against production.
+    from llmops.eval.plan import unreleased
+    from llmops.prompts import load_registry
+
+    assert [v.ref for v in unreleased(load_registry(target), "answer")] == ["answer@v2"]
     from llmops.project import load_project
 
     project = load_project(target)
     assert project.config.provider.kind == "local"
     assert project.config.suites["answer"].prompt == "answer"
     lines = (target / "evalsets/answer.jsonl").read_text().splitlines()
+    assert len(lines) >= 8  # the fewest cases a verdict can rest on
     assert all("question" in json.loads(line)["vars"] for line in lines)
+    assert "docs/" not in (target / "llmops.yaml").read_text()
 
 
 def test_init_refuses_to_overwrite(tmp_path: Path) -> None:

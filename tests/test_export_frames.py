@@ -90,4 +90,4 @@ def test_export_errors_exit_2(
     monkeypatch.setitem(sys.modules, "pandas", None)
     res = cli(root, "runs", "export", run_id, "--out", str(out))
     assert res.exit_code == 2, res.output
-    assert "llmops[export]" in res.stderr and "pandas" in res.stderr and not out.exists()
+    assert "llmops-prompts[export]" in res.stderr and "pandas" in res.stderr and not out.exists()

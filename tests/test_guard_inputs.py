@@ -122,7 +122,7 @@ def test_a_store_whose_package_is_missing_names_what_to_install(tmp_path: Path) 
 
     good = write_jsonl(tmp_path / "day.jsonl", day_rows(3))
     urls = {
-        "gs://logs/day.jsonl": ("gcsfs", "llmops[gcs]"),
+        "gs://logs/day.jsonl": ("gcsfs", "llmops-prompts[gcs]"),
         "az://logs/day.jsonl": ("adlfs", "adlfs"),
     }
     missing = {u: hint for u, (pkg, hint) in urls.items() if importlib.util.find_spec(pkg) is None}

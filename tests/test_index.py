@@ -399,3 +399,8 @@ def test_a_copied_project_keeps_its_index(rag_project: RagProject, tmp_path: Pat
     assert code == 0, err
     report = json.loads(out)
     assert report["fresh"] and not report["new"] and report["up_to_date"] > 0
+
+
+def test_check_index_takes_a_path_and_a_reference(rag_project: RagProject) -> None:
+    by_path = check_index(rag_project.root, "handbook@v1")
+    assert not by_path.fresh and len(by_path.new) == 12

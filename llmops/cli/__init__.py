@@ -21,7 +21,7 @@ app = typer.Typer(
     name="llmops",
     help="Versioned LLM prompts, evaluated in every pull request.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )

@@ -288,3 +288,21 @@ def promote(
         typer.echo(f"{result.name}: {label} already points to {result.version}")
     else:
         typer.echo(f"{result.name}: {label} {result.previous or '(new)'} -> {result.version}")
+
+
+@app.command("new")
+def new(
+    name: Annotated[str, typer.Argument(help="The prompt's name.")],
+    from_: Annotated[
+        str | None,
+        typer.Option("--from", metavar="VERSION",
+                     help="Version or label to copy (default: the newest version)."),
+    ] = None,
+) -> None:
+    """Start the next version of a prompt (unlocked, ready to edit and evaluate)."""
+    from llmops.prompts.new import new_version
+
+    registry = _registry()
+    path = new_version(registry, name, from_)
+    typer.echo(f"wrote {_rel(registry, path)}: edit it, then `llmops eval` compares it "
+               "with production")

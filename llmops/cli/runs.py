@@ -133,3 +133,12 @@ def _register_history() -> None:
 
 
 _register_history()
+
+
+def _register_report() -> None:
+    from llmops.cli.runs_report import report_command
+
+    app.command("report")(report_command)
+
+
+_register_report()

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -136,33 +138,45 @@ def version_at_git_ref(project: Project, ref: str, reference: str) -> PromptVers
     same code as the working tree, so labels, ``rag:`` references and digests mean
     exactly what they meant at that commit.
     """
+    with registry_at_git_ref(project, ref) as registry:
+        tmp = registry.prompts_dir
+        try:
+            version = registry.resolve(reference)
+        except PromptError as exc:
+            # Name the file as git does (REF:path), not the temporary copy.
+            if exc.file is not None and exc.file.startswith(str(tmp)):
+                exc.file = f"{ref}:{_prefix(project)}{exc.file[len(str(tmp)):]}"
+            exc.message = f"at git ref {ref!r}: {exc.message}"
+            raise
+    rel = version.path.relative_to(tmp) if version.path.is_absolute() else None
+    path = project.prompts_dir / rel if rel is not None else version.path
+    return replace(version, path=path)
+
+
+def _prefix(project: Project) -> str:
+    top = Path(_git(project.root, "rev-parse", "--show-toplevel").strip())
+    try:
+        return project.prompts_dir.resolve().relative_to(top.resolve()).as_posix()
+    except ValueError:
+        raise UserError(f"the prompts directory is not inside the git repository {top}") from None
+
+
+@contextmanager
+def registry_at_git_ref(project: Project, ref: str) -> Iterator[Registry]:
+    """The registry of the prompts directory at ``ref``, valid inside the ``with`` block."""
     from llmops.project import Project as ProjectClass
     from llmops.prompts import load_registry
 
     top = Path(_git(project.root, "rev-parse", "--show-toplevel").strip())
     commit = _git(project.root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}",
                   what=f"git ref {ref!r}").strip()
-    try:
-        prefix = project.prompts_dir.resolve().relative_to(top.resolve()).as_posix()
-    except ValueError:
-        raise UserError(f"the prompts directory is not inside the git repository {top}") from None
+    prefix = _prefix(project)
     with tempfile.TemporaryDirectory(prefix="llmops-git-") as tmp:
         n_files = _export_tree(top, commit, prefix, Path(tmp) / "prompts")
         if n_files == 0:
             raise PromptError(f"no prompts directory {prefix!r} at git ref {ref!r}")
         config = project.config.model_copy(update={"prompts_dir": str(Path(tmp) / "prompts")})
-        at_ref = ProjectClass(project.root, config, project.config_path)
-        try:
-            version = load_registry(at_ref).resolve(reference)
-        except PromptError as exc:
-            # Name the file as git does (REF:path), not the temporary copy.
-            if exc.file is not None and exc.file.startswith(tmp):
-                exc.file = f"{ref}:{prefix}{exc.file[len(tmp) + len('/prompts'):]}"
-            exc.message = f"at git ref {ref!r}: {exc.message}"
-            raise
-    rel = version.path.relative_to(Path(tmp) / "prompts") if version.path.is_absolute() else None
-    path = project.prompts_dir / rel if rel is not None else version.path
-    return replace(version, path=path)
+        yield load_registry(ProjectClass(project.root, config, project.config_path))
 
 
 def _export_tree(top: Path, commit: str, prefix: str, dest: Path) -> int:

@@ -7,7 +7,7 @@ import json
 import secrets
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from llmops.errors import PromptError, UserError
 
 if TYPE_CHECKING:
     from llmops.eval.baselines import Baseline
+    from llmops.eval.changes import BaseState, MovedLabel
     from llmops.evalsets import EvalSet
     from llmops.project import Project, SuiteConfig
     from llmops.prompts import PromptVersion
@@ -80,13 +81,17 @@ def select_versions(
     suite: SuiteConfig,
     prompts: Sequence[str],
     base: Baseline | None,
+    changed: list[PromptVersion] | None = None,
 ) -> list[Planned]:
     """The variants a run calls: the baseline first (unless it is a stored run), then
     the candidates. A candidate with the baseline's digest is not run twice, except
     against a ``run:`` baseline, whose results were made earlier (perhaps by another model).
+    ``changed``: what changed against a ``git:``/``run:`` base (see :mod:`llmops.eval.changes`).
     """
     if prompts:
         candidates = [registry.resolve(r) for r in prompts]
+    elif changed is not None:
+        candidates = changed
     else:
         candidates = unreleased(registry, suite.prompt)
     for pv in candidates:
@@ -189,6 +194,7 @@ class SuitePlan:
     versions: list[Planned]  # what this run calls: the baseline first, then the candidates
     baseline: Baseline | None  # as resolved; kind "run" is compared from the store
     warnings: list[str]
+    moved: list[MovedLabel] = field(default_factory=list)  # every prompt's, against the base
 
     @property
     def stored_baseline(self) -> Baseline | None:
@@ -215,7 +221,16 @@ def plan_suite(
         base, versions = _resumed_versions(project, registry, suite, store, prior)
     else:
         base = plan_baseline(project, registry, suite, baseline, prompts, store, warnings)
-        versions = select_versions(registry, suite, prompts, base)
+        state = None if prompts else base_state(project, base, store, warnings)
+        changed = None
+        if state is not None:
+            from llmops.eval.changes import changed_versions, moved_labels
+
+            changed = changed_versions(registry, state, suite.prompt)
+            moved = moved_labels(registry, state)
+        versions = select_versions(registry, suite, prompts, base, changed)
+        if state is not None and base is not None:
+            _check_moved_compared(registry, suite, versions, base, state, moved, warnings)
         if not versions:
             assert base is not None
             raise UserError(
@@ -235,7 +250,59 @@ def plan_suite(
         if pv.rag is not None:
             p.rag = _rag_of(project, registry, p)
         check_renders(pv, evalset)
-    return SuitePlan(suite_name, suite, evalset, versions, base, warnings)
+    plan = SuitePlan(suite_name, suite, evalset, versions, base, warnings)
+    if prior is None and state is not None:
+        plan.moved = moved
+    return plan
+
+
+def base_state(
+    project: Project, base: Baseline | None, store: ResultsStore | None, warnings: list[str]
+) -> BaseState | None:
+    """The prompts on a ``git:`` base, or at the commit a ``run:`` base was made at."""
+    from llmops.eval.changes import state_at_git_ref
+
+    if base is None or base.kind == "version":
+        return None
+    if base.kind == "git":
+        assert base.git_ref is not None
+        return state_at_git_ref(project, base.git_ref)
+    assert store is not None and base.run_id is not None
+    commit = store.run(base.run_id).meta.get("git_commit")
+    if commit:
+        try:
+            return state_at_git_ref(project, str(commit))
+        except UserError:
+            pass
+    warnings.append(f"run {base.run_id} names no commit of this repository: the candidates "
+                    "are the unlocked or edited versions, as without a git: baseline")
+    return None
+
+
+def _check_moved_compared(
+    registry: Registry,
+    suite: SuiteConfig,
+    versions: list[Planned],
+    base: Baseline,
+    state: BaseState,
+    moved: list[MovedLabel],
+    warnings: list[str],
+) -> None:
+    """Every moved label of the suite's prompt is compared; no candidate is said once."""
+    compared = {p.version.digest for p in versions} | {base.digest}
+    for m in moved:
+        if m.prompt != suite.prompt:
+            continue
+        pv = registry.get(m.prompt, m.after)
+        if pv.digest not in compared:
+            raise UserError(f"{m} moved against {state.where} but is not compared",
+                            hint="a moved label needs a comparison; name it with --prompt")
+        base_label = base.spec[4:].partition(":")[2] if base.kind == "git" else ""
+        if m.label != (base_label or "production"):
+            warnings.append(f"{m} moved: compared with the baseline {base.label}")
+    if not any(p.role == "candidate" for p in versions):
+        warnings.append(f"no candidate: {suite.prompt} has no new version and no moved label "
+                        f"against {state.where}; only the baseline {base.label} was evaluated")
 
 
 def _rag_of(project: Project, registry: Registry, planned: Planned) -> PromptVersion:

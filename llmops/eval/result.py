@@ -54,6 +54,9 @@ class CaseScore(BaseModel):
     value: float | None
     passed: bool
     error: str | None = None
+    details: dict[str, Any] | None = Field(
+        default=None, description="the scorer's detail, masked: the judge's reason, the detectors "
+        "that fired, the similarity")
 
 
 class CaseResult(BaseModel):
@@ -69,6 +72,10 @@ class CaseResult(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     scores: dict[str, CaseScore] = Field(default_factory=dict)
+    vars: dict[str, Any] | None = Field(default=None,
+                                        description="the case's input variables, masked")
+    expected: str | list[str] | None = Field(default=None,
+                                              description="the expected answer, masked")
 
 
 class VariantResult(BaseModel):
@@ -186,20 +193,35 @@ def load_cases(store: ResultsStore, variant_id: int) -> list[CaseResult]:
     what reports, ``--json`` and ``results.json`` show. The store keeps them raw.
     """
     out = []
+    inputs = store.case_inputs(variant_id)
     for r in store.results(variant_id):
         scores = {
-            key: CaseScore(value=s.value, passed=bool(s.passed), error=redact(s.error))
+            key: CaseScore(value=s.value, passed=bool(s.passed), error=redact(s.error),
+                           details=masked(s.details) or None)
             for key, s in r.scores.items()
         }
+        case = inputs.get(r.case_id)
         out.append(
             CaseResult(
                 id=r.case_id, repeat=r.repeat_index, output=redact(r.output),
                 error=redact(r.error), latency_ms=r.latency_ms, cached=r.cache_hit,
                 prompt_tokens=r.prompt_tokens, completion_tokens=r.completion_tokens,
-                scores=scores,
+                scores=scores, vars=None if case is None else masked(case.vars),
+                expected=None if case is None else masked(case.expected),
             )
         )
     return out
+
+
+def masked(value: Any) -> Any:
+    """``value`` with every string in it masked like outputs (:func:`llmops.guard.redact`)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v) for v in value]
+    return value
 
 
 def build_result(

@@ -166,9 +166,23 @@ def evaluate_suites(
     evaluation = _Evaluation(proj, progress or _NoProgress())
     preflight = Preflight(proj)
     prepared = [preflight.prepare(n, options.but(prompts=tuple(by_suite[n]))) for n in names]
+    if not suites:
+        _check_every_moved_label_compared(prepared)
     for p in prepared:
         evaluation.check_rag(p)
     return [evaluation.execute(p) for p in prepared]
+
+
+def _check_every_moved_label_compared(prepared: list[Prepared]) -> None:
+    """A label that moved on a prompt no suite evaluates is an error, never a pass."""
+    evaluated = {p.plan.suite.prompt for p in prepared}
+    for p in prepared:
+        for m in p.plan.moved:
+            if m.prompt not in evaluated:
+                raise UserError(
+                    f"{m} moved against the baseline, but no suite evaluates {m.prompt}",
+                    hint=f"add a suite for {m.prompt} to llmops.yaml",
+                )
 
 
 class _Evaluation:

@@ -6,10 +6,12 @@ so outputs and error messages come out masked (:func:`llmops.guard.redact.redact
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
+from llmops.eval.result import masked
 from llmops.guard.redact import redact
 from llmops.store import ResultsStore, flat
 
@@ -52,4 +54,7 @@ def export_rows(store: ResultsStore, run_id: str) -> Iterator[dict[str, Any]]:
         d["output"] = last[1]
         d["error"] = redact(d["error"])
         d["score_error"] = redact(d["score_error"])
+        for key in ("details", "vars", "expected"):  # one JSON cell each, masked
+            value = masked(d[key])
+            d[key] = None if value is None else json.dumps(value, ensure_ascii=False)
         yield d

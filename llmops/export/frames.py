@@ -29,7 +29,7 @@ def require_pandas(what: str = "a DataFrame") -> Any:
         import pandas
     except ImportError:
         raise UserError(f"{what} needs pandas, which is not installed",
-                        hint="pip install 'llmops[export]'") from None
+                        hint="pip install 'llmops-prompts[export]'") from None
     return pandas
 
 
@@ -102,7 +102,7 @@ def write_frame(frame: pd.DataFrame, out: Path, fmt: str) -> None:
             import pyarrow  # noqa: F401
         except ImportError:
             raise UserError("Parquet export needs pyarrow, which is not installed",
-                            hint="pip install 'llmops[export]'") from None
+                            hint="pip install 'llmops-prompts[export]'") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     try:

@@ -32,7 +32,7 @@ def _client(tracking_uri: str) -> Any:
         from mlflow.tracking import MlflowClient
     except ImportError:
         raise UserError("--mlflow needs MLflow, which is not installed",
-                        hint="pip install 'llmops[mlflow]'") from None
+                        hint="pip install 'llmops-prompts[mlflow]'") from None
     return MlflowClient(tracking_uri=tracking_uri)
 
 

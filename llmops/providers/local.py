@@ -141,7 +141,7 @@ class LocalProvider:
             raise ConfigError(
                 "provider kind local needs llama-cpp-python",
                 field="provider.kind",
-                hint="pip install 'llmops[local]'",
+                hint="pip install 'llmops-prompts[local]'",
             )
         self.path = path.resolve()
         self._model = config.model or self.path.stem

@@ -19,6 +19,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from llmops.project import Project
     from llmops.prompts import PromptVersion
     from llmops.rag.freshness import FreshnessReport, VerifyReport
@@ -37,12 +39,25 @@ __all__ = [
 
 
 def check_index(
-    project: Project, version: PromptVersion, *, verify: bool = False
+    project: Project | str | Path | None,
+    version: PromptVersion | str,
+    *,
+    verify: bool = False,
 ) -> FreshnessReport:
-    """Whether the index of a RAG config matches its sources; see :class:`FreshnessReport`."""
+    """Whether the index of a RAG config matches its sources; see :class:`FreshnessReport`.
+
+    ``project`` is a loaded project or its directory; ``version`` a loaded version or a
+    reference (``handbook@v1``).
+    """
+    from llmops.project import as_project
     from llmops.rag.freshness import check_freshness as _check
 
-    return _check(project, version, verify=verify)
+    proj = as_project(project)
+    if isinstance(version, str):
+        from llmops.prompts import load_registry
+
+        version = load_registry(proj).resolve(version)
+    return _check(proj, version, verify=verify)
 
 
 def check_freshness(

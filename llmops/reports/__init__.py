@@ -64,7 +64,7 @@ FORMATS: dict[str, ReportFormat] = {
         ReportFormat("md", "summary.md", "llmops.reports.markdown", aliases=("markdown",)),
         ReportFormat("json", "results.json", "llmops.reports.json"),
         ReportFormat("junit", "junit.xml", "llmops.reports.junit", aliases=("xml",)),
-        ReportFormat("html", "report.html", "llmops.reports.html", default=False),
+        ReportFormat("html", "report.html", "llmops.reports.html"),
     )
 }
 

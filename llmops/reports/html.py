@@ -12,6 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from llmops.reports import svg
+from llmops.reports.cases import detail_text
 
 if TYPE_CHECKING:
     from llmops.project import Project
@@ -222,10 +223,10 @@ def _cases_table(variants: Sequence[Mapping[str, Any]]) -> str:
     per_variant = [{c["id"]: c for c in v.get("cases") or [] if not c.get("repeat")}
                    for v in variants]
     ids = list(dict.fromkeys(i for cases in per_variant for i in cases))
-    head = ["case"] + [f"{_label(v)}" for v in variants]
+    head = ["case", "input", "expected"] + [f"{_label(v)}" for v in variants]
     rows = []
     for case_id in ids[:MAX_CASE_ROWS]:
-        cells = [f"<td>{escape(str(case_id))}</td>"]
+        cells = [f"<td>{escape(str(case_id))}</td>", *_case_inputs(per_variant, case_id)]
         for cases in per_variant:
             case = cases.get(case_id)
             cells.append(f"<td>{_case_cell(case, scorers)}</td>")
@@ -235,6 +236,18 @@ def _cases_table(variants: Sequence[Mapping[str, Any]]) -> str:
     return ("<h2>Cases</h2>"
             '<p><input id="case-filter" type="search" placeholder="filter cases"></p>'
             + _table(head, rows, table_id="cases") + more)
+
+
+def _case_inputs(per_variant: Sequence[Mapping[str, Any]], case_id: str) -> list[str]:
+    """The case's input variables and expected answer (masked), as two cells."""
+    case: Mapping[str, Any] = next((c[case_id] for c in per_variant if case_id in c), {})
+    variables = case.get("vars") or {}
+    inputs = "<br>".join(f"<b>{escape(str(k))}</b>: {escape(str(v))}"
+                         for k, v in variables.items())
+    expected = case.get("expected")
+    if isinstance(expected, list):
+        expected = " / ".join(map(str, expected))
+    return [f"<td>{inputs}</td>", f"<td>{escape(str(expected or ''))}</td>"]
 
 
 def _case_cell(case: Mapping[str, Any] | None, scorers: Sequence[str]) -> str:
@@ -249,8 +262,11 @@ def _case_cell(case: Mapping[str, Any] | None, scorers: Sequence[str]) -> str:
             continue
         value = s.get("value")
         cls = "pass" if s.get("passed") else "fail"
+        detail = s.get("error") or detail_text(s.get("details"))
         marks.append(f'<span class="{cls}">{escape(k)} '
-                     f'{"—" if value is None else f"{value:.2f}"}</span>')
+                     f'{"—" if value is None else f"{value:.2f}"}</span>'
+                     + (f' <small class="detail">({escape(str(detail))})</small>'
+                        if detail else ""))
     text = str(case.get("output") or "")
     if len(text) > _OUTPUT_CHARS:
         text = text[:_OUTPUT_CHARS] + "…"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from llmops.reports.cases import judge_lines, review_lines
 from llmops.reports.markdown_text import code, html_text, inline
 
 if TYPE_CHECKING:
@@ -137,6 +138,7 @@ def summary_markdown(
         "",
         *variant_table(result),
         *_reused(result),
+        *judge_lines(result),
     ]
     tail: list[str] = []
     if result.gate.reasons:
@@ -145,6 +147,7 @@ def summary_markdown(
         tail += ["", "### Warnings", ""] + [f"- {inline(w)}" for w in result.warnings]
     for listed in (MAX_LISTED, 5, 0):
         problems = [line for v in result.variants for line in _problems(v, listed)]
+        problems += review_lines(result, listed)
         rest = len("\n".join(head + tail + problems)) + 1
         # The comparison adds two lines: an empty one and the section itself.
         room = max_chars - rest - 2

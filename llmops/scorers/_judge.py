@@ -152,6 +152,16 @@ def weighted_score(
     return mean, dist
 
 
+INFORMATIVE_MASS = 0.5  # the most likely score must hold at least this much probability
+
+
+def informative(distribution: dict[str, float]) -> bool:
+    """Whether the judge's probabilities over 1-5 say something: one score holds at least
+    half of the mass. A flat distribution (e.g. 0.26/0.14/0.13/0.31/0.16 from a small
+    model) would pull every score towards 3, so the parsed score stands instead."""
+    return bool(distribution) and max(distribution.values()) >= INFORMATIVE_MASS
+
+
 def normalise(score: float) -> float:
     """1-5 → 0-1."""
     return (score - LOW) / (HIGH - LOW)

@@ -7,8 +7,10 @@ unless ``prompt: NAME@REF`` names one of the project's prompt versions); its ref
 and digest are stored with every score.
 
 The score is the G-Eval probability-weighted mean of the score tokens when the endpoint
-returns logprobs, else the parsed integer; 1-5 is mapped to 0-1. An answer without a
-usable score is asked again once, then recorded as an error — never a pass.
+returns logprobs and they are informative (one score holds at least half the mass), else
+the parsed integer (``details.flat_distribution`` keeps a flat one); 1-5 is mapped to 0-1.
+An answer without a usable score is asked again once, then recorded as an error — never
+a pass.
 
 Options:
     criteria: what to grade (added to each case's own `rubric`).
@@ -35,7 +37,13 @@ from typing import TYPE_CHECKING, Any
 from llmops.errors import EvalSetError, UserError
 from llmops.scorers import _judge_prompt as jp
 from llmops.scorers._common import expected_texts, require_expected
-from llmops.scorers._judge import JudgeParseError, normalise, parse_verdict, weighted_score
+from llmops.scorers._judge import (
+    JudgeParseError,
+    informative,
+    normalise,
+    parse_verdict,
+    weighted_score,
+)
 from llmops.scorers.base import Sample, Score, ScorerContext
 from llmops.scorers.registry import scorer
 
@@ -232,10 +240,12 @@ class Rubric:
             result: dict[str, Any] = {"parsed_score": verdict.score, "method": "parsed"}
             result["response_format"] = fmt["type"] if fmt is not None else "none"
             weighted = weighted_score(completion.logprobs, verdict.score)
-            if weighted is not None:
+            if weighted is not None and informative(weighted[1]):
                 result.update(score=weighted[0], method="logprobs", distribution=weighted[1])
             else:
                 result["score"] = verdict.score
+                if weighted is not None:  # flat: the weighting would only pull towards 3
+                    result["flat_distribution"] = weighted[1]
             if verdict.reason:
                 result["reason"] = verdict.reason[:500]
             if attempt:

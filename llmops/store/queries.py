@@ -100,15 +100,19 @@ class SqlStore(SqlTables):
             "select r.run_id, v.prompt, v.version, v.digest, v.model, r.case_id,"
             " r.case_digest, r.repeat_index, r.output, r.error, r.latency_ms,"
             " r.prompt_tokens, r.completion_tokens, r.cache_hit, s.scorer, s.scorer_version,"
-            " s.args, s.value, s.passed, s.error as score_error"
+            " s.args, s.value, s.passed, s.error as score_error, s.details, c.data as case_data"
             " from results r join variants v on v.variant_id = r.variant_id"
             " left join scores s on s.result_id = r.result_id"
+            " left join case_inputs c on c.case_digest = r.case_digest"
             " where r.run_id = ? order by r.variant_id, r.case_index, r.repeat_index, s.scorer",
             (run_id,),
         ):
+            case = _loads(r.pop("case_data"), {}) or {}
             yield ExportRow(
                 **{**r, "cache_hit": bool(r["cache_hit"]), "args": _loads(r["args"]),
-                   "passed": None if r["passed"] is None else bool(r["passed"])}
+                   "passed": None if r["passed"] is None else bool(r["passed"]),
+                   "details": _loads(r["details"]), "vars": case.get("vars"),
+                   "expected": case.get("expected")}
             )
 
     def prompt_history(self, name: str, *, suite: str | None = None, limit: int = 50

@@ -168,6 +168,9 @@ class ExportRow:
     value: float | None
     passed: bool | None
     score_error: str | None
+    details: dict[str, Any] | None = None  # the scorer's detail
+    vars: dict[str, Any] | None = None  # the case's input variables
+    expected: str | list[str] | None = None  # the case's expected answer
 
 
 @dataclass

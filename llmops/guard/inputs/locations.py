@@ -27,8 +27,8 @@ PARQUET_MAGIC = b"PAR1"
 GLOB_CHARS = re.compile(r"[*?\[]")
 URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]+)://")
 EXTRA_OF = {
-    "s3": "pip install 'llmops[s3]'", "s3a": "pip install 'llmops[s3]'",
-    "gs": "pip install 'llmops[gcs]'", "gcs": "pip install 'llmops[gcs]'",
+    "s3": "pip install 'llmops-prompts[s3]'", "s3a": "pip install 'llmops-prompts[s3]'",
+    "gs": "pip install 'llmops-prompts[gcs]'", "gcs": "pip install 'llmops-prompts[gcs]'",
     "az": "pip install adlfs", "abfs": "pip install adlfs", "abfss": "pip install adlfs",
     "http": "pip install aiohttp", "https": "pip install aiohttp",
 }  # fmt: skip
@@ -104,7 +104,7 @@ def _describe_parquet(source: Source) -> None:
     try:
         source.columns, source.row_groups = describe(source.path, source.remote)
     except ImportError:
-        source.error = "reading Parquet needs pyarrow (pip install 'llmops[export]')"
+        source.error = "reading Parquet needs pyarrow (pip install 'llmops-prompts[export]')"
     except Exception as exc:  # pyarrow's errors are many; each is this file's problem
         source.error = f"not a readable Parquet file: {_one_line(exc)}"
 
