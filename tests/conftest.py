@@ -12,6 +12,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures_eval",
     "tests.fixtures_chroma",
     "tests.fixtures_prompts",
+    "tests.fixtures_view",
 ]
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from llmops import __version__
-from llmops.cli import diff, eval, guard, index, init, prompts, runs
+from llmops.cli import diff, eval, guard, index, init, prompts, runs, view
 from llmops.cli._app import RootGroup, state
 
 app = typer.Typer(
@@ -57,6 +57,7 @@ diff.register(app)
 app.add_typer(runs.app, name="runs")
 app.add_typer(guard.app, name="guard")
 app.add_typer(index.app, name="index")
+view.register(app)
 
 
 def main() -> None:
