@@ -94,6 +94,7 @@ def test_run_filters(page: Any, viewer: Viewer) -> None:
     page.wait_for_url("**status=pass**")
     assert page.locator("#no-cases").is_visible()
     page.select_option("select[name=status]", "")
+    page.wait_for_url(lambda url: "status=pass" not in url)
     page.wait_for_load_state()
     page.keyboard.press("/")  # jumps to the search box
     page.keyboard.type("number 7")

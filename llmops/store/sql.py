@@ -285,6 +285,11 @@ class SqlStore:
         )
         return [_variant(r) for r in rows]
 
+    def prompt_names(self) -> list[str]:
+        """Every prompt name some run evaluated, sorted."""
+        rows = self.conn.query("select distinct prompt from variants order by prompt")
+        return [str(r["prompt"]) for r in rows]
+
     def variants_with_digest(self, digest: str, suite: str | None = None
                              ) -> list[tuple[VariantRecord, str, str | None]]:
         """Every variant that evaluated ``digest``, newest run first, with its run's

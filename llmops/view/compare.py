@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from llmops.project import Project
     from llmops.store import ResultsStore, VariantRecord
 
-CASES_PER_PAGE = 100
+CASES_PER_PAGE = 25  # word diffs are the costly part of the page
 _WORDS = re.compile(r"\s+|[^\s]+")
 
 

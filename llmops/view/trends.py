@@ -27,13 +27,9 @@ def history_page(store: ResultsStore, name: str, *, suite: str | None = None,
             "points": [p.model_dump(mode="json") for p in h.points], "chart_svg": chart}
 
 
-def prompt_names(store: ResultsStore, limit: int = 200) -> list[str]:
-    """Prompts evaluated in the latest ``limit`` runs, by name."""
-    names: dict[str, None] = {}
-    for r in store.runs(limit):
-        for v in store.variants(r.run_id):
-            names.setdefault(v.prompt, None)
-    return sorted(names)
+def prompt_names(store: ResultsStore) -> list[str]:
+    """Every prompt the store has results of, by name."""
+    return store.prompt_names()
 
 
 def guard_page(store: ResultsStore, limit: int = 100) -> dict[str, Any]:
