@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ def test_runs_filters(viewer: Viewer) -> None:
     assert get_json(viewer.url + "/api/runs?label=no-such-label")["runs"] == []
     assert get_json(viewer.url + "/api/runs?since=2999-01-01")["runs"] == []
     assert get_json(viewer.url + "/api/runs?until=2000-01-01")["runs"] == []
+    today = datetime.now(UTC).date().isoformat()  # "until" takes in its whole day
+    assert len(get_json(f"{viewer.url}/api/runs?since={today}&until={today}")["runs"]) == 2
 
 
 def test_run_page_puts_failing_cases_first_and_masks(viewer: Viewer) -> None:

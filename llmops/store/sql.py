@@ -211,9 +211,10 @@ class SqlStore:
 
     def runs(
         self, limit: int | None = None, *, offset: int = 0, suite: str | None = None,
-        prompt: str | None = None, since: str | None = None,
+        prompt: str | None = None, since: str | None = None, before: str | None = None,
     ) -> list[RunInfo]:
-        """Runs newest first, optionally of one suite, one prompt, or started since a date."""
+        """Runs newest first, optionally of one suite, one prompt, or started since a date
+        (and before another)."""
         where, args = ["1 = 1"], []
         if suite:
             where.append("u.suite = ?")
@@ -224,6 +225,9 @@ class SqlStore:
         if since:
             where.append("u.started_at >= ?")
             args.append(since)
+        if before:
+            where.append("u.started_at < ?")
+            args.append(before)
         sql = (f"select u.* from runs u where {' and '.join(where)}"
                " order by u.started_at desc, u.run_id desc")
         if limit:

@@ -8,6 +8,7 @@ every text a model or an eval set wrote is masked here
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any
 
 from llmops.eval.stored import run_details
@@ -33,18 +34,16 @@ class RunFilters:
 def runs_page(store: ResultsStore, filters: RunFilters) -> dict[str, Any]:
     """One page of runs, newest first, with their variants."""
     page = max(1, filters.page)
-    needs_python_filter = filters.run_ids is not None or bool(filters.until)
-    if needs_python_filter:
+    before = _day_after(filters.until) if filters.until else None
+    if filters.run_ids is not None:  # a label: its runs are known, their order is not
         every = store.runs(None, suite=filters.suite, prompt=filters.prompt,
-                           since=filters.since)
-        kept = [r for r in every
-                if (filters.run_ids is None or r.run_id in filters.run_ids)
-                and (not filters.until or r.started_at[:len(filters.until)] <= filters.until)]
-        total = len(kept)
+                           since=filters.since, before=before)
+        kept = [r for r in every if r.run_id in filters.run_ids]
+        total: int | None = len(kept)
         runs = kept[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
     else:
         runs = store.runs(PAGE_SIZE + 1, offset=(page - 1) * PAGE_SIZE, suite=filters.suite,
-                          prompt=filters.prompt, since=filters.since)
+                          prompt=filters.prompt, since=filters.since, before=before)
         total = None  # unknown beyond this page: only "next" is offered
     has_next = len(runs) > PAGE_SIZE if total is None else page * PAGE_SIZE < total
     rows = []
@@ -60,6 +59,14 @@ def runs_page(store: ResultsStore, filters: RunFilters) -> dict[str, Any]:
         })
     return {"runs": rows, "page": page, "has_next": has_next,
             "has_prev": page > 1, "total": total, "n_runs": store.count_runs()}
+
+
+def _day_after(until: str) -> str:
+    """``until`` is inclusive: a date stands for its whole day."""
+    try:
+        return (date.fromisoformat(until[:10]) + timedelta(days=1)).isoformat()
+    except ValueError:
+        return until
 
 
 @dataclass
