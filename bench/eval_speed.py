@@ -159,7 +159,7 @@ def runner_overhead(tmp: Path, n: int = 20_000) -> float:
     from llmops.prompts import load_registry
     from llmops.providers.base import Completion
     from llmops.scorers import build_scorers
-    from llmops.store import Store
+    from llmops.store import open_store
 
     class Instant:
         identity = "instant"
@@ -174,7 +174,7 @@ def runner_overhead(tmp: Path, n: int = 20_000) -> float:
     root = project(tmp, "overhead", "http://127.0.0.1:1/v1", n)
     proj = load_project(root)
     version = load_registry(proj).resolve("qa@v1")
-    store = Store(proj.store_path)
+    store = open_store(proj.store)  # LLMOPS_STORE may point it at PostgreSQL
     store.create_run("r", "qa")
     vid = store.add_variant("r", prompt="qa", version="v1", digest=version.digest, model="m",
                             params={}, provider="instant")

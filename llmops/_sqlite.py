@@ -79,9 +79,12 @@ def transaction(db: sqlite3.Connection, *, immediate: bool = True) -> Iterator[s
 class Migrations:
     """The numbered schema of one kind of SQLite file."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, adopt_user_version: bool = False) -> None:
         self.name = name
         self.steps: list[Migration] = []
+        # Files first numbered with `pragma user_version`: its value counts as the first
+        # that many migrations applied, recorded by name on the next apply().
+        self.adopt_user_version = adopt_user_version
 
     def add(self, step: Migration) -> Migration:
         """Decorator: append ``step`` (named ``mNNN_what``) as the next migration."""
@@ -93,9 +96,12 @@ class Migrations:
         exists = db.execute(
             "select 1 from sqlite_master where type = 'table' and name = '_migrations'"
         ).fetchone()
-        if exists is None:
-            return set()
-        return {row[0] for row in db.execute("select name from _migrations")}
+        if exists is not None:
+            return {row[0] for row in db.execute("select name from _migrations")}
+        if self.adopt_user_version:
+            numbered = int(db.execute("pragma user_version").fetchone()[0])
+            return {m.__name__ for m in self.steps[:numbered]}
+        return set()
 
     def unknown(self, db: sqlite3.Connection) -> set[str]:
         """Migrations recorded in the file that this code does not know: a newer llmops."""
@@ -114,6 +120,12 @@ class Migrations:
             "create table if not exists _migrations"
             " (name text primary key, applied_at text not null)"
         )
+        with transaction(db):
+            recorded = {row[0] for row in db.execute("select name from _migrations")}
+            db.executemany(
+                "insert or ignore into _migrations (name, applied_at) values (?, ?)",
+                [(name, _now()) for name in sorted(done - recorded)],
+            )
         ran: list[str] = []
         for step in self.steps:
             if step.__name__ in done:
@@ -125,7 +137,11 @@ class Migrations:
                 step(db)
                 db.execute(
                     "insert into _migrations (name, applied_at) values (?, ?)",
-                    (step.__name__, datetime.now(UTC).isoformat(timespec="seconds")),
+                    (step.__name__, _now()),
                 )
                 ran.append(step.__name__)
         return ran
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -12,13 +12,16 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-MIGRATIONS: list[Callable[[sqlite3.Connection], None]] = []
-migration = MIGRATIONS.append
+from llmops import _sqlite
+
+MIGRATIONS = _sqlite.Migrations("index manifest", adopt_user_version=True)
+migration = MIGRATIONS.add
 
 
 @migration
@@ -155,25 +158,14 @@ class Manifest:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(str(path), timeout=30, isolation_level=None)
-        self.db.execute("pragma journal_mode=wal")
-        self.db.execute("pragma synchronous=normal")
-        self._migrate()
-
-    def _migrate(self) -> None:
-        current = self.db.execute("pragma user_version").fetchone()[0]
-        for number, step in enumerate(MIGRATIONS, start=1):
-            if number <= current:
-                continue
-            with self.transaction():
-                step(self.db)
-                self.db.execute(f"pragma user_version = {number}")
+        self.db = _sqlite.connect(path)
+        MIGRATIONS.apply(self.db)
 
     def close(self) -> None:
         self.db.close()
 
-    def transaction(self) -> _Transaction:
-        return _Transaction(self.db)
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return _sqlite.transaction(self.db)
 
     # collections -------------------------------------------------------------------------
 
@@ -401,18 +393,6 @@ class Manifest:
         )
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row, strict=True)) for row in cur]
-
-
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("begin immediate")
-        return self.db
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self.db.execute("rollback" if exc_type else "commit")
 
 
 def _collection(row: tuple[Any, ...]) -> CollectionRecord:
