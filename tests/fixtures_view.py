@@ -75,14 +75,14 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
     from llmops.eval.run import evaluate
 
     with pytest.MonkeyPatch.context() as mp, FakeOpenAI(api_key=TEST_KEY) as fake:
-        mp.setenv(TEST_KEY_ENV, TEST_KEY)
+        mp.setenv(TEST_KEY_ENV, TEST_KEY)  # only while evaluating: the viewer needs no key
         fake.api_key_env = TEST_KEY_ENV
         root = build_project(tmp_path_factory.mktemp("view") / "proj", fake.provider_config(),
                              cases=_cases(), labels={"production": "v1", "staging": "v2"})
         run_ids = [evaluate(root, "qa", formats=[]).run_id for _ in range(2)]
-        url, server, thread = start_viewer(root)
-        try:
-            yield Viewer(url=url, root=root, run_ids=run_ids)
-        finally:
-            server.should_exit = True  # type: ignore[attr-defined]
-            thread.join(timeout=10)
+    url, server, thread = start_viewer(root)
+    try:
+        yield Viewer(url=url, root=root, run_ids=run_ids)
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)
