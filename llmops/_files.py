@@ -1,13 +1,118 @@
-"""Writing output files so that a reader never sees half a file."""
+"""Writing output files so that a reader never sees half a file, and failures name the path.
+
+A file is written to ``.<name>.<pid>.tmp`` beside it and renamed over it when complete.
+A process killed mid-write leaves its temporary file behind; the next write of the same
+file removes the temporary files of processes that no longer run. A write that fails
+(disk full, read-only folder, no permission) is one error naming the path and what to
+do: exit 2 when the path is the user's to change, 3 when the disk is full.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import re
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from llmops.errors import LlmopsError, RuntimeFailure, UserError
+
+_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG}
+_DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
+_PROBE_BYTES = 4096
+
+
+def write_error(path: str | Path, exc: OSError, what: str = "cannot write") -> LlmopsError:
+    """The error for a failed write of ``path``: what happened and what to do."""
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in _FULL:
+        return RuntimeFailure(
+            f"{what}: {reason}", file=path, hint="free space on that disk, or write elsewhere"
+        )
+    if exc.errno in _DENIED:
+        return UserError(
+            f"{what}: {reason}", file=path,
+            hint="choose a folder you can write to, or change its permissions",
+        )
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return UserError(f"{what}: a file is in the way ({reason})", file=path)
+    return RuntimeFailure(f"{what}: {reason}", file=path)
+
+
+def check_writable(folder: str | Path) -> None:
+    """Raise if files cannot be written in ``folder`` (created later if missing).
+
+    The nearest folder that exists is tested by writing and removing a small file, so a
+    read-only or full disk is found before any work is done, and nothing is left behind.
+
+    Raises:
+        UserError: the folder (or the first existing one above it) is not writable, or a
+            file is in the way.
+        RuntimeFailure: the disk is full.
+    """
+    target = Path(folder)
+    existing = target
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError("not a folder: a file is in the way", file=existing)
+    probe = existing / f".llmops-write-check.{os.getpid()}.tmp"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\0" * _PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise write_error(target, exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def check_file_writable(target: str | Path) -> None:
+    """:func:`check_writable` for the folder of a file to be written (a device is not probed)."""
+    path = Path(target)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return  # /dev/stdout, a FIFO: written in place, nothing to probe
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    check_writable(path.parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def remove_stale_temp_files(target: Path) -> list[Path]:
+    """Remove ``.<name>.<pid>.tmp`` files beside ``target`` whose process is gone."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.(\d+)\.tmp")
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.fullmatch(entry.name)
+        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
 
 
 @contextmanager
@@ -16,25 +121,49 @@ def atomic_open(target: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
 
     A target that exists and is not a regular file (``/dev/null``, a FIFO, a terminal)
     is written in place: renaming over it would replace the device with a file.
+
+    Raises:
+        UserError: the folder is read-only or not writable, or a file is in the way.
+        RuntimeFailure: the disk is full (the message names the path).
     """
     path = Path(target)
     encoding = None if "b" in mode else "utf-8"
     try:
         special = not stat.S_ISREG(path.stat().st_mode)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         special = False
     if special:
-        with path.open(mode, encoding=encoding) as f:
+        with _writes_of(path), path.open(mode, encoding=encoding) as f:
             yield f
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with tmp.open(mode, encoding=encoding) as f:
+        with _writes_of(path, everything=True):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(path)
+            f = tmp.open(mode, encoding=encoding)
+        with _writes_of(path), f:
             yield f
-        tmp.replace(path)
+        with _writes_of(path, everything=True):
+            tmp.replace(path)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _writes_of(path: Path, everything: bool = False) -> Iterator[None]:
+    """Turn a failed write into an error naming ``path``.
+
+    Inside the caller's block only a full disk is certainly the write's fault (a
+    permission error there may come from something the caller reads).
+    """
+    try:
+        yield
+    except OSError as exc:
+        if everything or exc.errno in _FULL:
+            raise write_error(path, exc) from None
+        raise
 
 
 def write_atomic(target: str | Path, text: str) -> None:

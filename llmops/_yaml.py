@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from llmops._yaml_limits import AliasBudgetError, check_alias_expansion, too_deep
 from llmops.errors import UserError
 
 
@@ -56,17 +57,40 @@ class _Loader(yaml.SafeLoader):
         _check_duplicates(self, node)
         return super().construct_mapping(node, deep=deep)
 
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        check_alias_expansion(node)
+        return node
+
+
+class _StringLoader(_Loader):
+    """Every plain scalar is a string except ``~``/``null``/empty: no YAML 1.1 surprises.
+
+    ``on``, ``yes`` and ``true`` stay words, ``007`` keeps its zeros.
+    """
+
+    yaml_implicit_resolvers = {  # noqa: RUF012 - PyYAML reads it from the class
+        first: [(tag, regexp) for tag, regexp in resolvers if tag.endswith(":null")]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
 
 CParser: Any = getattr(getattr(yaml, "cyaml", None), "CParser", None)  # needs libyaml
 _CSafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _CLoader(_CSafeLoader):  # type: ignore[misc]
-    """libyaml's SafeLoader, refusing duplicate keys."""
+    """libyaml's SafeLoader, refusing duplicate keys and alias bombs."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         _check_duplicates(self, node)
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
+
+    def get_single_node(self) -> Any:
+        node = super().get_single_node()
+        check_alias_expansion(node)
+        return node
+
 
 _STR = "tag:yaml.org,2002:str"
 _resolver = yaml.resolver.Resolver()
@@ -157,6 +181,17 @@ def fast_load(text: str) -> Any:
         parser.dispose()
 
 
+def load_plain_strings(text: str) -> Any:
+    """Parse YAML text with every plain scalar but null read as a string."""
+    return yaml.load(text, Loader=_StringLoader)
+
+
+def position_of(data: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in bytes) of a byte offset."""
+    start = data.rfind(b"\n", 0, offset) + 1
+    return data.count(b"\n", 0, offset) + 1, offset - start + 1
+
+
 def read_text(path: Path, error: type[UserError] = UserError) -> str:
     """Read a UTF-8 text file, turning decoding and OS errors into user errors.
 
@@ -165,8 +200,12 @@ def read_text(path: Path, error: type[UserError] = UserError) -> str:
     try:
         return path.read_text(encoding="utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
+        line, column = position_of(exc.object, exc.start)
         raise error(
-            f"not valid UTF-8 (byte {exc.start})", file=path, hint="save the file as UTF-8"
+            f"not valid UTF-8 (column {column}, byte 0x{exc.object[exc.start]:02x})",
+            file=path,
+            line=line,
+            hint="save the file as UTF-8",
         ) from None
     except FileNotFoundError:
         raise error("file not found", file=path) from None
@@ -231,22 +270,37 @@ def _duplicate(exc: DuplicateKeyError, path: Path, error: type[UserError]) -> Us
     )
 
 
-def load_yaml(path: Path, error: type[UserError] = UserError) -> YamlDocument:
-    """Parse a YAML file; syntax errors name the file and line."""
+def load_yaml(
+    path: Path, error: type[UserError] = UserError, *, strings: bool = False
+) -> YamlDocument:
+    """Parse a YAML file; syntax errors name the file and line.
+
+    With ``strings``, every plain scalar but null is a string (see :class:`_StringLoader`).
+    """
     text = read_text(path, error)
+    loader = _StringLoader if strings else _Loader
+    if not strings:
+        try:
+            data = fast_load(text)
+        except DuplicateKeyError as exc:
+            raise _duplicate(exc, path, error) from None
+        except AliasBudgetError as exc:
+            raise _alias_bomb(exc, path, error) from None
+        except RecursionError:
+            raise too_deep(text, path, error) from None
+        except yaml.YAMLError:
+            pass  # reparsed below for a precise message
+        else:
+            return YamlDocument(path, data, text=text)
     try:
-        data = fast_load(text)
+        node = yaml.compose(text, Loader=loader)
+        data = loader(text).construct_document(node) if node is not None else None
     except DuplicateKeyError as exc:
         raise _duplicate(exc, path, error) from None
-    except yaml.YAMLError:
-        data = None  # reparsed below for a precise message
-    else:
-        return YamlDocument(path, data, text=text)
-    try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader) if node is not None else None
-    except DuplicateKeyError as exc:
-        raise _duplicate(exc, path, error) from None
+    except AliasBudgetError as exc:
+        raise _alias_bomb(exc, path, error) from None
+    except RecursionError:
+        raise too_deep(text, path, error) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -255,6 +309,11 @@ def load_yaml(path: Path, error: type[UserError] = UserError) -> YamlDocument:
     except yaml.YAMLError as exc:
         raise error(f"invalid YAML: {exc}", file=path) from None
     return YamlDocument(path, data, node)
+
+
+def _alias_bomb(exc: AliasBudgetError, path: Path, error: type[UserError]) -> UserError:
+    line = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+    return error(str(exc), file=path, line=line, hint="write the repeated values out")
 
 
 def pydantic_error(

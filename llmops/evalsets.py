@@ -10,6 +10,7 @@ import csv
 import hashlib
 import io
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from llmops.errors import EvalSetError
 FIELDS = ("id", "vars", "expected", "contexts", "rubric", "tags", "human_score")
 CSV_FIELDS = ("id", "expected", "contexts", "rubric", "tags", "human_score")
 SUFFIXES = (".jsonl", ".yaml", ".yml", ".csv")
+MAX_DEPTH = 100  # nesting levels of lists and mappings in one case
 
 
 @dataclass
@@ -108,6 +110,8 @@ def load_evalset(path: str | Path, variables: Sequence[str] | None = None) -> Ev
     cases: list[Case] = []
     seen: dict[str, int | None] = {}
     for line, data in raw:
+        if _deeper_than(data, MAX_DEPTH):
+            raise _too_deep(p, line)
         case = _to_case(p, line, data)
         if case.id in seen:
             raise EvalSetError(
@@ -156,6 +160,8 @@ def _read_jsonl(path: Path) -> list[tuple[int, Any]]:
             raise EvalSetError(
                 f"malformed JSON: {exc.msg} (column {exc.colno})", file=path, line=number
             ) from None
+        except RecursionError:
+            raise _too_deep(path, number) from None
     return rows
 
 
@@ -244,6 +250,34 @@ def _csv_record(path: Path, line: int, row: dict[str, str]) -> dict[str, Any]:
 # --- validation ---------------------------------------------------------------------------
 
 
+def _too_deep(path: Path, line: int) -> EvalSetError:
+    return EvalSetError(
+        f"the case is nested more than {MAX_DEPTH} levels deep", file=path, line=line,
+        hint="flatten the values",
+    )
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and mappings in ``value`` nest more than ``limit`` levels (no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _finite_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _to_case(path: Path, line: int, data: Any) -> Case:
     def bad(msg: str, what: str | None = None) -> EvalSetError:
         return EvalSetError(msg, file=path, line=line, field=what)
@@ -282,8 +316,8 @@ def _to_case(path: Path, line: int, data: Any) -> Case:
     if rubric is not None and not isinstance(rubric, str):
         raise bad(where + "`rubric` must be a string", "rubric")
     score = data.get("human_score")
-    if score is not None and (isinstance(score, bool) or not isinstance(score, int | float)):
-        raise bad(where + "`human_score` must be a number", "human_score")
+    if score is not None and not _finite_number(score):
+        raise bad(where + f"`human_score` must be a finite number, got {score!r}", "human_score")
     case = Case(
         id=cid,
         vars=variables,

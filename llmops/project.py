@@ -202,6 +202,9 @@ def load_project(path: str | Path | None = None) -> Project:
         config = ProjectConfig.model_validate(data)
     except ValidationError as exc:
         raise pydantic_error(doc, exc, ConfigError) from None
+    from llmops._credentials import key_variables, remember_keys
+
+    remember_keys(key_variables(config.model_dump()))  # their values are masked everywhere
     return Project(config_path.parent.resolve(), config, config_path)
 
 

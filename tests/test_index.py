@@ -378,9 +378,9 @@ def test_check_reads_only_files_whose_stat_changed(
     reads: list[str] = []
     real = freshness.read_source
 
-    def counting(root: Path, path: str):  # type: ignore[no-untyped-def]
+    def counting(root: Path, path: str, *rest):  # type: ignore[no-untyped-def]
         reads.append(path)
-        return real(root, path)
+        return real(root, path, *rest)
 
     monkeypatch.setattr(freshness, "read_source", counting)
     assert check_index(project, version).fresh

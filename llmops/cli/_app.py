@@ -37,7 +37,7 @@ class RootGroup(TyperGroup):
         except LlmopsError as exc:
             if state.debug:
                 raise
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {_masked(str(exc))}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except (ClickException, typer.Exit, typer.Abort):
             raise
@@ -55,11 +55,18 @@ class RootGroup(TyperGroup):
             if state.debug:
                 raise
             typer.echo(
-                f"internal error: {type(exc).__name__}: {exc} "
+                f"internal error: {type(exc).__name__}: {_masked(str(exc))} "
                 "(rerun with --debug for the traceback)",
                 err=True,
             )
             raise typer.Exit(EXIT_RUNTIME) from None
+
+
+def _masked(text: str) -> str:
+    """An error line as shown: PII, secrets and the project's credentials masked."""
+    from llmops.guard.redact import redact
+
+    return redact(text) or text
 
 
 def load() -> Any:

@@ -260,6 +260,10 @@ def register(app: typer.Typer) -> None:
                 report_dir=report_dir, formats=None if format is None else parse_formats(format),
                 require_fresh=require_fresh, reuse=not no_reuse,
             )
+            if json_path and json_path != "-":  # found before any call, like the reports folder
+                from llmops._files import check_file_writable
+
+                check_file_writable(json_path)
             results = _run(suite, options)
         finally:
             signal.signal(signal.SIGTERM, previous)

@@ -101,6 +101,8 @@ def _run(ref: str, json_path: str | None, *, full: bool) -> None:
         write_json(result, json_path)
     for problem in result["problems"]:
         _say(f"warning: {problem['path']}: {problem['problem']} (skipped)")
+    for skipped in result["skipped"]:
+        _say(f"warning: {skipped['path']}: {skipped['reason']} (skipped)")
     if json_path == "-":
         return
     typer.echo(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmops._files import check_writable
 from llmops.errors import ConfigError, PromptError, UserError
 from llmops.eval.gate import unknown_gate_scorers
 from llmops.eval.options import EvalOptions
@@ -63,6 +64,8 @@ class Preflight:
         """
         started = time.perf_counter()
         options = options.checked()
+        if options.formats:  # a read-only or full reports folder is found before any call
+            check_writable(options.report_dir or self.project.reports_dir)
         registry = self._load_registry()
         self._check_endpoint("provider")
         store = self._existing_store()

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from llmops.errors import LlmopsError, UserError
@@ -190,7 +191,7 @@ class Runner:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        ids = self.store.write_results(self.run_id, [row for row, _ in pending])
+        ids = self.store.write_results(self.run_id, [_kept(row) for row, _ in pending])
         for result_id, (row, sample) in zip(ids, pending, strict=True):
             if sample is not None and self.slots:
                 buf = self._to_score.setdefault(row.variant_id, [])
@@ -269,7 +270,7 @@ class Runner:
             for slot, scores in zip(self.slots, results, strict=True)
             for (result_id, _), score in zip(batch, scores, strict=True)
         ]
-        self.store.write_scores(rows)
+        self.store.write_scores([_kept_score(r) for r in rows])
 
     async def _score_one(self, slot: ScorerSlot, samples: list[Sample]) -> list[Score]:
         try:
@@ -306,10 +307,10 @@ class Runner:
 
 def retrieval_query(template: str | None, case: Case) -> str:
     """The text a RAG variant retrieves with: the suite's ``query`` template, else the question."""
-    if template:
-        from jinja2.sandbox import SandboxedEnvironment
+    if template:  # in the prompts' bounded sandbox: llmops.yaml may come from a pull request
+        from llmops.prompts.render import render_text
 
-        return SandboxedEnvironment().from_string(template).render(**case.vars)
+        return render_text(template, dict(case.vars), what="the suite's retrieval query")
     if "question" in case.vars:
         return str(case.vars["question"])
     if len(case.vars) == 1:
@@ -332,3 +333,24 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, LlmopsError):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"
+
+
+def _kept(row: ResultRow) -> ResultRow:
+    """What the store keeps of a result: no secret. An error (an endpoint may quote the
+    request) is masked whole; an output loses the project's key values and URL
+    credentials only, and keeps its PII for rescoring and the guardrails scorer."""
+    from llmops._credentials import mask_credentials
+    from llmops.guard.redact import redact
+
+    return replace(row, output=mask_credentials(row.output), error=redact(row.error))
+
+
+def _kept_score(row: ScoreRow) -> ScoreRow:
+    """What the store keeps of a score: a judge's error or detail may quote its key."""
+    from llmops._credentials import mask_credentials
+    from llmops.guard.redact import redact
+
+    details = row.details
+    if details is not None:
+        details = json.loads(mask_credentials(json.dumps(details, default=str)) or "{}")
+    return replace(row, error=redact(row.error), details=details)

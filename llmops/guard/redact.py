@@ -10,6 +10,7 @@ what kind of value was there. The results store keeps the raw text: rescoring an
 
 from __future__ import annotations
 
+from llmops._credentials import mask_credentials
 from llmops.guard.engine import cached_guard
 
 __all__ = ["REDACT_CHECKS", "redact"]
@@ -20,6 +21,9 @@ REDACT_CHECKS = ("pii", "secrets")
 def redact(text: str | None) -> str | None:
     """``text`` with every PII and secret finding replaced by its masked evidence.
 
+    First the credentials no detector can know are masked: the values of the project's
+    key variables and passwords in URLs (:func:`llmops._credentials.mask_credentials`).
+
     Every PII and secrets detector runs, whatever the role (``role=None``). Findings are
     replaced right to left. Overlapping findings (the engine already drops most) are
     replaced once: the longest one's evidence stands for their joint span, and the others
@@ -28,6 +32,8 @@ def redact(text: str | None) -> str | None:
     """
     if not text:
         return text
+    text = mask_credentials(text)
+    assert text is not None
     findings = cached_guard(list(REDACT_CHECKS), None).detect(text, None)
     if not findings:
         return text

@@ -42,6 +42,8 @@ def content_payload(name: str, spec: PromptFile | RagFile) -> dict[str, Any]:
             "embedder": config.embedder,
             "top_k": config.top_k,
             "collection": config.collection,
+            # which files may be read is behaviour; absent when empty, so older digests hold
+            **({"allowed_roots": list(config.allowed_roots)} if config.allowed_roots else {}),
         }
     return {
         "kind": "prompt",

@@ -58,6 +58,7 @@ class RagConfig(_Strict):
     """The retrieval settings of a ``kind: rag`` version."""
 
     sources: list[str] = Field(min_length=1)
+    allowed_roots: list[str] = Field(default_factory=list)
     chunking: Chunking = Field(default_factory=Chunking)
     embedder: str = Field(default="all-MiniLM-L6-v2", min_length=1)
     top_k: int = Field(default=4, ge=1, le=1000)
@@ -120,6 +121,8 @@ class RagFile(_Strict):
     kind: Literal["rag"]
     description: str = ""
     sources: list[str] = Field(min_length=1)
+    # folders outside the project root that sources may come from (links and globs)
+    allowed_roots: list[str] = Field(default_factory=list)
     chunking: Chunking = Field(default_factory=Chunking)
     embedder: str = Field(default="all-MiniLM-L6-v2", min_length=1)
     top_k: int = Field(default=4, ge=1, le=1000)
@@ -145,6 +148,7 @@ class RagFile(_Strict):
         """The retrieval settings, with the collection defaulting to the config's name."""
         return RagConfig(
             sources=self.sources,
+            allowed_roots=self.allowed_roots,
             chunking=self.chunking,
             embedder=self.embedder,
             top_k=self.top_k,

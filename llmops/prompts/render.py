@@ -18,22 +18,20 @@ from llmops.errors import PromptError, TemplateError
 
 if TYPE_CHECKING:
     from jinja2 import Template, nodes
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     from llmops.prompts.model import PromptVersion
+    from llmops.prompts.sandbox import PromptSandbox
+
+__all__ = ["environment", "prompt_variables_check", "render_messages", "render_text"]
 
 RAG_VARIABLE = "context"
 
 
-@functools.cache
-def environment() -> ImmutableSandboxedEnvironment:
-    """The one Jinja2 environment every prompt is rendered with."""
-    from jinja2 import StrictUndefined
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+def environment() -> PromptSandbox:
+    """The one Jinja2 environment every prompt is rendered with (see :mod:`.sandbox`)."""
+    from llmops.prompts.sandbox import environment as sandbox
 
-    return ImmutableSandboxedEnvironment(
-        undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
-    )
+    return sandbox()
 
 
 def _content_line(path: Path, index: int, template_line: int) -> int | None:
@@ -67,19 +65,29 @@ def _where(version: PromptVersion, index: int) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def _analyse(source: str) -> tuple[nodes.Template, frozenset[str], tuple[str, int] | None]:
-    """Parse a template once per distinct text: its tree, variables and unsafe access."""
+def _analyse(
+    source: str,
+) -> tuple[nodes.Template, frozenset[str], tuple[str, int] | None, tuple[str, int] | None]:
+    """Parse a template once per distinct text.
+
+    Returns its tree (rewritten for bounded rendering), the variables it reads, its first
+    unsafe access and its first constant resource bomb.
+    """
     from llmops.prompts.analysis import analyse
+    from llmops.prompts.sandbox import budgeted
+    from llmops.prompts.static_limits import find_bomb
 
     tree = environment().parse(source)
-    return (tree, *analyse(tree))
+    used, unsafe = analyse(tree)
+    bomb = find_bomb(tree)
+    return budgeted(tree), used, unsafe, bomb
 
 
 def _parse(version: PromptVersion, index: int) -> tuple[nodes.Template, frozenset[str]]:
     from jinja2 import TemplateSyntaxError
 
     try:
-        tree, used, unsafe = _analyse(version.messages[index]["content"])
+        tree, used, unsafe, bomb = _analyse(version.messages[index]["content"])
     except TemplateSyntaxError as exc:
         line = exc.lineno or 1
         raise TemplateError(
@@ -95,6 +103,14 @@ def _parse(version: PromptVersion, index: int) -> tuple[nodes.Template, frozense
             file=version.path,
             line=_content_line(version.path, index, line),
             hint="templates may not use attributes that start with '_'",
+        )
+    if bomb is not None:
+        problem, line = bomb
+        raise TemplateError(
+            f"{_where(version, index)}, template line {line}: {problem}",
+            file=version.path,
+            line=_content_line(version.path, index, line),
+            hint="templates may not build values that large",
         )
     return tree, used
 
@@ -175,20 +191,72 @@ def render_messages(version: PromptVersion, variables: dict[str, Any]) -> list[d
             file=version.path,
             hint=hint,
         )
+    from llmops.prompts.limits import joined, render_budget
+
     rendered = []
-    for index, template in enumerate(templates):
-        try:
-            content = template.render(variables)
-        except Exception as exc:  # anything a template does wrong is the template's error
-            raise _render_error(version, index, exc) from None
-        rendered.append({"role": version.messages[index]["role"], "content": content})
+    with render_budget():
+        for index, template in enumerate(templates):
+            try:
+                content = joined(template.generate(variables))
+            except Exception as exc:  # anything a template does wrong is the template's error
+                raise _render_error(version, index, exc) from None
+            rendered.append({"role": version.messages[index]["role"], "content": content})
     return rendered
+
+
+def render_text(
+    source: str, variables: dict[str, Any], *, what: str, file: Path | None = None
+) -> str:
+    """Render one template that is not part of a prompt version (a retrieval query, a
+    judge prompt) in the same bounded sandbox, with the same static checks.
+
+    Raises:
+        TemplateError: a syntax error, an unsafe access, a resource bomb, an undefined
+            value, or a limit reached while rendering; the message starts with ``what``.
+    """
+    from jinja2 import TemplateSyntaxError
+
+    from llmops.prompts.limits import LimitExceeded, joined, render_budget
+
+    try:
+        _, _, unsafe, bomb = _analyse(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"{what}: template syntax error: {exc.message}", file=file) from None
+    problem = f"unsafe access to {unsafe[0]}" if unsafe else bomb[0] if bomb else None
+    if problem:
+        raise TemplateError(f"{what}: {problem}", file=file)
+    try:
+        with render_budget():
+            return joined(_compiled_text(source).generate(variables))
+    except (LimitExceeded, MemoryError, RecursionError, OverflowError) as exc:
+        raise TemplateError(f"{what}: rendering stopped: {exc or type(exc).__name__}",
+                            file=file) from None
+    except Exception as exc:  # anything a template does wrong is the template's error
+        raise TemplateError(f"{what}: {type(exc).__name__}: {exc}", file=file) from None
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_text(source: str) -> Template:
+    return environment().from_string(_analyse(source)[0])
 
 
 def _render_error(version: PromptVersion, index: int, exc: Exception) -> TemplateError:
     from jinja2.exceptions import SecurityError, UndefinedError
 
+    from llmops.prompts.limits import LimitExceeded
+    from llmops.prompts.sandbox import template_line
+
     where = _where(version, index)
+    if isinstance(exc, LimitExceeded | MemoryError | RecursionError | OverflowError):
+        line = template_line(exc.__traceback__)
+        at = f", template line {line}" if line else ""
+        problem = str(exc) if isinstance(exc, LimitExceeded) else type(exc).__name__
+        return TemplateError(
+            f"rendering {where}{at} stopped: {problem}",
+            file=version.path,
+            line=_content_line(version.path, index, line) if line else None,
+            hint="templates may not build values that large",
+        )
     if isinstance(exc, SecurityError):
         return TemplateError(
             f"unsafe access blocked in {where}: {exc}",

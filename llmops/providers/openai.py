@@ -27,6 +27,7 @@ try:  # openai >= 3 ships its own httpx fork
 except ImportError:  # pragma: no cover - openai 1.x/2.x
     from httpx import Response as _Response  # type: ignore[assignment]
 
+from llmops._credentials import remember_key, without_credentials
 from llmops.errors import ConfigError
 from llmops.project import ProviderConfig
 from llmops.providers._shape import MalformedResponse, completion_from_dict, request_params
@@ -60,6 +61,7 @@ def resolve_api_key(config: ProviderConfig) -> str:
             hint=f"export {config.api_key_env}=..., or set api_key_env: '' "
             "for an endpoint that needs no key",
         )
+    remember_key(config.api_key_env, key)  # masked wherever text is shown or stored
     return key
 
 
@@ -79,7 +81,7 @@ class OpenAIProvider:
 
     @property
     def identity(self) -> str:
-        return f"openai:{self.base_url}:{self.default_model or ''}"
+        return f"openai:{without_credentials(self.base_url)}:{self.default_model or ''}"
 
     def _session(self) -> tuple[openai.AsyncOpenAI, asyncio.Semaphore]:
         # The HTTP connection pool and the semaphore belong to one event loop; a new
@@ -136,7 +138,7 @@ class OpenAIProvider:
             except MalformedResponse as exc:
                 raise TransientError(f"{exc} ({_snippet(content)})") from None
 
-        what = f"{self.base_url}/chat/completions model {model}"
+        what = f"{without_credentials(self.base_url)}/chat/completions model {model}"
         completion, attempts = await call_with_retries(attempt, self.retry, what=what)
         completion.attempts = attempts
         return completion
@@ -165,7 +167,8 @@ class OpenAIProvider:
                     ) from None
 
             vectors, _ = await call_with_retries(
-                attempt, self.retry, what=f"{self.base_url}/embeddings model {name}"
+                attempt, self.retry,
+                what=f"{without_credentials(self.base_url)}/embeddings model {name}",
             )
             return vectors
 
@@ -187,7 +190,7 @@ class OpenAIProvider:
             message = f"HTTP {status}: {_error_message(exc)}"
             if status in _RETRY_STATUS or status >= 500:
                 raise TransientError(message, parse_retry_after(exc.response.headers)) from None
-            raise ProviderCallError(f"{self.base_url}: {message}") from None
+            raise ProviderCallError(f"{without_credentials(self.base_url)}: {message}") from None
 
     async def aclose(self) -> None:
         if self._client is not None and self._loop is asyncio.get_running_loop():

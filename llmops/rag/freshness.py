@@ -128,7 +128,7 @@ def check_freshness(
     """
     started = time.perf_counter()
     spec = spec_of(project, version)
-    files = list_sources(project.root, list(spec.sources), spec.origin)
+    files = list_sources(project.root, list(spec.sources), spec.origin, spec.allowed_roots)
     identity = embedder_identity(project, spec.embedder)
     digest = spec.digest(identity)
     location = spec.location(project)
@@ -221,7 +221,7 @@ def _compare(
     to_embed = removed = 0
     for f in to_read:
         rec = indexed.get(f.path)
-        read = read_source(project.root, f.path)
+        read = read_source(project.root, f.path, spec.allowed_roots)
         if rec is not None and rec.sha256 == read.sha256 and read.sha256:
             _settled(rec, report, indexing_lags)  # touched, same content
             continue

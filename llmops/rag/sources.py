@@ -2,6 +2,12 @@
 
 Listing and ``stat`` are cheap and done for every check; reading and hashing are done
 only for files whose size or modification time changed since they were indexed.
+
+The project is the boundary. A glob, a ``..`` or a symbolic link may not reach a file
+outside the project root or the config's ``allowed_roots:``: a pull request that adds
+``corpus/x.md -> /etc/shadow`` gets the link skipped and reported, not the file indexed
+and sent to the model. A link back into a folder being walked (a loop) is skipped too.
+Every skipped path is reported with its reason.
 """
 
 from __future__ import annotations
@@ -9,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from stat import S_ISREG
 from typing import NamedTuple
@@ -38,82 +44,175 @@ class SourceText:
     problem: str | None = None  # why ``text`` is None: unreadable, not UTF-8
 
 
+@dataclass(frozen=True)
+class Boundary:
+    """Where sources may come from: the project root and the config's ``allowed_roots``."""
+
+    roots: tuple[str, ...]  # real paths, links resolved
+
+    @classmethod
+    def of(cls, root: Path, allowed_roots: Sequence[str] = ()) -> Boundary:
+        """The project root plus ``allowed_roots`` (absolute, or relative to the root)."""
+        real = os.path.realpath(root)
+        extra = (os.path.realpath(os.path.join(real, os.path.expanduser(a))) for a in allowed_roots)
+        return cls((real, *extra))
+
+    def contains(self, real_path: str) -> bool:
+        return any(real_path == r or real_path.startswith(r.rstrip("/") + "/") for r in self.roots)
+
+
+@dataclass
+class SourceListing:
+    """The files the globs matched, and what was skipped on the way, with why."""
+
+    files: list[SourceFile]
+    skipped: list[dict[str, str]] = field(default_factory=list)  # {"path", "reason"}
+
+
 def list_sources(
-    root: Path, patterns: list[str], origin: str | Path | None = None
+    root: Path,
+    patterns: list[str],
+    origin: str | Path | None = None,
+    allowed_roots: Sequence[str] = (),
 ) -> list[SourceFile]:
+    """The files of :func:`find_sources`, without what was skipped."""
+    return find_sources(root, patterns, origin, allowed_roots).files
+
+
+def find_sources(
+    root: Path,
+    patterns: list[str],
+    origin: str | Path | None = None,
+    allowed_roots: Sequence[str] = (),
+) -> SourceListing:
     """Expand ``patterns`` relative to ``root``, files only, sorted by path.
 
     Globs follow Python's ``glob`` with ``recursive=True``: ``*`` and ``?`` stay within
     one folder, ``**`` matches any number of folders, names starting with a dot are
     matched only by a pattern part that starts with a dot. One ``scandir`` walk per
-    pattern; only matching files are stat'ed.
+    pattern; only matching files are stat'ed. Links that lead outside the project root
+    and ``allowed_roots``, and links back into a folder being walked, are skipped.
 
     Raises:
-        IndexConfigError: a pattern matches no file (``origin`` names the config).
+        IndexConfigError: a pattern matches no file, or its fixed part (``../x``,
+            ``/etc``) lies outside the boundary (``origin`` names the config).
     """
+    boundary = Boundary.of(root, allowed_roots)
     found: dict[str, SourceFile] = {}
+    skipped: dict[str, str] = {}
     for pattern in patterns:
+        walk = _Walk(str(root), pattern, boundary, origin)
         matched = 0
-        for f in _walk(str(root), pattern):
+        for f in walk.files():
             found[f.path] = f
             matched += 1
+        skipped.update(walk.skipped)
         if matched == 0:
             raise IndexConfigError(
-                f"sources: {pattern!r} matches no file under {root}",
+                f"sources: {pattern!r} matches no file under {root}"
+                + (f" ({len(walk.skipped)} skipped: {next(iter(walk.skipped.values()))})"
+                   if walk.skipped else ""),
                 file=origin,
                 hint="fix the glob; `**` matches any number of folders",
             )
-    return [found[k] for k in sorted(found)]
+    return SourceListing(
+        [found[k] for k in sorted(found)],
+        [{"path": p, "reason": skipped[p]} for p in sorted(skipped) if p not in found],
+    )
 
 
-def _walk(base: str, pattern: str) -> Iterator[SourceFile]:
-    parts = [p for p in pattern.replace("\\", "/").split("/") if p not in ("", ".")]
-    fixed: list[str] = []
-    while parts and not _MAGIC.search(parts[0]):
-        fixed.append(parts.pop(0))
-    prefix = "/".join(fixed)
-    if pattern.startswith("/"):
-        base, prefix = "/", prefix  # an absolute glob
-    start = os.path.join(base, prefix) if prefix else base
-    if not parts:  # no wildcard: one file
+class _Walk:
+    """One pattern's walk: matching files, and links skipped at the boundary."""
+
+    def __init__(self, base: str, pattern: str, boundary: Boundary, origin: object) -> None:
+        parts = [p for p in pattern.replace("\\", "/").split("/") if p not in ("", ".")]
+        fixed: list[str] = []
+        while parts and not _MAGIC.search(parts[0]):
+            fixed.append(parts.pop(0))
+        self.prefix = "/".join(fixed)
+        if pattern.startswith("/"):
+            base = "/"  # an absolute glob
+        self.start = os.path.join(base, self.prefix) if self.prefix else base
+        self.parts = parts
+        self.boundary = boundary
+        self.skipped: dict[str, str] = {}
+        real = os.path.realpath(self.start if parts else os.path.dirname(self.start) or base)
+        if not boundary.contains(real):
+            raise IndexConfigError(
+                f"sources: {pattern!r} reaches outside the project ({real})",
+                file=origin if isinstance(origin, str | Path) else None,
+                hint="keep sources under the project root, or list the folder under "
+                "`allowed_roots:`",
+            )
+
+    def _rel(self, name: str) -> str:
+        return _posix(f"{self.prefix}/{name}" if self.prefix else name)
+
+    def _outside(self, path: str, name: str, is_dir: bool) -> bool:
+        """A link whose target is outside the boundary is skipped (and reported)."""
+        real = os.path.realpath(path)
+        if self.boundary.contains(real):
+            return False
+        what = "a folder" if is_dir else "a file"
+        self.skipped[self._rel(name)] = f"link to {what} outside the project ({real})"
+        return True
+
+    def files(self) -> Iterator[SourceFile]:
+        if not self.parts:  # no wildcard: one file
+            yield from self._single()
+            return
+        regex = re.compile(_translate(self.parts))
+        depth = None if "**" in self.parts else len(self.parts)
+        start_real = os.path.realpath(self.start)
+        stack = [(self.start, "", 1, frozenset({start_real}), start_real)]
+        while stack:
+            folder, rel, level, walked, folder_real = stack.pop()
+            try:
+                entries = list(os.scandir(folder))
+            except OSError:
+                continue
+            for entry in entries:
+                name = rel + entry.name
+                try:
+                    link = entry.is_symlink()
+                    if entry.is_dir():
+                        if depth is not None and level >= depth:
+                            continue
+                        if link and self._outside(entry.path, name, True):
+                            continue
+                        real = os.path.realpath(entry.path) if link else (
+                            os.path.join(folder_real, entry.name))
+                        if real in walked:
+                            self.skipped[self._rel(name)] = _LOOP
+                            continue
+                        stack.append((entry.path, name + "/", level + 1, walked | {real}, real))
+                        continue
+                    if not regex.fullmatch(name):
+                        continue
+                    if link and self._outside(entry.path, name, False):
+                        continue
+                    st = entry.stat()
+                except OSError:
+                    if entry.is_symlink() and regex.fullmatch(name):
+                        # A link to nowhere: listed, so that reading it reports the problem.
+                        yield SourceFile(self._rel(name), -1, 0)
+                    continue
+                if S_ISREG(st.st_mode):
+                    yield SourceFile(self._rel(name), st.st_size, st.st_mtime_ns)
+
+    def _single(self) -> Iterator[SourceFile]:
         try:
-            st = os.stat(start)
+            st = os.stat(self.start)
         except OSError:
             return
+        if os.path.islink(self.start) and self._outside(self.start, "", False):
+            return
         if S_ISREG(st.st_mode):
-            yield SourceFile(_posix(prefix), st.st_size, st.st_mtime_ns)
-        return
-    regex = re.compile(_translate(parts))
-    depth = None if "**" in parts else len(parts)
-    stack = [(start, "", 1)]
-    while stack:
-        folder, rel, level = stack.pop()
-        try:
-            entries = list(os.scandir(folder))
-        except OSError:
-            continue
-        for entry in entries:
-            name = rel + entry.name
-            try:
-                if entry.is_dir():
-                    if depth is None or level < depth:
-                        stack.append((entry.path, name + "/", level + 1))
-                    continue
-                if not regex.fullmatch(name):
-                    continue
-                st = entry.stat()
-            except OSError:
-                if entry.is_symlink() and regex.fullmatch(name):
-                    # A link to nowhere: listed, so that reading it reports the problem.
-                    yield SourceFile(_posix(f"{prefix}/{name}" if prefix else name), -1, 0)
-                continue
-            if S_ISREG(st.st_mode):
-                yield SourceFile(
-                    _posix(f"{prefix}/{name}" if prefix else name), st.st_size, st.st_mtime_ns
-                )
+            yield SourceFile(_posix(self.prefix), st.st_size, st.st_mtime_ns)
 
 
 _MAGIC = re.compile(r"[*?[]")
+_LOOP = "link back to a folder it is in (a loop)"
 
 
 def _translate(parts: list[str]) -> str:
@@ -157,12 +256,20 @@ def _posix(rel: str) -> str:
     return rel
 
 
-def read_source(root: Path, path: str) -> SourceText:
-    """Read and hash one source; a read or decoding failure is returned, not raised."""
-    full = root / path
+def read_source(root: Path, path: str, allowed_roots: Sequence[str] = ()) -> SourceText:
+    """Read and hash one source; a read or decoding failure is returned, not raised.
+
+    The file is checked against the boundary again when it is read: a link swapped in
+    after the listing is not followed out of the project.
+    """
+    real = os.path.realpath(root / path)
+    if not Boundary.of(root, allowed_roots).contains(real):
+        return SourceText(path, 0, 0, "", None, f"outside the project ({real})")
     try:
-        st = os.stat(full)
-        data = full.read_bytes()
+        fd = os.open(real, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read()
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         return SourceText(path, 0, 0, "", None, f"cannot read: {reason}")
@@ -176,9 +283,7 @@ def read_source(root: Path, path: str) -> SourceText:
     return SourceText(path, st.st_size, st.st_mtime_ns, digest, text)
 
 
-def hash_file(root: Path, path: str) -> str | None:
-    """sha256 of a file's bytes, or None when it cannot be read."""
-    try:
-        return hashlib.sha256((root / path).read_bytes()).hexdigest()
-    except OSError:
-        return None
+def hash_file(root: Path, path: str, allowed_roots: Sequence[str] = ()) -> str | None:
+    """sha256 of a file's bytes, or None when it cannot be read or lies outside the project."""
+    read = read_source(root, path, allowed_roots)
+    return read.sha256 or None

@@ -39,6 +39,7 @@ class IndexSpec:
     embedder: str
     top_k: int
     chroma: tuple[str, int] | None
+    allowed_roots: tuple[str, ...] = ()  # where sources may come from besides the project
 
     def config(self, identity: str) -> dict[str, Any]:
         """The digested config; ``identity`` is the embedder's weights digest."""
@@ -98,4 +99,5 @@ def spec_of(project: Project, version: PromptVersion) -> IndexSpec:
         embedder=rag.embedder,
         top_k=rag.top_k,
         chroma=chroma,
+        allowed_roots=tuple(rag.allowed_roots),
     )

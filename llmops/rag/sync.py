@@ -26,7 +26,7 @@ from llmops.errors import RuntimeFailure
 from llmops.rag.chunking import chunk_text
 from llmops.rag.embedders import Embedder, get_index_embedder
 from llmops.rag.manifest import ChunkRecord, CollectionRecord, Manifest, SourceRecord
-from llmops.rag.sources import SourceFile, SourceText, list_sources, read_source
+from llmops.rag.sources import SourceFile, SourceText, find_sources, read_source
 from llmops.rag.spec import IndexSpec, spec_of
 from llmops.rag.store import ChunkStore, connect, now_iso
 
@@ -92,6 +92,7 @@ class SyncResult:
     swept: bool = False
     problems: list[dict[str, str]] = field(default_factory=list)
     empty: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)  # links out of the project
     seconds: float = 0.0
     embed_seconds: float = 0.0
 
@@ -121,7 +122,8 @@ def sync_index(
     """
     started = time.perf_counter()
     spec = spec_of(project, version)
-    files = list_sources(project.root, list(spec.sources), spec.origin)
+    listing = find_sources(project.root, list(spec.sources), spec.origin, spec.allowed_roots)
+    files = listing.files
     embedder = get_index_embedder(project, spec.embedder)
     identity = embedder.identity
     digest = spec.digest(identity)
@@ -129,7 +131,8 @@ def sync_index(
     with _locked(project), contextlib.closing(Manifest(project.state_dir / "index.db")) as manifest:
         record, store = _open_collection(project, spec, manifest, embedder, digest)
         result = SyncResult(
-            spec.ref, record.chroma_name, digest, location, "build" if full else "sync"
+            spec.ref, record.chroma_name, digest, location, "build" if full else "sync",
+            skipped=listing.skipped,
         )
         interrupted = manifest.close_unfinished(record.id)
         if store.count() == 0 and manifest.chunk_count(record.id) > 0:
@@ -290,7 +293,8 @@ class _Sync:
     def _sync_group(
         self, group: list[SourceFile], gone: list[str], indexed: dict[str, SourceRecord]
     ) -> None:
-        reads = [read_source(self.project.root, f.path) for f in group]
+        root, allowed = self.project.root, self.spec.allowed_roots
+        reads = [read_source(root, f.path, allowed) for f in group]
         plans: dict[str, list[ChunkPlan]] = {}
         for read in reads:
             if read.text is None:

@@ -9,13 +9,14 @@ so the table costs nothing at start-up.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from llmops._files import write_atomic
+from llmops._files import write_atomic, write_error
 from llmops.errors import UserError
 
 if TYPE_CHECKING:
@@ -100,11 +101,28 @@ def write_reports(
     """Write the chosen formats into ``directory`` (created); return the directory.
 
     ``versions`` (``name@version`` → version) lets the reports show prompt diffs;
-    ``project`` lets the HTML report chart the prompt's history from the store.
+    ``project`` lets the HTML report chart the prompt's history from the store. Each file
+    is written whole or not at all; a folder this call created stays only if a file
+    made it in.
+
+    Raises:
+        UserError: the folder cannot be written (read-only, no permission).
+        RuntimeFailure: the disk is full; the message names the file.
     """
     report = Report(result, versions or {}, project)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name in normalise_formats(formats):
-        fmt = FORMATS[name]
-        fmt.write(report, directory / fmt.filename)
+    names = normalise_formats(formats)
+    created = not directory.exists()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(directory, exc) from None
+    try:
+        for name in names:
+            fmt = FORMATS[name]
+            fmt.write(report, directory / fmt.filename)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                directory.rmdir()  # only when empty
+        raise
     return directory

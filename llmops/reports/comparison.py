@@ -11,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from llmops.reports.markdown_text import code
+from llmops.reports.markdown_text import html_text as _html
+from llmops.reports.markdown_text import inline as _cell
+
 if TYPE_CHECKING:
     from llmops.eval.prompt_diff import PromptDiff
     from llmops.prompts import PromptVersion
@@ -125,7 +129,7 @@ def _flags(comparisons: list[dict[str, Any]]) -> str:
         for side in ("candidate", "baseline"):
             flaky = c.get(f"flaky_{side}") or []
             if flaky:
-                shown = ", ".join(f"`{f}`" for f in flaky[:10])
+                shown = ", ".join(code(f) for f in flaky[:10])
                 more = f" and {len(flaky) - 10} more" if len(flaky) > 10 else ""
                 lines.append(f"- {_cell(c['scorer'])}: flaky cases in the {side} "
                              f"(pass/fail changes across repeats): {shown}{more}")
@@ -261,7 +265,7 @@ class _Budget:
         self.left_out.append(f"{cut} lines of {what}")
 
     def add_cases(self, candidate: str, baseline: str, cases: list[dict[str, Any]]) -> None:
-        head = (f"#### Cases that got worse: {_html(candidate)} vs {_html(baseline)} "
+        head = (f"#### Cases that got worse: {_cell(candidate)} vs {_cell(baseline)} "
                 f"({len(cases)})\n\n")
         if len(head) + len(_case_block(cases[0])) > self.room():
             self.left_out.append(f"{len(cases)} of {len(cases)} regressed cases of {candidate}")
@@ -379,14 +383,6 @@ def _backtick_runs(line: str) -> list[str]:
     import re
 
     return re.findall(r"`+", line)
-
-
-def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _html(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _num(value: float | None, signed: bool = False) -> str:

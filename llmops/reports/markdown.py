@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from llmops.reports.markdown_text import code, html_text, inline
+
 if TYPE_CHECKING:
     from llmops.eval.result import EvalResult, ScoreSummary, VariantResult
     from llmops.prompts import PromptVersion
@@ -31,22 +33,17 @@ def _ms(x: float | None) -> str:
     return "–" if x is None else f"{x:.0f}"
 
 
-def _cell(text: str, limit: int = 120) -> str:
-    flat = " ".join(text.split())
-    if len(flat) > limit:
-        flat = flat[: limit - 1] + "…"
-    return flat.replace("|", "\\|")
-
-
 def variant_table(result: EvalResult) -> list[str]:
     """The per-variant summary table (Markdown lines)."""
     keys = list(result.variants[0].summary.scores) if result.variants else []
-    head = ["variant", "role", "pass rate", "errors", *keys, "tokens in/out", "p50/p95 ms"]
+    head = ["variant", "role", "pass rate", "errors", *map(inline, keys), "tokens in/out",
+            "p50/p95 ms"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for v in result.variants:
         s = v.summary
         cells = [
-            f"`{v.label}` ({v.digest[:8]})", v.role, _pct(s.pass_rate), f"{s.n_errors}/{s.n_cases}",
+            f"{code(v.label)} ({v.digest[:8]})", v.role, _pct(s.pass_rate),
+            f"{s.n_errors}/{s.n_cases}",
             *(_score(s.scores[k]) for k in keys),
             f"{s.prompt_tokens}/{s.completion_tokens}",
             f"{_ms(s.latency_p50_ms)}/{_ms(s.latency_p95_ms)}",
@@ -71,12 +68,12 @@ def _comparison_table(result: EvalResult) -> list[str]:
     marks = {
         "improved": "🟢 improved", "regressed": "🔴 regressed", "inconclusive": "⚪ inconclusive"
     }
-    lines = ["", f"### Compared with `{result.comparisons[0].baseline}`", "",
+    lines = ["", f"### Compared with {code(result.comparisons[0].baseline)}", "",
              "| candidate | scorer | delta | 95% CI | verdict |", "|---|---|---|---|---|"]
     for c in result.comparisons:
         delta = "n/a" if c.delta is None else f"{c.delta:+.3f}"
         ci = "n/a" if c.ci_low is None else f"[{c.ci_low:+.3f}, {c.ci_high:+.3f}]"
-        lines.append(f"| `{c.candidate}` | {c.scorer} | {delta} | {ci} | "
+        lines.append(f"| {code(c.candidate)} | {inline(c.scorer)} | {delta} | {ci} | "
                      f"{marks.get(c.verdict, c.verdict)} |")
     return lines
 
@@ -85,8 +82,8 @@ def _problems(v: VariantResult, listed: int = MAX_LISTED) -> list[str]:
     bad = [c for c in v.cases if c.error or not all(s.passed for s in c.scores.values())]
     if not bad:
         return []
-    lines = ["", f"<details><summary><code>{v.label}</code>: {len(bad)} case(s) errored or "
-             "failed</summary>", "", "| case | problem | output |", "|---|---|---|"]
+    lines = ["", f"<details><summary><code>{html_text(v.label)}</code>: {len(bad)} case(s) "
+             "errored or failed</summary>", "", "| case | problem | output |", "|---|---|---|"]
     for c in bad[:listed]:
         if c.error:
             problem = "error: " + c.error
@@ -95,8 +92,8 @@ def _problems(v: VariantResult, listed: int = MAX_LISTED) -> list[str]:
                 f"{k} {'error' if s.value is None else f'{s.value:.2f}'}"
                 for k, s in c.scores.items() if not s.passed
             )
-        lines.append(f"| `{_cell(c.id, 60)}` | {_cell(problem)} "
-                     f"| {_cell(c.output or '')} |")
+        lines.append(f"| {code(c.id, 60)} | {inline(problem, 120)} "
+                     f"| {inline(c.output or '', 120)} |")
     if len(bad) > listed:
         lines.append(f"| … | {len(bad) - listed} more in results.json | |")
     lines += ["", "</details>"]
@@ -131,9 +128,10 @@ def summary_markdown(
     if result.git_commit:
         commit = f" · commit `{result.git_commit[:10]}`" + (" (dirty)" if result.git_dirty else "")
     head = [
-        f"## llmops eval `{result.suite}`: {verdict}",
+        f"## llmops eval {code(result.suite)}: {verdict}",
         "",
-        f"Run `{result.run_id}` · eval set `{ev.get('path', '')}` ({ev.get('n_cases', 0)} cases,"
+        f"Run {code(result.run_id)} · eval set {code(ev.get('path', ''))} "
+        f"({ev.get('n_cases', 0)} cases,"
         f" digest `{str(ev.get('digest', ''))[:12]}`)" + (f" × {result.repeat} repeats"
                                                        if result.repeat > 1 else "") + commit,
         "",
@@ -142,9 +140,9 @@ def summary_markdown(
     ]
     tail: list[str] = []
     if result.gate.reasons:
-        tail += ["", "### Gate", ""] + [f"- {r}" for r in result.gate.reasons]
+        tail += ["", "### Gate", ""] + [f"- {inline(r)}" for r in result.gate.reasons]
     if result.warnings:
-        tail += ["", "### Warnings", ""] + [f"- {w}" for w in result.warnings]
+        tail += ["", "### Warnings", ""] + [f"- {inline(w)}" for w in result.warnings]
     for listed in (MAX_LISTED, 5, 0):
         problems = [line for v in result.variants for line in _problems(v, listed)]
         rest = len("\n".join(head + tail + problems)) + 1
@@ -160,10 +158,11 @@ def _reused(result: EvalResult) -> list[str]:
     lines = []
     for v in result.variants:
         if v.reused_from:
-            lines.append(f"`{v.label}`: results reused from run `{v.reused_from}` "
+            lines.append(f"{code(v.label)}: results reused from run {code(v.reused_from)} "
                          "(same prompt, eval set, model and params; no model calls).")
         elif v.origin and v.origin.startswith("run:"):
-            lines.append(f"`{v.label}`: results of run `{v.origin[4:]}`, read from the store.")
+            lines.append(f"{code(v.label)}: results of run {code(v.origin[4:])}, read from the "
+                         "store.")
     return ["", *lines] if lines else []
 
 

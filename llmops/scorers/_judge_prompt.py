@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmops.errors import PromptError, TemplateError, UserError
+from llmops.errors import PromptError, UserError
 
 if TYPE_CHECKING:
     from llmops.scorers.base import Sample, ScorerContext
@@ -40,19 +40,11 @@ class JudgePrompt:
 def _render_sandboxed(
     messages: list[dict[str, str]], variables: dict[str, Any], path: Path
 ) -> list[dict[str, Any]]:
-    from jinja2 import StrictUndefined
-    from jinja2 import TemplateError as JinjaError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    from llmops.prompts.render import render_text
 
-    env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
-    out = []
-    for m in messages:
-        try:
-            content = env.from_string(m["content"]).render(**variables)
-        except JinjaError as exc:
-            raise TemplateError(f"judge prompt: {exc}", file=path) from None
-        out.append({"role": m["role"], "content": content})
-    return out
+    return [{"role": m["role"], "content": render_text(m["content"], variables,
+                                                      what="judge prompt", file=path)}
+            for m in messages]
 
 
 def _digest(payload: Any) -> str:

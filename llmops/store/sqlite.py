@@ -17,7 +17,7 @@ from typing import Any
 
 from llmops import _sqlite
 from llmops.errors import RuntimeFailure, UserError
-from llmops.store.sql import SqlStore
+from llmops.store.queries import SqlStore
 
 _TYPES = {"{id}": "integer primary key", "{real}": "real"}
 
