@@ -14,6 +14,7 @@ pytest_plugins: list[str] = [
     "tests.fixtures_prompts",
     "tests.fixtures_cloud",
     "tests.fixtures_postgres",
+    "tests.fixtures_view",
 ]
 
 

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from llmops import __version__
-from llmops.cli import diff, eval, evalsets, guard, index, init, prompts, runs
+from llmops.cli import diff, eval, evalsets, guard, index, init, prompts, runs, view
 from llmops.cli._app import RootGroup, state
 
 app = typer.Typer(
@@ -58,6 +58,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(guard.app, name="guard")
 app.add_typer(index.app, name="index")
 app.add_typer(evalsets.app, name="evalsets")
+view.register(app)
 
 
 def main() -> None:

@@ -209,9 +209,10 @@ class SqlTables:
 
     def runs(
         self, limit: int | None = None, *, offset: int = 0, suite: str | None = None,
-        prompt: str | None = None, since: str | None = None,
+        prompt: str | None = None, since: str | None = None, before: str | None = None,
     ) -> list[RunInfo]:
-        """Runs newest first, optionally of one suite, one prompt, or started since a date."""
+        """Runs newest first, optionally of one suite, one prompt, or started since a date
+        (and before another)."""
         where, args = ["1 = 1"], []
         if suite:
             where.append("u.suite = ?")
@@ -222,6 +223,9 @@ class SqlTables:
         if since:
             where.append("u.started_at >= ?")
             args.append(since)
+        if before:
+            where.append("u.started_at < ?")
+            args.append(before)
         sql = (f"select u.* from runs u where {' and '.join(where)}"
                " order by u.started_at desc, u.run_id desc")
         if limit:
@@ -282,6 +286,11 @@ class SqlTables:
             "select * from variants where run_id = ? order by variant_id", (run_id,)
         )
         return [_variant(r) for r in rows]
+
+    def prompt_names(self) -> list[str]:
+        """Every prompt name some run evaluated, sorted."""
+        rows = self.conn.query("select distinct prompt from variants order by prompt")
+        return [str(r["prompt"]) for r in rows]
 
     def variants_with_digest(self, digest: str, suite: str | None = None
                              ) -> list[tuple[VariantRecord, str, str | None]]:

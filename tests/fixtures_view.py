@@ -1,0 +1,88 @@
+"""A running ``llmops view`` over a store filled by two real ``evaluate()`` runs.
+
+The project is evaluated against the fake OpenAI server (the real openai SDK); one case's
+question carries a ``<script>`` tag, an ``onerror`` attribute and an e-mail address, so
+the outputs that echo it test escaping and masking.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures_eval import build_project
+from tests.fixtures_servers import TEST_KEY, TEST_KEY_ENV
+from tests.openai_server import FakeOpenAI
+
+HOSTILE = ('<script>window.__pwned = 1</script><img src="x" '
+           'onerror="window.__pwned = 2" id="evil"> write to alice@example.com')
+
+
+@dataclass
+class Viewer:
+    """The server's base URL and the project it serves."""
+
+    url: str
+    root: Path
+    run_ids: list[str]
+
+
+def _cases() -> list[dict[str, object]]:
+    cases: list[dict[str, object]] = [
+        {"id": f"case-{i:02d}", "vars": {"question": f"question number {i}"},
+         "expected": f"question number {i}"} for i in range(11)
+    ]
+    cases.append({"id": "case-hostile", "vars": {"question": HOSTILE}, "expected": HOSTILE})
+    return cases
+
+
+def start_viewer(root: Path) -> tuple[str, object, threading.Thread]:
+    """Start the viewer of ``root`` on a free port in a thread: (url, server, thread)."""
+    import uvicorn
+
+    from llmops.project import load_project
+    from llmops.view.app import create_app
+    from llmops.view.serve import bind
+
+    sock = bind("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(load_project(root)),
+                                           log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            urllib.request.urlopen(url + "/static/view.css", timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    return url, server, thread
+
+
+@pytest.fixture(scope="session")
+def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
+    """The viewer of a project with two runs of qa (v1 baseline, v2 candidate)."""
+    from llmops.eval.run import evaluate
+
+    with pytest.MonkeyPatch.context() as mp, FakeOpenAI(api_key=TEST_KEY) as fake:
+        mp.setenv(TEST_KEY_ENV, TEST_KEY)  # only while evaluating: the viewer needs no key
+        fake.api_key_env = TEST_KEY_ENV
+        root = build_project(tmp_path_factory.mktemp("view") / "proj", fake.provider_config(),
+                             cases=_cases(), labels={"production": "v1", "staging": "v2"})
+        run_ids = [evaluate(root, "qa", formats=[]).run_id for _ in range(2)]
+    url, server, thread = start_viewer(root)
+    try:
+        yield Viewer(url=url, root=root, run_ids=run_ids)
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)

@@ -1,0 +1,185 @@
+"""``llmops view`` over HTTP: pages, JSON, masking, escaping and bad input."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures_view import Viewer, start_viewer
+
+LLMOPS = [sys.executable, "-c", "from llmops.cli import main; main()"]
+
+
+def get(url: str) -> tuple[int, str, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read().decode(), dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), dict(e.headers)
+
+
+def get_json(url: str) -> Any:
+    status, body, _ = get(url)
+    assert status == 200, body
+    return json.loads(body)
+
+
+def test_api_runs_lists_both_runs_newest_first(viewer: Viewer) -> None:
+    data = get_json(viewer.url + "/api/runs")
+    assert [r["run_id"] for r in data["runs"]] == list(reversed(viewer.run_ids))
+    first = data["runs"][0]
+    assert first["suite"] == "qa" and first["status"] == "finished"
+    assert [(v["prompt"], v["version"], v["role"]) for v in first["variants"]] == [
+        ("qa", "v1", "baseline"), ("qa", "v2", "candidate")]
+
+
+def test_runs_filters(viewer: Viewer) -> None:
+    assert get_json(viewer.url + "/api/runs?suite=nope")["runs"] == []
+    assert len(get_json(viewer.url + "/api/runs?prompt=qa")["runs"]) == 2
+    assert len(get_json(viewer.url + "/api/runs?label=staging")["runs"]) == 2
+    assert get_json(viewer.url + "/api/runs?label=no-such-label")["runs"] == []
+    assert get_json(viewer.url + "/api/runs?since=2999-01-01")["runs"] == []
+    assert get_json(viewer.url + "/api/runs?until=2000-01-01")["runs"] == []
+    today = datetime.now(UTC).date().isoformat()  # "until" takes in its whole day
+    assert len(get_json(f"{viewer.url}/api/runs?since={today}&until={today}")["runs"]) == 2
+
+
+def test_run_page_puts_failing_cases_first_and_masks(viewer: Viewer) -> None:
+    run_id = viewer.run_ids[-1]
+    data = get_json(f"{viewer.url}/api/runs/{run_id}")
+    assert data["n_cases"] == 12 and data["scorers"] == ["exact"]
+    cases = data["cases"]
+    # v2 shouts, so every case fails exact on v2 while v1 passes: all failing and changed
+    assert all(c["failing"] and c["changed"] for c in cases)
+    hostile = next(c for c in cases if c["case_id"] == "case-hostile")
+    v1 = hostile["outputs"][0]
+    assert "alice@example.com" not in json.dumps(hostile)
+    assert "a***@example.com" in v1["output"] and "<script>" in v1["output"]
+    assert v1["scores"][0]["scorer"] == "exact" and v1["scores"][0]["passed"] is True
+    assert hostile["outputs"][1]["scores"][0]["passed"] is False
+    assert "a***@example.com" in hostile["vars"]["question"]
+
+
+def test_run_page_filters(viewer: Viewer) -> None:
+    base = f"{viewer.url}/api/runs/{viewer.run_ids[0]}"
+    assert get_json(base + "?status=pass")["n_matching"] == 0
+    assert get_json(base + "?status=fail")["n_matching"] == 12
+    found = get_json(base + "?q=number+7")
+    assert [c["case_id"] for c in found["cases"]] == ["case-07"]
+    # a search sees masked text only: the raw address finds nothing
+    assert get_json(base + "?q=alice@example.com")["n_matching"] == 0
+
+
+def test_html_is_escaped_and_locked_down(viewer: Viewer) -> None:
+    status, html, headers = get(f"{viewer.url}/runs/{viewer.run_ids[0]}")
+    assert status == 200
+    assert "<script>window.__pwned" not in html and 'onerror="window' not in html
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
+    assert "alice@example.com" not in html
+    assert "script-src 'self'" in headers["content-security-policy"]
+    assert "http://" not in html.replace(viewer.url, "") and "https://" not in html
+
+
+def test_unknown_run_is_a_404_page(viewer: Viewer) -> None:
+    status, html, _ = get(viewer.url + "/runs/no-such-run")
+    assert status == 404 and "Not found" in html and "no run &#39;no-such-run&#39;" in html
+    assert "Traceback" not in html
+    status, body, _ = get(viewer.url + "/api/runs/no-such-run")
+    assert status == 404 and json.loads(body)["error"] == "not_found"
+    assert get(viewer.url + "/no/such/page")[0] == 404
+
+
+def test_compare_versions_in_a_run(viewer: Viewer) -> None:
+    run_id = viewer.run_ids[0]
+    data = get_json(f"{viewer.url}/api/compare?a=qa@v1&b=qa@v2&run={run_id}")
+    assert any("upper" in line for line in data["messages"])
+    [comp] = data["results"]["comparisons"]
+    assert comp["scorer"] == "exact" and comp["verdict"] == "regressed"
+    assert comp["delta"] == pytest.approx(-1.0)
+    assert len(data["results"]["cases"]) == 12
+    case = next(c for c in data["results"]["cases"] if c["case_id"] == "case-03")
+    assert {"op": "del", "text": "question"} in case["words"]
+    assert {"op": "ins", "text": "QUESTION"} in case["words"]
+
+
+def test_compare_two_runs_and_bad_compare(viewer: Viewer) -> None:
+    a, b = viewer.run_ids
+    data = get_json(f"{viewer.url}/api/compare?run_a={a}&run_b={b}")
+    [comp] = data["results"]["comparisons"]
+    assert comp["delta"] == 0 and data["results"]["cases"] == []
+    status, body, _ = get(viewer.url + "/api/compare?a=qa@v1&b=qa@v9")
+    assert status == 400 and "v9" in json.loads(body)["message"]
+    assert get(viewer.url + "/compare")[0] == 400
+
+
+def test_history_and_guard_pages(viewer: Viewer) -> None:
+    data = get_json(viewer.url + "/api/history/qa")
+    assert data["runs"] == viewer.run_ids
+    assert {(p["version"], p["mean"]) for p in data["points"]} == {("v1", 1.0), ("v2", 0.0)}
+    status, html, _ = get(viewer.url + "/history/qa")
+    assert status == 200 and "<svg" in html and "<polyline" in html
+    assert get_json(viewer.url + "/api/guard")["scans"] == []
+    assert "No guard scan stored yet" in get(viewer.url + "/guard")[1]
+
+
+def test_without_a_store_the_page_says_how_to_make_one(tmp_path: Path) -> None:
+    from tests.fixtures_eval import build_project
+
+    root = build_project(tmp_path / "p", {"kind": "openai", "model": "m"})
+    url, server, thread = start_viewer(root)
+    try:
+        status, html, _ = get(url + "/")
+        assert status == 200 and "llmops eval" in html
+        assert not (root / ".llmops" / "results.db").exists()  # read-only: nothing created
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)
+
+
+def test_cli_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
+    from tests.fixtures_eval import build_project
+
+    root = build_project(tmp_path / "p", {"kind": "openai", "model": "m"})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = subprocess.run([*LLMOPS, "-C", str(root), "view",
+                            "--port", str(port)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert len(r.stderr.strip().splitlines()) == 1 and str(port) in r.stderr
+
+
+def test_cli_serves_until_stopped(tmp_path: Path) -> None:
+    from tests.fixtures_eval import build_project
+    from tests.fixtures_servers import free_port
+
+    root = build_project(tmp_path / "p", {"kind": "openai", "model": "m"})
+    port = free_port()
+    proc = subprocess.Popen([*LLMOPS, "-C", str(root), "view",
+                             "--port", str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert f"http://127.0.0.1:{port}/" in proc.stdout.readline()
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                status, html, _ = get(f"http://127.0.0.1:{port}/api/runs")
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert status == 200 and json.loads(html)["error"] == "no_store"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
