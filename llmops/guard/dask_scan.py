@@ -87,7 +87,9 @@ def connect(address: str, timeout: float = DEFAULT_TIMEOUT) -> Any:
     try:
         from distributed import Client
     except ImportError:
-        raise UserError("--dask needs dask.distributed (pip install 'llmops-prompts[dask]')") from None
+        raise UserError(
+            "--dask needs dask.distributed (pip install 'llmops-prompts[dask]')"
+        ) from None
     quiet = logging.getLogger("distributed")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # the failure is said once, below, not in a traceback
