@@ -28,7 +28,7 @@ from llmops.store import (
     open_store,
 )
 from llmops.store.migrations import MIGRATIONS
-from llmops.store.sql import SqlStore
+from llmops.store.queries import SqlStore
 from llmops.store.sqlite import SqliteStore
 
 
