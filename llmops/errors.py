@@ -45,6 +45,10 @@ class LlmopsError(Exception):
         self.hint = hint
 
     def __str__(self) -> str:
+        return self.location() + self.what()
+
+    def location(self) -> str:
+        """``file:line: `` (or ``line N: ``, or nothing): where the error is."""
         where = ""
         if self.file:
             where = _display(self.file)
@@ -53,12 +57,16 @@ class LlmopsError(Exception):
             where += ": "
         elif self.line is not None:
             where = f"line {self.line}: "
+        return where.replace("\n", " ")
+
+    def what(self) -> str:
+        """The field, the message and the hint, on one line."""
         what = self.message
         if self.field:
             what = f"{self.field}: {what}"
         if self.hint:
             what += f" ({self.hint})"
-        return (where + what).replace("\n", " ")
+        return what.replace("\n", " ")
 
 
 def _display(file: str) -> str:

@@ -6,6 +6,9 @@
   package provides the binaries (``make test`` installs it when missing). Without them the
   tests that need the server skip locally and fail in CI.
 - ``postgres_url``: a fresh database on that server per test, dropped afterwards.
+- ``password_url``: a fresh database owned by a role that must give its password.
+- ``store_backend``: runs a test on both backends (the project's SQLite file, then
+  ``LLMOPS_STORE`` set to a fresh PostgreSQL database), with a row counter for either.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import itertools
 import os
 import shlex
 import shutil
+import sqlite3
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,11 +68,43 @@ class PostgresServer:
     def drop_database(self, url: str) -> None:
         self._client("dropdb", "--force", "--if-exists", url.rsplit("/", 1)[1])
 
+    def password_database(self, user: str, password: str) -> str:
+        """A new database owned by ``user``, who must give ``password`` (scram-sha-256
+        from 127.0.0.1, before the trust rule); returns its URL with the password."""
+        import psycopg
+
+        hba = self.datadir / "data" / "pg_hba.conf"
+        rule = f"host all {user} 127.0.0.1/32 scram-sha-256\n"
+        with psycopg.connect(self.url(), autocommit=True) as db:
+            if not db.execute("select 1 from pg_roles where rolname = %s", (user,)).fetchone():
+                db.execute(f'create role "{user}" login password \'{password}\'')
+            if rule not in hba.read_text():
+                hba.write_text(rule + hba.read_text())  # in place: the owner stays
+                db.execute("select pg_reload_conf()")
+                _wait_for_password_rule(self.url().replace(USER, user, 1))
+            name = f"t{os.getpid()}_{next(self.counter)}"
+            db.execute(f'create database "{name}" owner "{user}"')
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{name}"
+
     def _client(self, tool: str, *args: str) -> None:
         subprocess.run(
             [str(self.bindir / tool), "-h", "127.0.0.1", "-p", str(self.port), "-U", USER,
              *args], check=True, capture_output=True, timeout=60,
         )
+
+
+def _wait_for_password_rule(url_without_password: str) -> None:
+    """Until the server has reloaded pg_hba.conf: a connection without the password fails."""
+    import psycopg
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            psycopg.connect(url_without_password, connect_timeout=5).close()
+        except psycopg.OperationalError:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the PostgreSQL server did not reload pg_hba.conf")
 
 
 def _as_server_user(argv: list[str]) -> list[str]:
@@ -128,3 +165,60 @@ def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
         yield url
     finally:
         postgres_server.drop_database(url)
+
+
+@pytest.fixture
+def password_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL, password included, of a fresh database whose owner needs that password."""
+    url = postgres_server.password_database("team", "Tm-s3cr3t-pw-4f9e")
+    try:
+        yield url
+    finally:
+        postgres_server.drop_database(url)
+
+
+@dataclass
+class StoreBackend:
+    """The results store a test's projects use: their SQLite file, or ``LLMOPS_STORE``."""
+
+    name: str  # sqlite | postgresql
+    url: str | None = None  # the PostgreSQL database's URL
+
+    def count(self, root: Path, sql: str) -> int:
+        """``select count(*) ...`` on the store of the project at ``root``; 0 while the
+        store is not there yet (a SQLite file not yet created, a table not yet made)."""
+        if self.url is not None:
+            import psycopg
+
+            try:
+                with psycopg.connect(self.url, connect_timeout=5) as db:
+                    row = db.execute(sql).fetchone()
+            except psycopg.Error:
+                return 0
+        else:
+            db_path = root / ".llmops" / "results.db"
+            if not db_path.exists():
+                return 0
+            try:
+                con = sqlite3.connect(db_path, timeout=5)
+                try:
+                    row = con.execute(sql).fetchone()
+                finally:
+                    con.close()
+            except sqlite3.Error:
+                return 0
+        return int(row[0]) if row else 0
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+                  ) -> StoreBackend:
+    """Run the test once on each backend: ``LLMOPS_STORE`` unset (the project's SQLite
+    file), then set to a fresh database on the test PostgreSQL server. Subprocesses
+    started with ``os.environ`` inherit it."""
+    if request.param == "sqlite":
+        monkeypatch.delenv("LLMOPS_STORE", raising=False)
+        return StoreBackend("sqlite")
+    url: str = request.getfixturevalue("postgres_url")
+    monkeypatch.setenv("LLMOPS_STORE", url)
+    return StoreBackend("postgresql", url)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmops.cli import app
+from tests.fixtures_postgres import StoreBackend
 from tests.openai_server import FakeOpenAI
 
 MakeProject = Callable[..., Path]
@@ -138,7 +138,8 @@ def test_unreachable_endpoint_exit_3(
 
 
 def test_runs_list_show_export(
-    openai_server: FakeOpenAI, make_project: MakeProject, tmp_path: Path
+    openai_server: FakeOpenAI, make_project: MakeProject, tmp_path: Path,
+    store_backend: StoreBackend,
 ) -> None:
     root = make_project(openai_server.provider_config(), n_cases=4)
     assert run(root, "eval", "qa", "--format", "none").exit_code == 0
@@ -163,22 +164,20 @@ def test_runs_list_show_export(
     assert rows[0]["scorer"] == "exact" and rows[0]["case_id"] == "case-00000"
 
 
-def _count_results(db: Path) -> int:
-    try:
-        con = sqlite3.connect(db, timeout=5)
-        try:
-            return int(con.execute("select count(*) from results").fetchone()[0])
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
+RESULTS = "select count(*) from results"
+DUPLICATES = ("select count(*) from (select 1 from results group by variant_id, case_id,"
+              " repeat_index having count(*) > 1) d")
 
 
-def test_sigkill_half_way_then_resume(openai_server: FakeOpenAI, make_project: MakeProject) -> None:
+def test_sigkill_half_way_then_resume(
+    openai_server: FakeOpenAI, make_project: MakeProject, store_backend: StoreBackend
+) -> None:
     n, conc = 60, 4
     openai_server.set_latency(80)
     root = make_project(openai_server.provider_config(), n_cases=n)
-    db = root / ".llmops" / "results.db"
+
+    def count(sql: str = RESULTS) -> int:
+        return store_backend.count(root, sql)
     cmd = [
         LLMOPS,
         "--project",
@@ -195,13 +194,13 @@ def test_sigkill_half_way_then_resume(openai_server: FakeOpenAI, make_project: M
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while _count_results(db) < n // 2 and time.monotonic() < deadline:
+    while count() < n // 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     time.sleep(0.3)  # let the server finish the requests that were in flight
     calls_before = openai_server.requests.count("/v1/chat/completions")
-    stored = _count_results(db)
+    stored = count()
     assert n // 2 <= stored < n
     # What was lost is at most what was in flight plus one flush window.
     print(f"SIGKILL after {stored} stored results: {calls_before - stored} calls lost")
@@ -239,15 +238,8 @@ def test_sigkill_half_way_then_resume(openai_server: FakeOpenAI, make_project: M
     assert [c["id"] for c in cases] == [f"case-{i:05d}" for i in range(n)]
     assert all(c["output"] == f"question number {i}" for i, c in enumerate(cases))
     assert all(c["scores"]["exact"]["passed"] for c in cases)
-    con = sqlite3.connect(db)
-    assert con.execute("select count(*) from results").fetchone()[0] == n
-    dupes = con.execute(
-        "select count(*) from (select case_id from results group by variant_id,"
-        " case_id, repeat_index having count(*) > 1)"
-    ).fetchone()[0]
-    assert dupes == 0
-    assert con.execute("select count(*) from scores").fetchone()[0] == n
-    con.close()
+    assert count() == n and count(DUPLICATES) == 0
+    assert count("select count(*) from scores") == n
     listed = json.loads(run(root, "runs", "list", "--json", "-").stdout)
     assert listed[0]["status"] == "finished" and listed[0]["n_cases_done"] == n
     # Resuming a finished run calls nothing.
@@ -300,7 +292,7 @@ def test_every_suite_runs_without_a_suite_name(
 
 
 def test_two_eval_processes_share_one_store(
-    openai_server: FakeOpenAI, make_project: MakeProject
+    openai_server: FakeOpenAI, make_project: MakeProject, store_backend: StoreBackend
 ) -> None:
     openai_server.set_latency(5)
     root = make_project(openai_server.provider_config(), n_cases=150)
@@ -314,9 +306,8 @@ def test_two_eval_processes_share_one_store(
     listed = json.loads(run(root, "runs", "list", "--json", "-").stdout)
     assert [r["status"] for r in listed] == ["finished", "finished"]
     assert [r["n_cases_done"] for r in listed] == [300, 300]
-    con = sqlite3.connect(root / ".llmops" / "results.db")
-    assert con.execute("select count(*) from scores").fetchone()[0] == 600
-    con.close()
+    assert store_backend.count(root, "select count(*) from scores") == 600
+    assert store_backend.count(root, DUPLICATES) == 0
 
 
 def test_errored_cases_are_listed(openai_server: FakeOpenAI, make_project: MakeProject) -> None:
@@ -331,26 +322,23 @@ def test_errored_cases_are_listed(openai_server: FakeOpenAI, make_project: MakeP
 
 
 def test_sigterm_marks_the_run_interrupted_and_keeps_results(
-    openai_server: FakeOpenAI, make_project: MakeProject
+    openai_server: FakeOpenAI, make_project: MakeProject, store_backend: StoreBackend
 ) -> None:
     openai_server.set_latency(50)
     root = make_project(openai_server.provider_config(), n_cases=80)
-    db = root / ".llmops" / "results.db"
     cmd = [LLMOPS, "--project", str(root), "eval", "qa", "--prompt", "qa@v1", "--no-cache",
            "--concurrency", "4", "--format", "none"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
-    while _count_results(db) < 10 and time.monotonic() < deadline:
+    while store_backend.count(root, RESULTS) < 10 and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err.decode()
     time.sleep(0.2)
-    con = sqlite3.connect(db)
-    status = con.execute("select status from runs").fetchone()[0]
-    stored = con.execute("select count(*) from results").fetchone()[0]
-    con.close()
-    assert status == "interrupted"  # recorded, not only derived from a dead pid
+    stored = store_backend.count(root, RESULTS)
+    # Recorded, not only derived from a dead pid.
+    assert store_backend.count(root, "select count(*) from runs where status = 'interrupted'") == 1
     assert 10 <= stored < 80
     # Every call the server finished answering before the signal is in the store.
     assert openai_server.requests.count() - stored <= 4

@@ -1,7 +1,8 @@
 """`llmops eval --baseline` in every form, stored results reused, and the PR comment size.
 
 End to end through the CLI (typer's CliRunner on the real app) and the Python API,
-against the fake OpenAI server; its request log proves which calls were made.
+against the fake OpenAI server; its request log proves which calls were made. The
+``git:``, ``run:`` and reuse tests run on both store backends (``store_backend``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from llmops.project import load_project
 from llmops.reports.markdown import summary_markdown
 from llmops.store import open_store
 from tests.fixtures_eval import PROMPT_V1, PROMPT_V2
+from tests.fixtures_postgres import StoreBackend
 from tests.openai_server import FakeOpenAI
 
 MakeProject = Callable[..., Path]
@@ -88,9 +90,10 @@ def test_label_and_version_baselines(
 
 
 @pytest.fixture
-def git_project(openai_server: FakeOpenAI, make_project: MakeProject) -> Path:
+def git_project(openai_server: FakeOpenAI, make_project: MakeProject,
+                store_backend: StoreBackend) -> Path:
     """A project in a git repo: v1 committed as production (and tagged), then, in the
-    working tree only, a new v2 promoted to production."""
+    working tree only, a new v2 promoted to production. On each store backend."""
     root = make_project(openai_server.provider_config(), n_cases=10,
                         versions={"v1": PROMPT_V1}, gate={"max_regression": 0.05})
     (root / ".gitignore").write_text(".llmops/\nreports/\n")
@@ -157,10 +160,10 @@ def test_git_baseline_of_a_version_edited_in_the_working_tree(
     assert "qa@v1 (git:HEAD)" in html and "exact: qa@v1 − qa@v1 (git:HEAD) per case" in html
 
     # Interrupted, then resumed: the git baseline is read from the ref again.
-    with open_store(load_project(root).store.path) as store:
-        store.db.execute("delete from results where result_id in (select result_id from"
-                         " results where run_id = ? order by result_id desc limit 5)",
-                         (result.run_id,))
+    with open_store(load_project(root).store) as store:
+        store.conn.execute("delete from results where result_id in (select result_id from"
+                           " results where run_id = ? order by result_id desc limit 5)",
+                           (result.run_id,))
         store.finish_run(result.run_id, "interrupted")
     before = openai_server.requests.count(CHAT)
     resumed = evaluate(root, resume=result.run_id, no_cache=True, formats=[])
@@ -187,7 +190,7 @@ def test_bad_git_and_run_baselines_exit_2_before_any_call(
 
 
 def test_run_baseline_compares_with_stored_results_without_calling_the_model(
-    openai_server: FakeOpenAI, make_project: MakeProject
+    openai_server: FakeOpenAI, make_project: MakeProject, store_backend: StoreBackend
 ) -> None:
     root = make_project(openai_server.provider_config(), n_cases=10)
     texts = questions(root)
@@ -211,7 +214,8 @@ def test_run_baseline_compares_with_stored_results_without_calling_the_model(
     assert comp["baseline"] == f"qa@v1 (run:{first['run_id']})"
     assert comp["verdict"] == "regressed" and comp["n_shared"] == 10
     # The new run holds only what it evaluated.
-    with open_store(load_project(root).store.path) as store:
+    with open_store(load_project(root).store) as store:
+        assert store.backend == store_backend.name
         assert [v.version for v in store.variants(data["run_id"])] == ["v2"]
         assert store.run(data["run_id"]).meta["baseline"] == f"run:{first['run_id']}:v1"
 
@@ -230,7 +234,7 @@ def test_run_baseline_compares_with_stored_results_without_calling_the_model(
 
 
 def test_run_baseline_with_several_versions_needs_one_named(
-    openai_server: FakeOpenAI, make_project: MakeProject
+    openai_server: FakeOpenAI, make_project: MakeProject, store_backend: StoreBackend
 ) -> None:
     root = make_project(openai_server.provider_config(), n_cases=8)
     first = evaluate(root, "qa", formats=[])  # production v1 and the unlocked v2
@@ -252,9 +256,10 @@ def test_run_baseline_with_several_versions_needs_one_named(
 
 @pytest.fixture
 def production_evaluated(
-    openai_server: FakeOpenAI, make_project: MakeProject
+    openai_server: FakeOpenAI, make_project: MakeProject, store_backend: StoreBackend
 ) -> tuple[Path, str]:
-    """A project whose production version (qa@v1) was evaluated once, cache off."""
+    """A project whose production version (qa@v1) was evaluated once, cache off; on
+    each store backend."""
     root = make_project(openai_server.provider_config(), n_cases=12,
                         scorers=[{"exact": {}}, {"contains": {}}])
     res = cli(root, "eval", "qa", "--prompt", "qa@v1", "--no-cache", "--format", "none",
@@ -320,14 +325,14 @@ def test_the_api_reuses_too_and_a_run_of_the_baseline_alone_does_not(
     result = evaluate(root, "qa", prompts=["qa@v2"], no_cache=True, formats=[])
     assert result.variants[0].reused_from == first_run
     assert openai_server.requests.count(CHAT) == 24
-    with open_store(load_project(root).store.path) as store:
+    with open_store(load_project(root).store) as store:
         reused = store.variants(result.run_id)[0]
         assert reused.reused_from == first_run
         # Scores were copied (same scorer versions and options), not recomputed.
-        n_scores = store.db.execute(
-            "select count(*) from scores s join results r using (result_id)"
-            " where r.variant_id = ?", (reused.variant_id,)).fetchone()[0]
-        assert n_scores == 24
+        [row] = store.conn.query(
+            "select count(*) as n from scores s join results r using (result_id)"
+            " where r.variant_id = ?", (reused.variant_id,))
+        assert row["n"] == 24
     # Evaluating production alone is a fresh evaluation of it (nightly checks).
     alone = evaluate(root, "qa", prompts=["qa@v1"], no_cache=True, formats=[])
     assert alone.variants[0].reused_from is None
@@ -369,7 +374,7 @@ def test_changes_that_prevent_reuse(
 
 
 def test_a_run_with_more_repeats_serves_one_with_fewer(
-    openai_server: FakeOpenAI, make_project: MakeProject
+    openai_server: FakeOpenAI, make_project: MakeProject, store_backend: StoreBackend
 ) -> None:
     root = make_project(openai_server.provider_config(), n_cases=6)
     first = evaluate(root, "qa", prompts=["qa@v1"], repeat=3, no_cache=True, formats=[])

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.fixtures_eval import PROMPT_V1, PROMPT_V2
+from tests.fixtures_postgres import StoreBackend
 from tests.openai_server import FakeOpenAI
 from tests.test_eval_baselines import GIT_ENV, cli
 
@@ -46,6 +47,7 @@ def add_version(root: Path, name: str, body: dict[str, Any], prompt: str = "qa")
     (root / "prompts" / prompt / f"{name}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
 
 
+@pytest.mark.usefixtures("store_backend")
 def test_a_pr_that_adds_v2_and_promotes_it_compares_it_with_base_production(
     base_repo: Path,
 ) -> None:
@@ -126,7 +128,9 @@ def test_a_label_moved_on_a_prompt_no_suite_evaluates_is_an_error(base_repo: Pat
         "evaluates other" in res.output
 
 
-def test_a_run_baseline_uses_the_commit_the_run_was_made_at(base_repo: Path) -> None:
+def test_a_run_baseline_uses_the_commit_the_run_was_made_at(
+    base_repo: Path, store_backend: StoreBackend
+) -> None:
     root = base_repo
     first = json.loads(cli(root, "eval", "--prompt", "qa@v1", "--json", "-").stdout)
     add_version(root, "v2", PROMPT_V2)
@@ -137,3 +141,4 @@ def test_a_run_baseline_uses_the_commit_the_run_was_made_at(base_repo: Path) -> 
                           "-").stdout)
     assert [(v["role"], v["version"]) for v in data["variants"]][-1] == ("candidate", "v2")
     assert data["comparisons"][0]["verdict"] == "regressed"
+    assert store_backend.count(root, "select count(*) from runs") == 2

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from llmops.cli import app
 from llmops.eval.run import evaluate
+from tests.fixtures_postgres import StoreBackend
 from tests.openai_server import FakeOpenAI
 
 MakeProject = Callable[..., Path]
@@ -27,7 +28,7 @@ SCORERS = [{"exact": {}}, {"contains": {}}]
 
 
 def test_to_pandas_one_row_per_case_and_variant_one_column_per_scorer(
-    openai_server: FakeOpenAI, make_project: MakeProject
+    openai_server: FakeOpenAI, make_project: MakeProject, store_backend: StoreBackend
 ) -> None:
     root = make_project(openai_server.provider_config(), n_cases=5, scorers=SCORERS)
     result = evaluate(root, "qa", formats=[])
@@ -41,11 +42,23 @@ def test_to_pandas_one_row_per_case_and_variant_one_column_per_scorer(
     assert v2["exact"].tolist() == [0.0] * 5  # v2 shouts it
     assert v1["case_id"].tolist() == [f"case-{i:05d}" for i in range(5)]
     assert frame["run_id"].unique().tolist() == [result.run_id]
+    # The same frame from the stored run, as `runs show` and resume read it.
+    from llmops.eval.rerender import stored_result
+    from llmops.project import load_project
+    from llmops.store import open_store
+
+    project = load_project(root)
+    with open_store(project.store) as store:
+        stored = stored_result(project, store, result.run_id).to_pandas()
+    assert stored[["version", "case_id", "exact", "contains"]].equals(
+        frame[["version", "case_id", "exact", "contains"]])
+    assert store_backend.count(root, "select count(*) from results") == 10
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_runs_export_formats_over_several_runs(
-    openai_server: FakeOpenAI, make_project: MakeProject, tmp_path: Path, fmt: str
+    openai_server: FakeOpenAI, make_project: MakeProject, tmp_path: Path, fmt: str,
+    store_backend: StoreBackend,
 ) -> None:
     root = make_project(openai_server.provider_config(), n_cases=3)
     first = json.loads(cli(root, "eval", "qa", "--format", "none", "--json", "-").stdout)
@@ -91,3 +104,18 @@ def test_export_errors_exit_2(
     res = cli(root, "runs", "export", run_id, "--out", str(out))
     assert res.exit_code == 2, res.output
     assert "llmops-prompts[export]" in res.stderr and "pandas" in res.stderr and not out.exists()
+
+
+def test_parquet_without_pyarrow_names_the_extra(
+    openai_server: FakeOpenAI, make_project: MakeProject, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    root = make_project(openai_server.provider_config(), n_cases=2)
+    run_id = json.loads(cli(root, "eval", "qa", "--format", "none", "--json", "-").stdout)[
+        "run_id"]
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    out = tmp_path / "runs.parquet"
+    res = cli(root, "runs", "export", run_id, "--out", str(out))
+    assert res.exit_code == 2, res.output
+    assert "pyarrow" in res.stderr and "llmops-prompts[export]" in res.stderr
+    assert not out.exists() and not list(tmp_path.glob("runs.parquet*"))

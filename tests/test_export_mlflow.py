@@ -1,12 +1,13 @@
 """`llmops runs export --mlflow`: one MLflow run per variant, read back with MlflowClient.
 
-A real tracking store: a ``sqlite:///`` URI, and ``mlflow server`` on a free port for the
-HTTP path.
+A real tracking store: a ``sqlite:///`` URI (from a results store on each backend), a
+``file:`` directory, and ``mlflow server`` on a free port for the HTTP path.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from llmops.cli import app
+from tests.fixtures_postgres import StoreBackend
 from tests.fixtures_servers import free_port
 from tests.openai_server import FakeOpenAI
 
@@ -30,17 +32,44 @@ def cli(root: Path, *args: str) -> Any:
     return CliRunner().invoke(app, ["--project", str(root), *args])
 
 
-@pytest.fixture
-def two_runs(openai_server: FakeOpenAI, make_project: MakeProject,
-             monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, dict[str, Any],
-                                                                       dict[str, Any]]:
+TwoRuns = tuple[Path, dict[str, Any], dict[str, Any]]
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+           "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_SYSTEM": os.devnull}
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
+                          text=True, env={**os.environ, **GIT_ENV}).stdout.strip()
+
+
+def _two_runs(make_project: MakeProject, provider: dict[str, Any], tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> TwoRuns:
+    """Two runs of a project committed in git: v1 against v2, then v1 alone."""
     monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is relative to the cwd
-    root = make_project(openai_server.provider_config(), n_cases=10,
-                        scorers=[{"exact": {}}, {"contains": {}}])
+    root = make_project(provider, n_cases=10, scorers=[{"exact": {}}, {"contains": {}}])
+    (root / ".gitignore").write_text(".llmops/\nreports/\n")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "qa")
     first = json.loads(cli(root, "eval", "qa", "--json", "-").stdout)
     second = json.loads(cli(root, "eval", "qa", "--prompt", "qa@v1", "--no-reuse",
                             "--no-cache", "--format", "none", "--json", "-").stdout)
     return root, first, second
+
+
+@pytest.fixture
+def two_runs(openai_server: FakeOpenAI, make_project: MakeProject,
+             monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> TwoRuns:
+    return _two_runs(make_project, openai_server.provider_config(), tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def two_runs_each_backend(store_backend: StoreBackend, openai_server: FakeOpenAI,
+                          make_project: MakeProject, monkeypatch: pytest.MonkeyPatch,
+                          tmp_path: Path) -> TwoRuns:
+    """The same two runs, in a SQLite file, then in a PostgreSQL database."""
+    return _two_runs(make_project, openai_server.provider_config(), tmp_path, monkeypatch)
 
 
 def _check_export(root: Path, uri: str, first: dict[str, Any], second: dict[str, Any]) -> None:
@@ -61,6 +90,12 @@ def _check_export(root: Path, uri: str, first: dict[str, Any], second: dict[str,
     assert cand.data.params["prompt_digest"] == v2["digest"]
     assert cand.data.params["evalset_digest"] == first["evalset"]["digest"]
     assert cand.data.params["params.temperature"] == "0"
+    assert cand.data.params["model"] == "fake-model" and cand.data.params["role"] == "candidate"
+    assert cand.data.params["evalset_path"] == "evalsets/qa.jsonl"
+    assert cand.data.tags["mlflow.source.git.commit"] == git(root, "rev-parse", "HEAD")
+    assert cand.data.metrics["prompt_tokens"] > 0 and cand.data.metrics["completion_tokens"] > 0
+    assert cand.data.metrics["latency_p50_ms"] <= cand.data.metrics["latency_p95_ms"]
+    assert cand.data.metrics["contains.errors"] == 0
     assert cand.data.metrics["exact.mean"] == 0.0 and base.data.metrics["exact.mean"] == 1.0
     assert cand.data.metrics["exact.pass_rate"] == 0.0
     assert cand.data.metrics["n_cases"] == 10 and cand.data.metrics["errors"] == 0
@@ -68,6 +103,7 @@ def _check_export(root: Path, uri: str, first: dict[str, Any], second: dict[str,
     comparison = next(c for c in first["comparisons"] if c["scorer"] == "exact")
     assert cand.data.metrics["exact.delta"] == pytest.approx(comparison["delta"])
     assert cand.data.metrics["exact.ci_low"] == pytest.approx(comparison["ci_low"])
+    assert cand.data.metrics["exact.ci_high"] == pytest.approx(comparison["ci_high"])
     assert "exact.delta" not in base.data.metrics
     assert cand.data.tags["llmops.role"] == "candidate" and cand.info.status == "FINISHED"
     artifacts = [a.path for a in client.list_artifacts(cand.info.run_id, "reports")]
@@ -82,11 +118,15 @@ def _check_export(root: Path, uri: str, first: dict[str, Any], second: dict[str,
     assert len(history) == 1
 
 
-def test_export_to_a_sqlite_tracking_store(
-    two_runs: tuple[Path, dict[str, Any], dict[str, Any]], tmp_path: Path
-) -> None:
-    root, first, second = two_runs
+def test_export_to_a_sqlite_tracking_store(two_runs_each_backend: TwoRuns, tmp_path: Path
+                                          ) -> None:
+    root, first, second = two_runs_each_backend
     _check_export(root, f"sqlite:///{tmp_path / 'mlflow.db'}", first, second)
+
+
+def test_export_to_a_file_tracking_store(two_runs: TwoRuns, tmp_path: Path) -> None:
+    root, first, second = two_runs
+    _check_export(root, (tmp_path / "mlruns").as_uri(), first, second)
 
 
 @pytest.fixture
@@ -124,17 +164,44 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
 
 
 def test_export_to_an_mlflow_server(
-    two_runs: tuple[Path, dict[str, Any], dict[str, Any]], mlflow_server: str
+    two_runs: TwoRuns, mlflow_server: str
 ) -> None:
     root, first, second = two_runs
     _check_export(root, mlflow_server, first, second)
 
 
 def test_an_unknown_run_exits_2_before_anything_is_logged(
-    two_runs: tuple[Path, dict[str, Any], dict[str, Any]], tmp_path: Path
+    two_runs: TwoRuns, tmp_path: Path
 ) -> None:
     root, first, _ = two_runs
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     res = cli(root, "runs", "export", first["run_id"], "nope", "--mlflow", uri)
     assert res.exit_code == 2 and "nope" in res.stderr
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_without_mlflow_installed_it_names_the_extra(
+    two_runs: TwoRuns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, first, _ = two_runs
+    for module in ("mlflow", "mlflow.tracking"):
+        monkeypatch.setitem(sys.modules, module, None)
+    res = cli(root, "runs", "export", first["run_id"], "--mlflow",
+              f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert res.exit_code == 2, res.output
+    assert "llmops-prompts[mlflow]" in res.stderr and "Traceback" not in res.output
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_an_unreachable_tracking_server_exits_3_naming_it_without_credentials(
+    two_runs: TwoRuns, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, first, _ = two_runs
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # MLflow's own retries
+    port = free_port()  # nothing listens there
+    res = cli(root, "runs", "export", first["run_id"], "--mlflow",
+              f"http://team:Ml-s3cr3t-77d@127.0.0.1:{port}")
+    assert res.exit_code == 3, res.output
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith(f"error: http://***@127.0.0.1:{port}: MLflow tracking store failed")
+    assert "Ml-s3cr3t-77d" not in res.output and "internal error" not in res.output

@@ -267,3 +267,37 @@ def test_case_inputs_are_kept_once_per_case_digest(location: StoreLocation) -> N
         got = store.case_inputs(vid)
         assert got["c0"] == case  # the first one kept: a digest names one content
         assert store.case_inputs(vid + 1) == {}
+
+
+def test_where_the_store_is_llmops_store_wins_and_empty_counts_as_unset(tmp_path: Path) -> None:
+    from llmops.errors import ConfigError
+    from llmops.store import locate
+
+    url = "postgresql://team:pw-123456789@db.example.com:5433/llmops"
+    assert locate(".llmops/results.db", tmp_path, environ={}) == StoreLocation(
+        "sqlite", str(tmp_path / ".llmops/results.db"), "store")
+    from_yaml = locate(url, tmp_path, environ={})
+    assert (from_yaml.backend, from_yaml.target, from_yaml.source) == ("postgresql", url,
+                                                                       "store")
+    from_env = locate(".llmops/results.db", tmp_path, environ={"LLMOPS_STORE": url})
+    assert (from_env.backend, from_env.source) == ("postgresql", "LLMOPS_STORE")
+    assert from_env.where == "postgresql://team:***@db.example.com:5433/llmops"
+    assert str(from_env) == from_env.where and "pw-123456789" not in repr(from_env.where)
+    # An unset secret in CI expands to "": the file named in llmops.yaml.
+    assert locate("r.db", tmp_path, environ={"LLMOPS_STORE": ""}).backend == "sqlite"
+    env_file = locate(url, tmp_path, environ={"LLMOPS_STORE": "/data/team.db"})
+    assert (env_file.backend, env_file.target) == ("sqlite", "/data/team.db")
+    assert locate("postgres://u@h/db", tmp_path, environ={}).backend == "postgresql"
+    with pytest.raises(ConfigError, match=r"^LLMOPS_STORE: unknown store URL scheme 'mysql'"):
+        locate("r.db", tmp_path, environ={"LLMOPS_STORE": "mysql://u:pw-123456789@h/db"})
+    with pytest.raises(ConfigError, match=r"^store: the URL names no database") as exc:
+        locate("postgresql://u:pw-123456789@h:5432/", tmp_path, environ={})
+    assert "pw-123456789" not in str(exc.value)
+
+
+def test_without_psycopg_a_postgresql_store_names_the_extra(monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(UserError, match=r"psycopg.*llmops-prompts\[postgres\]") as exc:
+        open_store(StoreLocation("postgresql", "postgresql://u@127.0.0.1:1/db"))
+    assert exc.value.exit_code == 2

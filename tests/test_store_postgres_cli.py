@@ -1,8 +1,11 @@
-"""The whole CLI on a PostgreSQL results store named by ``LLMOPS_STORE``.
+"""The whole CLI on a PostgreSQL results store named by ``LLMOPS_STORE`` or ``store:``.
 
 A real server (``tests/fixtures_postgres.py``), the fake OpenAI server, and the real
-``llmops`` command: eval, resume after SIGKILL, baseline reuse, ``run:`` baselines,
-``runs list/show/export/history`` and the guard scan history all work as on SQLite.
+``llmops`` command: eval, baseline reuse, ``run:`` baselines, ``runs list/show/export/
+history`` and the guard scan history all work as on SQLite; bad URLs, an unreachable
+server, a wrong password and a newer schema fail in one line; the password is never
+shown or written. (Resume after SIGKILL, concurrent evals, ``git:`` baselines and the
+exports run on both backends in their own modules, through ``store_backend``.)
 """
 
 from __future__ import annotations
@@ -114,43 +117,6 @@ def test_guard_scan_history_on_postgres(
     assert "jane.doe@example.com" not in json.dumps(days)
 
 
-def test_sigkill_half_way_then_resume_from_postgres(
-    openai_server: FakeOpenAI, make_project: MakeProject, postgres_url: str,
-) -> None:
-    n, conc = 40, 4
-    openai_server.set_latency(80)
-    root = make_project(openai_server.provider_config(), n_cases=n)
-    env = {**os.environ, "LLMOPS_STORE": postgres_url}
-    base = [LLMOPS, "--project", str(root), "eval", "--no-cache", "--format", "none"]
-    proc = subprocess.Popen([*base, "qa", "--prompt", "qa@v1", "--concurrency", str(conc)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while count(postgres_url, "select count(*) from results") < n // 2:
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    time.sleep(0.3)
-    calls_before = openai_server.requests.count(CHAT)
-    stored = count(postgres_url, "select count(*) from results")
-    assert n // 2 <= stored < n
-
-    listed = json.loads(subprocess.run([LLMOPS, "--project", str(root), "runs", "list",
-                                        "--json", "-"], env=env, capture_output=True,
-                                       text=True, check=True).stdout)
-    assert listed[0]["status"] == "interrupted" and listed[0]["n_cases_done"] == stored
-    openai_server.set_latency(0)
-    res = subprocess.run([*base, "--resume", listed[0]["run_id"], "--json", "-"], env=env,
-                         capture_output=True, text=True, timeout=120)
-    assert res.returncode == 0, res.stderr
-    assert openai_server.requests.count(CHAT) - calls_before == n - stored
-    cases = json.loads(res.stdout)["variants"][0]["cases"]
-    assert [c["output"] for c in cases] == [f"question number {i}" for i in range(n)]
-    assert count(postgres_url, "select count(*) from results") == n
-    assert count(postgres_url, "select count(*) from scores") == n
-    assert count(postgres_url, DUPLICATES) == 0
-
-
 # --- bad input ---------------------------------------------------------------------------
 
 
@@ -216,3 +182,87 @@ def test_a_schema_newer_than_this_llmops_exits_2_and_writes_nothing(
     assert openai_server.requests.count(CHAT) == calls
     assert count(postgres_url, "select count(*) from runs") == 1
     assert count(postgres_url, "select count(*) from _migrations") == len(MIGRATIONS) + 1
+
+
+def test_a_wrong_password_exits_3_naming_host_and_port_never_the_password(
+    openai_server: FakeOpenAI, make_project: MakeProject, password_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    wrong = password_url.replace("Tm-s3cr3t-pw-4f9e", "Wr0ng-pw-77c1d")
+    port = password_url.split("@127.0.0.1:", 1)[1].split("/", 1)[0]
+    monkeypatch.setenv("LLMOPS_STORE", wrong)
+    root = make_project(openai_server.provider_config(), n_cases=2)
+    res = subprocess.run([LLMOPS, "--project", str(root), "eval", "qa", "--format", "none"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 3, res.stderr
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith(f"error: 127.0.0.1:{port}: cannot reach the PostgreSQL results store")
+    assert "password authentication failed" in line
+    assert "Wr0ng-pw-77c1d" not in res.stdout + res.stderr
+    assert openai_server.requests.count(CHAT) == 0
+
+
+def test_the_password_is_never_shown_or_written(
+    openai_server: FakeOpenAI, make_project: MakeProject, password_url: str,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    password = "Tm-s3cr3t-pw-4f9e"
+    monkeypatch.setenv("LLMOPS_STORE", password_url)
+    monkeypatch.chdir(tmp_path)  # MLflow's artifacts land under tmp_path
+    root = make_project(openai_server.provider_config(), n_cases=3)
+    env = {**os.environ}
+    shown: list[str] = []
+
+    def llmops(*args: str, code: int = 0) -> str:
+        res = subprocess.run([LLMOPS, "--project", str(root), *args], env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert res.returncode == code, res.stderr
+        shown.append(res.stdout + res.stderr)
+        return res.stdout
+
+    run_id = json.loads(llmops("eval", "qa", "--format", "md,html,junit,json",
+                               "--json", "-"))["run_id"]
+    llmops("runs", "list")
+    llmops("runs", "show", run_id, "--json", "-")
+    llmops("runs", "history", "qa", "--json", "-", "--html", str(tmp_path / "h.html"))
+    llmops("runs", "export", run_id, "--out", str(tmp_path / "runs.jsonl"))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    llmops("runs", "export", run_id, "--mlflow", uri)
+    missing = llmops("runs", "show", "no-such-run", code=2)
+    assert "***@127.0.0.1" in shown[-1], missing  # the store is named, its password not
+
+    for text in shown:
+        assert password not in text
+    client = MlflowClient(tracking_uri=uri)
+    for run in client.search_runs([e.experiment_id for e in client.search_experiments()]):
+        values = [*run.data.params.values(), *run.data.tags.values()]
+        assert values and not any(password in v for v in values)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "summary.md" for p in written)
+    for path in written:
+        assert password.encode() not in path.read_bytes(), path
+
+
+def test_store_url_in_llmops_yaml_and_llmops_store_over_it(
+    openai_server: FakeOpenAI, make_project: MakeProject, postgres_server: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    in_yaml, in_env = postgres_server.create_database(), postgres_server.create_database()
+    try:
+        monkeypatch.delenv("LLMOPS_STORE", raising=False)
+        root = make_project(openai_server.provider_config(), n_cases=3)
+        config = (root / "llmops.yaml").read_text()
+        (root / "llmops.yaml").write_text(
+            config.replace("store: .llmops/results.db", f"store: {in_yaml}"))
+        assert cli(root, "eval", "qa", "--prompt", "qa@v1", "--format", "none").exit_code == 0
+        assert count(in_yaml, "select count(*) from results") == 3
+        monkeypatch.setenv("LLMOPS_STORE", in_env)
+        assert cli(root, "eval", "qa", "--prompt", "qa@v1", "--format", "none").exit_code == 0
+        assert count(in_env, "select count(*) from results") == 3
+        assert count(in_yaml, "select count(*) from runs") == 1
+        assert not (root / ".llmops" / "results.db").exists()
+    finally:
+        postgres_server.drop_database(in_yaml)
+        postgres_server.drop_database(in_env)

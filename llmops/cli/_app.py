@@ -37,7 +37,7 @@ class RootGroup(TyperGroup):
         except LlmopsError as exc:
             if state.debug:
                 raise
-            typer.echo(f"error: {_masked(str(exc))}", err=True)
+            typer.echo(f"error: {_shown(exc)}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except (ClickException, typer.Exit, typer.Abort):
             raise
@@ -60,6 +60,14 @@ class RootGroup(TyperGroup):
                 err=True,
             )
             raise typer.Exit(EXIT_RUNTIME) from None
+
+
+def _shown(exc: LlmopsError) -> str:
+    """An llmops error as shown. Where it is (a file, a store's host and port) is the
+    user's own configuration: only credentials are masked there; the rest as any text."""
+    from llmops._credentials import mask_credentials
+
+    return (mask_credentials(exc.location()) or "") + _masked(exc.what())
 
 
 def _masked(text: str) -> str:

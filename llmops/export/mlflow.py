@@ -11,10 +11,15 @@ Any tracking URI MLflow accepts; the ``mlflow`` extra (``mlflow-skinny``) provid
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-from llmops.errors import UserError
+from llmops._credentials import mask_credentials
+from llmops.errors import RuntimeFailure, UserError
+from llmops.eval.plan import relative
 from llmops.eval.result import CaseResult, load_cases
 from llmops.eval.stats import compare
 from llmops.store import ResultsStore, RunInfo, VariantRecord, flat, without_password
@@ -33,16 +38,37 @@ def _client(tracking_uri: str) -> Any:
     except ImportError:
         raise UserError("--mlflow needs MLflow, which is not installed",
                         hint="pip install 'llmops-prompts[mlflow]'") from None
+    scheme = urlsplit(tracking_uri).scheme
+    if scheme in ("", "file"):
+        # Named on purpose: MLflow 3 refuses its file store unless this is set.
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
     return MlflowClient(tracking_uri=tracking_uri)
 
 
 def export_runs(store: ResultsStore, run_ids: Sequence[str], tracking_uri: str, *,
                 experiment: str | None = None, project: Project | None = None
                 ) -> Iterator[str]:
-    """Log every variant of ``run_ids``; yields one line per MLflow run written."""
+    """Log every variant of ``run_ids``; yields one line per MLflow run written.
+
+    Raises:
+        UserError: an unknown run (before anything is logged), MLflow not installed.
+        RuntimeFailure: the tracking store failed or cannot be reached (one line naming
+            the tracking URI without its credentials).
+    """
     runs = [store.run(run_id) for run_id in run_ids]  # unknown run: exit 2 before writing
     client = _client(tracking_uri)
     shown = without_password(tracking_uri)
+    from mlflow.exceptions import MlflowException
+
+    try:
+        yield from _export(store, runs, client, shown, experiment, project)
+    except MlflowException as exc:
+        reason = (mask_credentials(str(exc)) or "failed").strip().splitlines()[0][:300]
+        raise RuntimeFailure(f"MLflow tracking store failed: {reason}", file=shown) from None
+
+
+def _export(store: ResultsStore, runs: Sequence[RunInfo], client: Any, shown: str,
+            experiment: str | None, project: Project | None) -> Iterator[str]:
     for run in runs:
         experiment_id = _experiment(client, experiment or f"llmops-{run.suite}")
         variants = store.variants(run.run_id)
@@ -53,7 +79,8 @@ def export_runs(store: ResultsStore, run_ids: Sequence[str], tracking_uri: str, 
             if baseline is not None and v is not baseline:
                 metrics.update(_deltas(cases[v.variant_id], cases[baseline.variant_id]))
             mlflow_run_id, verb = _find_or_create(client, experiment_id, run, v)
-            _log(client, mlflow_run_id, _params(run, v), metrics, _tags(run, v))
+            root = project.root if project is not None else None
+            _log(client, mlflow_run_id, _params(run, v, root), metrics, _tags(run, v))
             reports = project.reports_dir / run.run_id if project is not None else None
             if reports is not None and reports.is_dir():
                 client.log_artifacts(mlflow_run_id, str(reports), artifact_path="reports")
@@ -85,16 +112,22 @@ def _status(run: RunInfo) -> str:
     return {"finished": "FINISHED", "running": "RUNNING"}.get(run.status, "KILLED")
 
 
-def _params(run: RunInfo, v: VariantRecord) -> dict[str, str]:
+def _params(run: RunInfo, v: VariantRecord, root: Path | None) -> dict[str, str]:
+    """The variant's params; the eval set's path relative to the project when inside it,
+    and every value with URL credentials and the project's keys masked."""
+    evalset = run.meta.get("evalset_path")
+    if evalset and root is not None:
+        evalset = relative(Path(str(evalset)), root)
     params: dict[str, Any] = {
         "suite": run.suite, "prompt": v.prompt, "version": v.version, "prompt_digest": v.digest,
         "model": v.model, "provider": v.provider, "role": v.role,
-        "evalset_path": run.meta.get("evalset_path"),
+        "evalset_path": evalset,
         "evalset_digest": run.meta.get("evalset_digest"), "repeat": run.meta.get("repeat"),
     }
     for key, value in sorted(v.params.items()):
         params[f"params.{key}"] = value
-    return {k: str(val)[:_MAX_PARAM] for k, val in params.items() if val is not None}
+    return {k: (mask_credentials(str(val)) or "")[:_MAX_PARAM]
+            for k, val in params.items() if val is not None}
 
 
 def _tags(run: RunInfo, v: VariantRecord) -> dict[str, str]:

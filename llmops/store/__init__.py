@@ -185,11 +185,11 @@ def locate(configured: str, root: Path, environ: Mapping[str, str] | None = None
     shown = without_password(value)
     if scheme not in ("postgresql", "postgres"):
         raise ConfigError(
-            f"{source}: unknown store URL scheme {scheme!r} in {shown}",
+            f"unknown store URL scheme {scheme!r} in {shown}",
             field=source, hint="use a SQLite path or postgresql://user@host:port/db",
         )
     if not urlsplit(value).path.strip("/"):
-        raise ConfigError(f"{source}: the URL names no database: {shown}", field=source,
+        raise ConfigError(f"the URL names no database: {shown}", field=source,
                           hint="postgresql://user@host:port/DBNAME")
     return StoreLocation("postgresql", value, source)
 

@@ -48,9 +48,9 @@ class PostgresConnection:
                                       connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.OperationalError as exc:
             host = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
-            reason = _first_line(str(exc)).replace(parts.password or "\0", "***")
             raise RuntimeFailure(
-                f"cannot reach the PostgreSQL results store at {host}: {reason}",
+                f"cannot reach the PostgreSQL results store: {_reason(exc, parts.password)}",
+                file=host,
                 hint="check the server, the URL in `store` or LLMOPS_STORE, and credentials",
             ) from None
         self._in_transaction = False
@@ -68,6 +68,19 @@ class PostgresConnection:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         with self._failures(), self.db.cursor() as cur:
             cur.executemany(_postgres_sql(sql), [tuple(r) for r in rows])
+
+    def query_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[list[dict[str, Any]]]:
+        """One pipelined round trip for every row, not one per row."""
+        if not rows:
+            return []
+        found: list[list[dict[str, Any]]] = []
+        with self._failures(), self.db.cursor() as cur:
+            cur.executemany(_postgres_sql(sql), [tuple(r) for r in rows], returning=True)
+            while True:
+                found.append(cur.fetchall())
+                if not cur.nextset():
+                    break
+        return found
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -111,6 +124,12 @@ class PostgresConnection:
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else "failed"
+
+
+def _reason(exc: Exception, password: str | None) -> str:
+    """libpq's reason without its own "connection to server at HOST, port N failed:"."""
+    reason = _first_line(str(exc)).rsplit(" failed: ", 1)[-1]
+    return reason.replace(password, "***") if password else reason
 
 
 class PostgresStore(SqlStore):

@@ -92,6 +92,10 @@ class Connection(Protocol):
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
+    def query_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[list[dict[str, Any]]]:
+        """``sql`` (a statement with ``returning``) once per row: each row's results."""
+        ...
+
     def transaction(self) -> AbstractContextManager[Any]: ...
 
     def migration_lock(self) -> AbstractContextManager[Any]: ...
@@ -321,31 +325,28 @@ class SqlTables:
 
         The store keeps what it is given: the runner masks secrets before writing.
         """
-        ids: list[int] = []
         created = now_iso()
         with self.conn.transaction():
-            for r in rows:
-                got = self.conn.query(
-                    "insert into results (run_id, variant_id, case_id, case_digest,"
-                    " case_index, repeat_index, output, latency_ms, prompt_tokens,"
-                    " completion_tokens, cache_hit, error, retrieved, created_at)"
-                    " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                    " on conflict (variant_id, case_id, repeat_index) do update set"
-                    " case_digest = excluded.case_digest, output = excluded.output,"
-                    " latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,"
-                    " completion_tokens = excluded.completion_tokens,"
-                    " cache_hit = excluded.cache_hit, error = excluded.error,"
-                    " retrieved = excluded.retrieved, created_at = excluded.created_at"
-                    " returning result_id",
-                    (
-                        run_id, r.variant_id, r.case_id, r.case_digest, r.case_index,
-                        r.repeat_index, r.output, r.latency_ms,
-                        r.prompt_tokens, r.completion_tokens, int(r.cache_hit), r.error,
-                        None if r.retrieved is None else _dumps(r.retrieved), created,
-                    ),
-                )
-                ids.append(int(got[0]["result_id"]))
-        return ids
+            returned = self.conn.query_many(
+                "insert into results (run_id, variant_id, case_id, case_digest,"
+                " case_index, repeat_index, output, latency_ms, prompt_tokens,"
+                " completion_tokens, cache_hit, error, retrieved, created_at)"
+                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " on conflict (variant_id, case_id, repeat_index) do update set"
+                " case_digest = excluded.case_digest, output = excluded.output,"
+                " latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,"
+                " completion_tokens = excluded.completion_tokens,"
+                " cache_hit = excluded.cache_hit, error = excluded.error,"
+                " retrieved = excluded.retrieved, created_at = excluded.created_at"
+                " returning result_id",
+                [(
+                    run_id, r.variant_id, r.case_id, r.case_digest, r.case_index,
+                    r.repeat_index, r.output, r.latency_ms,
+                    r.prompt_tokens, r.completion_tokens, int(r.cache_hit), r.error,
+                    None if r.retrieved is None else _dumps(r.retrieved), created,
+                ) for r in rows],
+            )
+        return [int(got[0]["result_id"]) for got in returned]
 
     def write_scores(self, rows: Sequence[ScoreRow]) -> None:
         self._write(
