@@ -205,3 +205,17 @@ def test_an_unreachable_tracking_server_exits_3_naming_it_without_credentials(
     [line] = res.stderr.strip().splitlines()
     assert line.startswith(f"error: http://***@127.0.0.1:{port}: MLflow tracking store failed")
     assert "Ml-s3cr3t-77d" not in res.output and "internal error" not in res.output
+
+
+def test_a_tracking_store_whose_driver_is_missing_names_the_extra(
+    two_runs: TwoRuns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # mlflow-skinny alone has no SQLAlchemy store: what a sqlite:/// URI would meet.
+    root, first, _ = two_runs
+    monkeypatch.setitem(sys.modules, "mlflow.store.tracking.sqlalchemy_store", None)
+    res = cli(root, "runs", "export", first["run_id"], "--mlflow",
+              f"sqlite:///{tmp_path / 'mlflow.db'}")
+    assert res.exit_code == 2, res.output
+    [line] = res.stderr.strip().splitlines()
+    assert "is not installed" in line and "llmops-prompts[mlflow]" in line
+    assert "internal error" not in res.output

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmops.cli import app
+from tests.fixtures_postgres import StoreBackend
 
 SECRETS = {
     "card": "4111 1111 1111 1111",
@@ -214,7 +215,9 @@ def test_baseline_from_a_previous_report(logs: Path, tmp_path: Path) -> None:
     assert invoke("guard", "scan", str(logs), "--baseline", str(fingerprints)).exit_code == 0
 
 
-def test_policy_from_project_and_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_policy_from_project_and_history(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, store_backend: StoreBackend
+) -> None:
     root = tmp_path / "proj"
     root.mkdir()
     (root / "llmops.yaml").write_text(
@@ -243,6 +246,7 @@ def test_policy_from_project_and_history(tmp_path: Path, monkeypatch: pytest.Mon
     assert rows[0]["counts"] == {"pii.ipv4": 1, "policy.banned_term": 1}
     table = invoke("--project", str(root), "guard", "history")
     assert table.exit_code == 0 and "policy.banned_term 1" in table.output
+    assert store_backend.count(root, "select count(*) from guard_scans") == 1
 
 
 def test_history_needs_a_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -258,15 +262,15 @@ def test_detectors_list() -> None:
     assert "injection.override" in res.output and "user,tool" in res.output
 
 
-def test_history_groups_scans_by_day(tmp_path: Path) -> None:
+def test_history_groups_scans_by_day(tmp_path: Path, store_backend: StoreBackend) -> None:
     from datetime import UTC, datetime, timedelta
 
     from llmops.guard.history import daily
     from llmops.store import GuardScanRecord, locate, open_store
 
-    db = tmp_path / "results.db"
+    where = store_backend.url or str(tmp_path / "results.db")
     today = datetime.now(UTC)
-    with open_store(db) as store:
+    with open_store(locate(where, tmp_path, environ={})) as store:
         for days_ago, counts in ((0, {"pii.email": 2}), (0, {"pii.email": 1, "secret.jwt": 1}),
                                  (1, {"pii.phone": 4}), (40, {"pii.ssn": 9})):  # fmt: skip
             at = (today - timedelta(days=days_ago)).isoformat(timespec="milliseconds")
@@ -274,7 +278,7 @@ def test_history_groups_scans_by_day(tmp_path: Path) -> None:
                 scanned_at=at, day=at[:10], paths=["x.jsonl"], records_scanned=10,
                 bad_records=1, findings=sum(counts.values()), counts=counts, by_version={},
             ))  # fmt: skip
-    rows = daily(locate(str(db), tmp_path, environ={}), days=30)
+    rows = daily(locate(where, tmp_path, environ={}), days=30)
     assert [r["day"] for r in rows] == [
         today.date().isoformat(),
         (today - timedelta(days=1)).date().isoformat(),

@@ -55,6 +55,17 @@ def two_runs(tmp_path: Path, openai_server: Any) -> tuple[Path, Any]:
     return root, result
 
 
+@pytest.fixture
+def two_runs_each_backend(store_backend: Any, tmp_path: Path, openai_server: Any
+                          ) -> tuple[Path, Any]:
+    """The same two runs in a SQLite file, then in a PostgreSQL database."""
+    root = write_project(tmp_path, openai_server.provider_config())
+    evaluate(str(root), "s", prompts=["p@v2"], formats=())
+    result = evaluate(str(root), "s", prompts=["p@v2"], formats=())
+    assert store_backend.count(root, "select count(*) from runs") == 2
+    return root, result
+
+
 def test_report_is_self_contained(two_runs: tuple[Path, Any]) -> None:
     root, result = two_runs
     page = eval_html(result, project=load_project(root))
@@ -88,8 +99,9 @@ def test_the_error_box_catches_a_script_error(tmp_path: Path) -> None:
     assert "noSuchFunction" in script_errors(dump_dom(page, tmp_path / "profile"))
 
 
-def test_history_reads_every_run_of_the_prompt(two_runs: tuple[Path, Any]) -> None:
-    root, result = two_runs
+def test_history_reads_every_run_of_the_prompt(two_runs_each_backend: tuple[Path, Any]
+                                               ) -> None:
+    root, result = two_runs_each_backend
     h = history(load_project(root), "p")
     assert len(h.runs) == 2 and h.runs[-1] == result.run_id
     assert h.scorers == ["contains"]
@@ -102,9 +114,9 @@ def test_history_reads_every_run_of_the_prompt(two_runs: tuple[Path, Any]) -> No
 
 
 def test_history_command_json_html_and_table(
-    two_runs: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    two_runs_each_backend: tuple[Path, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root, _ = two_runs
+    root, _ = two_runs_each_backend
     monkeypatch.setattr(state, "project", None)  # as if no --project was given
     app = typer.Typer(cls=RootGroup)
     app.command("history")(history_command)

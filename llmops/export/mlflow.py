@@ -32,7 +32,8 @@ VARIANT_TAG = "llmops.variant"  # RUN_ID/PROMPT@VERSION: what makes an export un
 _MAX_PARAM = 500  # MLflow's limit on a param value's length
 
 
-def _client(tracking_uri: str) -> Any:
+def _client_class(tracking_uri: str) -> Any:
+    """MLflow's client class (UserError naming the extra when MLflow is not installed)."""
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
@@ -42,7 +43,7 @@ def _client(tracking_uri: str) -> Any:
     if scheme in ("", "file"):
         # Named on purpose: MLflow 3 refuses its file store unless this is set.
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-    return MlflowClient(tracking_uri=tracking_uri)
+    return MlflowClient
 
 
 def export_runs(store: ResultsStore, run_ids: Sequence[str], tracking_uri: str, *,
@@ -56,15 +57,20 @@ def export_runs(store: ResultsStore, run_ids: Sequence[str], tracking_uri: str, 
             the tracking URI without its credentials).
     """
     runs = [store.run(run_id) for run_id in run_ids]  # unknown run: exit 2 before writing
-    client = _client(tracking_uri)
+    client_class = _client_class(tracking_uri)
     shown = without_password(tracking_uri)
     from mlflow.exceptions import MlflowException
 
     try:
+        client = client_class(tracking_uri=tracking_uri)
         yield from _export(store, runs, client, shown, experiment, project)
     except MlflowException as exc:
         reason = (mask_credentials(str(exc)) or "failed").strip().splitlines()[0][:300]
         raise RuntimeFailure(f"MLflow tracking store failed: {reason}", file=shown) from None
+    except ImportError as exc:  # a store kind whose driver MLflow imports on first use
+        raise UserError(f"this MLflow tracking store needs {exc.name or 'a module'}, which"
+                        " is not installed", file=shown,
+                        hint="pip install 'llmops-prompts[mlflow]'") from None
 
 
 def _export(store: ResultsStore, runs: Sequence[RunInfo], client: Any, shown: str,
