@@ -139,7 +139,16 @@ def postgres_server() -> Iterator[PostgresServer]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    datadir = Path(tempfile.mkdtemp(prefix="llmops-pg-"))
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.fail("running as root, PostgreSQL needs the 'postgres' user to run as"
+                        " (Debian's postgresql package creates it)")
+    # Under /tmp (not $TMPDIR): the server user must be able to reach it.
+    datadir = Path(tempfile.mkdtemp(prefix="llmops-pg-", dir="/tmp"))
     if os.geteuid() == 0:
         shutil.chown(datadir, "postgres", "postgres")
     port = free_port()
