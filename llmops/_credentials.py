@@ -90,3 +90,14 @@ def mask_credentials(text: str | None) -> str | None:
     if "@" in text or "=" in text:
         text = without_credentials(text)
     return text
+
+
+def mask_credentials_in(value: Any) -> Any:
+    """``value`` with :func:`mask_credentials` applied to every string in it (dicts, lists)."""
+    if isinstance(value, str):
+        return mask_credentials(value)
+    if isinstance(value, dict):
+        return {k: mask_credentials_in(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_credentials_in(v) for v in value]
+    return value

@@ -62,6 +62,17 @@ class RootGroup(TyperGroup):
             raise typer.Exit(EXIT_RUNTIME) from None
 
 
+def show_warnings_as_lines() -> None:
+    """Python warnings (a cache that cannot be used...) as one ``warning:`` line each."""
+    import warnings
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        typer.echo(f"warning: {_masked(str(message))}", err=True)
+
+    warnings.showwarning = show
+
+
 def _masked(text: str) -> str:
     """An error line as shown: PII, secrets and the project's credentials masked."""
     from llmops.guard.redact import redact

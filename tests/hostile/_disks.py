@@ -1,0 +1,58 @@
+"""Disks that fail for real, as root and as any user, without mocks.
+
+- :func:`read_only` runs a command with a folder read-only: as a user, by taking the
+  write permission away (restored afterwards); as root, who writes anyway, by a
+  read-only bind mount in a private user and mount namespace (``unshare -rm``).
+- :func:`file_size_limited` runs a command whose files may grow no larger than a limit
+  (``RLIMIT_FSIZE``, with ``SIGXFSZ`` ignored): a write past it fails with ``EFBIG``,
+  as a write to a full disk fails with ``ENOSPC``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import signal
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+
+def _can_unshare() -> bool:
+    return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
+
+
+def read_only(folder: Path, cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` while ``folder`` (and every file in it) cannot be written."""
+    if os.geteuid() != 0:
+        modes = {p: p.stat().st_mode for p in [folder, *folder.rglob("*")]}
+        for p, mode in modes.items():
+            p.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kwargs)
+        finally:
+            for p, mode in modes.items():
+                p.chmod(mode)
+    if not _can_unshare():
+        pytest.skip("root without user namespaces: no way to make a folder read-only")
+    script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
+    return subprocess.run(["unshare", "-rm", "sh", "-c", script, str(folder), *cmd],
+                          capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def _limit(max_bytes: int) -> Callable[[], None]:
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+    return apply
+
+
+def file_size_limited(
+    max_bytes: int, cmd: list[str], **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` with no file it writes allowed to grow beyond ``max_bytes``."""
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=180,
+                          preexec_fn=_limit(max_bytes), **kwargs)
