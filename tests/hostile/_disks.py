@@ -15,8 +15,10 @@ import resource
 import signal
 import stat
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,22 +27,30 @@ def _can_unshare() -> bool:
     return subprocess.run(["unshare", "-rm", "true"], capture_output=True).returncode == 0
 
 
-def read_only(folder: Path, cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    """Run ``cmd`` while ``folder`` (and every file in it) cannot be written."""
+@contextmanager
+def read_only_prefix(folder: Path) -> Iterator[list[str]]:
+    """While open, a command run behind the yielded prefix cannot write ``folder``."""
     if os.geteuid() != 0:
         modes = {p: p.stat().st_mode for p in [folder, *folder.rglob("*")]}
         for p, mode in modes.items():
             p.chmod(mode & ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=120, **kwargs)
+            yield []
         finally:
             for p, mode in modes.items():
                 p.chmod(mode)
+        return
     if not _can_unshare():
         pytest.skip("root without user namespaces: no way to make a folder read-only")
     script = 'mount --bind "$0" "$0" && mount -o remount,bind,ro "$0" && exec "$@"'
-    return subprocess.run(["unshare", "-rm", "sh", "-c", script, str(folder), *cmd],
-                          capture_output=True, text=True, timeout=120, **kwargs)
+    yield ["unshare", "-rm", "sh", "-c", script, str(folder)]
+
+
+def read_only(folder: Path, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run ``cmd`` while ``folder`` (and every file in it) cannot be written."""
+    with read_only_prefix(folder) as prefix:
+        return subprocess.run([*prefix, *cmd], capture_output=True, text=True, timeout=120,
+                              **kwargs)
 
 
 def _limit(max_bytes: int) -> Callable[[], None]:
@@ -51,7 +61,7 @@ def _limit(max_bytes: int) -> Callable[[], None]:
 
 
 def file_size_limited(
-    max_bytes: int, cmd: list[str], **kwargs: object
+    max_bytes: int, cmd: list[str], **kwargs: Any
 ) -> subprocess.CompletedProcess[str]:
     """Run ``cmd`` with no file it writes allowed to grow beyond ``max_bytes``."""
     return subprocess.run(cmd, capture_output=True, text=True, timeout=180,

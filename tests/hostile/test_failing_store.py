@@ -3,7 +3,8 @@
 Real failures, as root and as any user (see ``_disks.py``). Attack → answer:
 
 - a read-only store (read-only disk or folder) → ``runs list``, ``runs show``,
-  ``runs history``, ``diff``, ``runs report`` and ``runs export`` work from it; ``eval``
+  ``runs history``, ``diff``, ``runs report``, ``runs export`` and ``llmops view``
+  (``/api/runs``) work from it; ``eval``
   is exit 2 naming the store, before the first model call;
 - the store's disk fills up during a run (a file-size limit: SQLite's vague "disk I/O
   error") → exit 3 naming the store and the real cause, not "cannot rollback" nor
@@ -22,14 +23,17 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import sqlite3
 import stat
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 from tests.fixtures_eval import build_project
-from tests.hostile._disks import file_size_limited, read_only
+from tests.hostile._disks import file_size_limited, read_only, read_only_prefix
 from tests.hostile._measure import LLMOPS
 from tests.openai_server import FakeOpenAI
 
@@ -67,6 +71,7 @@ def test_a_read_only_store_serves_every_read(openai_server: FakeOpenAI, tmp_path
         assert res.returncode == 0, (args, res.stderr)
         assert shown in res.stdout + res.stderr, (args, res.stdout)
     assert "case-00003" in (tmp_path / "x.csv").read_text()
+    assert run_id in _view_api_runs(root, state)
     assert (root / "reports" / run_id / "summary.md").exists()
     calls = _chat_calls(openai_server)
     res = read_only(state, _llmops(root, "eval", "qa", "--no-cache"))
@@ -74,6 +79,30 @@ def test_a_read_only_store_serves_every_read(openai_server: FakeOpenAI, tmp_path
     assert "results.db: cannot write the results store" in res.stderr, res.stderr
     assert "LLMOPS_STORE" in res.stderr
     assert _chat_calls(openai_server) == calls  # found before the first call
+
+
+def _view_api_runs(root: Path, state: Path) -> str:
+    """``/api/runs`` of ``llmops view``, served while ``state`` is read-only."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with read_only_prefix(state) as prefix:
+        server = subprocess.Popen([*prefix, *_llmops(root, "view", "--port", str(port))],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/runs",
+                                                timeout=5) as page:
+                        return str(page.read().decode())
+                except OSError:
+                    assert server.poll() is None, server.communicate()[1]
+                    assert time.monotonic() < deadline, "llmops view did not answer"
+                    time.sleep(0.2)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def test_a_full_disk_under_the_store_shows_the_cause_and_keeps_the_results(
