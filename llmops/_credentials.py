@@ -56,8 +56,12 @@ def remember_keys(variables: Iterable[str]) -> None:
             remember_key(variable)
 
 
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 def key_variables(config: Any) -> list[str]:
-    """Every ``api_key_env`` named anywhere in a config (a dict of dicts and lists)."""
+    """Every ``api_key_env`` named anywhere in a config (a dict of dicts and lists), and
+    every ``${VARIABLE}`` a ``default_headers`` value reads."""
     found: list[str] = []
     stack = [config]
     while stack:
@@ -66,6 +70,10 @@ def key_variables(config: Any) -> list[str]:
             value = item.get("api_key_env")
             if isinstance(value, str) and value:
                 found.append(value)
+            headers = item.get("default_headers")
+            if isinstance(headers, dict):
+                found += [m for v in headers.values() if isinstance(v, str)
+                          for m in _ENV_REF.findall(v)]
             stack.extend(item.values())
         elif isinstance(item, list | tuple):
             stack.extend(item)
@@ -90,3 +98,14 @@ def mask_credentials(text: str | None) -> str | None:
     if "@" in text or "=" in text:
         text = without_credentials(text)
     return text
+
+
+def mask_credentials_in(value: Any) -> Any:
+    """``value`` with :func:`mask_credentials` applied to every string in it (dicts, lists)."""
+    if isinstance(value, str):
+        return mask_credentials(value)
+    if isinstance(value, dict):
+        return {k: mask_credentials_in(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_credentials_in(v) for v in value]
+    return value

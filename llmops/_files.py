@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import re
+import shutil
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,8 +27,13 @@ _DENIED = {errno.EACCES, errno.EPERM, errno.EROFS}
 _PROBE_BYTES = 4096
 
 
-def write_error(path: str | Path, exc: OSError, what: str = "cannot write") -> LlmopsError:
-    """The error for a failed write of ``path``: what happened and what to do."""
+def write_error(
+    path: str | Path, exc: OSError, what: str = "cannot write", *, hint: str | None = None
+) -> LlmopsError:
+    """The error for a failed write of ``path``: what happened and what to do.
+
+    ``hint`` replaces the advice given when the path is read-only or not permitted.
+    """
     reason = exc.strerror or type(exc).__name__
     if exc.errno in _FULL:
         return RuntimeFailure(
@@ -36,18 +42,48 @@ def write_error(path: str | Path, exc: OSError, what: str = "cannot write") -> L
     if exc.errno in _DENIED:
         return UserError(
             f"{what}: {reason}", file=path,
-            hint="choose a folder you can write to, or change its permissions",
+            hint=hint or "choose a folder you can write to, or change its permissions",
         )
     if exc.errno in (errno.ENOTDIR, errno.EEXIST):
         return UserError(f"{what}: a file is in the way ({reason})", file=path)
     return RuntimeFailure(f"{what}: {reason}", file=path)
 
 
-def check_writable(folder: str | Path) -> None:
+def full_disk_cause(path: str | Path) -> str | None:
+    """Why writes to ``path`` fail with a vague I/O error, when a full disk explains it.
+
+    SQLite reports a file that may grow no further as "disk I/O error". Two limits
+    explain that: the process's file-size limit (``ulimit -f``) and a disk with almost
+    no space left.
+    """
+    import resource
+
+    target = Path(path)
+    soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if soft != resource.RLIM_INFINITY:
+        sizes = [p.stat().st_size for p in (target, target.with_name(target.name + "-wal"))
+                 if p.exists()]
+        if any(size + (64 << 10) >= soft for size in sizes):
+            return f"file size limit reached (ulimit -f {soft >> 10} KB)"
+    try:
+        free = shutil.disk_usage(target.parent).free
+    except OSError:
+        return None
+    if free < (1 << 20):
+        return f"no space left on device ({free >> 10} KB free)"
+    return None
+
+
+def check_writable(
+    folder: str | Path, *, name: str | Path | None = None, what: str = "cannot write",
+    hint: str | None = None,
+) -> None:
     """Raise if files cannot be written in ``folder`` (created later if missing).
 
     The nearest folder that exists is tested by writing and removing a small file, so a
     read-only or full disk is found before any work is done, and nothing is left behind.
+    The error names ``name`` (default: the folder), says ``what`` failed and, when the
+    folder is read-only, gives ``hint``.
 
     Raises:
         UserError: the folder (or the first existing one above it) is not writable, or a
@@ -71,7 +107,7 @@ def check_writable(folder: str | Path) -> None:
         finally:
             os.close(fd)
     except OSError as exc:
-        raise write_error(target, exc) from None
+        raise write_error(name or target, exc, what, hint=hint) from None
     finally:
         with contextlib.suppress(OSError):
             probe.unlink()
@@ -96,6 +132,40 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # someone else's process
     return True
+
+
+_TEMP = re.compile(r"\..+\.(\d+)\.tmp")
+
+
+def sweep_stale_temp_files(folder: Path, *, depth: int = 0) -> list[Path]:
+    """Remove the ``.<name>.<pid>.tmp`` files of processes gone, in ``folder`` and below.
+
+    ``depth`` levels of subfolders are swept too (1: a reports folder's run folders); a
+    subfolder left empty by the sweep (a killed run's reports) is removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if depth > 0 and entry.is_dir(follow_symlinks=False):
+            below = sweep_stale_temp_files(Path(entry.path), depth=depth - 1)
+            removed += below
+            if below:
+                with contextlib.suppress(OSError):
+                    os.rmdir(entry.path)  # only when empty
+            continue
+        match = _TEMP.fullmatch(entry.name)
+        if match and entry.is_file(follow_symlinks=False) and _gone(int(match.group(1))):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+    return removed
+
+
+def _gone(pid: int) -> bool:
+    return pid != os.getpid() and not _alive(pid)
 
 
 def remove_stale_temp_files(target: Path) -> list[Path]:

@@ -19,6 +19,7 @@ one, add the next.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -41,10 +42,7 @@ def connect(
     writing to it (no WAL switch, no migrations), for a store on a read-only disk.
     """
     if readonly:
-        db = sqlite3.connect(
-            f"{Path(path).resolve().as_uri()}?mode=ro", uri=True, isolation_level=None,
-            timeout=busy_timeout_ms / 1000, check_same_thread=False,
-        )
+        db = _connect_readonly(Path(path), busy_timeout_ms)
     else:
         db = sqlite3.connect(
             path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False
@@ -56,6 +54,31 @@ def connect(
     if foreign_keys:
         db.execute("pragma foreign_keys = on")
     return db
+
+
+def _connect_readonly(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    """``mode=ro``; on a read-only disk, a WAL file closed cleanly opens ``immutable``.
+
+    SQLite reads a WAL-mode file through its ``-shm`` file, which it cannot create in a
+    read-only folder. A file closed cleanly has no ``-wal`` left, so nothing can change
+    it there: opening it immutable (no locks, no shared memory) reads all of it.
+    """
+    uri = path.resolve().as_uri()
+
+    def open_(query: str) -> sqlite3.Connection:
+        return sqlite3.connect(f"{uri}?{query}", uri=True, isolation_level=None,
+                               timeout=busy_timeout_ms / 1000, check_same_thread=False)
+
+    db = open_("mode=ro")
+    try:
+        db.execute("select count(*) from sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        wal = path.with_name(path.name + "-wal")
+        if (wal.exists() and wal.stat().st_size > 0) or os.access(path.parent, os.W_OK):
+            raise
+        db.close()
+    return open_("mode=ro&immutable=1")
 
 
 @contextmanager

@@ -6,7 +6,8 @@ the guard's log readers. A record becomes a case when it has a user message and 
 assistant answer after it: the last user message is ``vars.input``, the first answer
 after it ``output``. Cases are drawn by reservoir sampling (seeded, so the same logs and
 seed give the same cases) and written in the order they appear in the logs. PII and
-secrets are masked in what is written unless ``keep_pii``.
+secrets are masked in what is written unless ``keep_pii``; the project's key values and
+URL credentials are masked always.
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ class LogCase:
     prompt_version: str | None = None
 
     def as_case(self, keep_pii: bool) -> dict[str, Any]:
+        from llmops._credentials import mask_credentials
         from llmops.guard import redact
 
-        mask = (lambda text: text) if keep_pii else redact
+        # Keys and URL credentials are masked even with keep_pii: they are no test data.
+        mask = mask_credentials if keep_pii else redact
         case: dict[str, Any] = {"id": self.id, "vars": {"input": mask(self.input)},
                                 "output": mask(self.output)}
         if self.prompt_version:

@@ -52,3 +52,10 @@ def test_key_variables_are_found_anywhere_in_a_config() -> None:
               "suites": {"s": {"provider": {"api_key_env": "B"}, "judge": {"api_key_env": ""}}},
               "embedder": {"api_key_env": "C"}}
     assert sorted(key_variables(config)) == ["A", "B", "C"]
+
+
+def test_variables_read_by_default_headers_are_key_variables() -> None:
+    config = {"provider": {"api_key_env": "", "default_headers": {
+        "api-key": "${GATEWAY_KEY}", "X-Team": "team ${TEAM_TOKEN} / ${TEAM_TOKEN}"}},
+        "suites": {"s": {"judge": {"default_headers": {"X-Plain": "no variable"}}}}}
+    assert sorted(set(key_variables(config))) == ["GATEWAY_KEY", "TEAM_TOKEN"]

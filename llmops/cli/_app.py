@@ -70,6 +70,17 @@ def _shown(exc: LlmopsError) -> str:
     return (mask_credentials(exc.location()) or "") + _masked(exc.what())
 
 
+def show_warnings_as_lines() -> None:
+    """Python warnings (a cache that cannot be used...) as one ``warning:`` line each."""
+    import warnings
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        typer.echo(f"warning: {_masked(str(message))}", err=True)
+
+    warnings.showwarning = show
+
+
 def _masked(text: str) -> str:
     """An error line as shown: PII, secrets and the project's credentials masked."""
     from llmops.guard.redact import redact

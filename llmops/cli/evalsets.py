@@ -23,10 +23,12 @@ def from_logs(
     """Sample production records into cases with `vars.input` and a recorded `output`.
 
     Score them with `provider: {kind: recorded}`. Reads every log shape `guard scan`
-    reads; PII and secrets are masked in what is written unless --keep-pii.
+    reads; PII and secrets are masked in what is written unless --keep-pii (the
+    project's key values and URL credentials always are).
     """
     from llmops.from_logs import sample_logs, write_cases
 
+    _remember_project_keys()
     report = sample_logs(logs, sample, seed)
     if not report.cases:
         typer.echo(f"no record with both a user message and an answer in {report.records} "
@@ -45,3 +47,14 @@ def from_logs(
     if report.bad_lines:
         typer.echo(f"{report.bad_lines} unreadable lines were skipped; first: "
                    f"{report.first_bad}", err=True)
+
+
+def _remember_project_keys() -> None:
+    """Inside a project, the values of its key variables are masked in what is written."""
+    import contextlib
+
+    from llmops.cli._app import load
+    from llmops.errors import ConfigError
+
+    with contextlib.suppress(ConfigError):  # no project here: sampled all the same
+        load()

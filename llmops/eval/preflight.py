@@ -12,16 +12,16 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llmops._files import check_writable
 from llmops.errors import ConfigError, PromptError, UserError
 from llmops.eval.gate import unknown_gate_scorers
 from llmops.eval.options import EvalOptions
 from llmops.eval.plan import SuitePlan, check_locks, plan_suite
 from llmops.eval.runner import ScorerSlot, scorer_slots
+from llmops.eval.targets import WriteTargets, check_write_targets
 from llmops.scorers.base import ScorerContext
 from llmops.store import ResultsStore, open_store
 from llmops.store.sql import canonical
@@ -39,10 +39,11 @@ class Prepared:
     prior: RunInfo | None  # the run being resumed
     options: EvalOptions  # checked; a resumed run's repeat
     checked_s: float  # time the preflight took
+    targets: WriteTargets = field(default_factory=WriteTargets)  # can caches be written
 
 
-class _UncachedContext(ScorerContext):
-    """A scorer context without cache files: the preflight builds scorers to check them only."""
+class UncachedContext(ScorerContext):
+    """A scorer context without cache files (the preflight's, or a run's without caches)."""
 
     def cache_path(self, filename: str) -> Path | None:
         return None
@@ -64,8 +65,8 @@ class Preflight:
         """
         started = time.perf_counter()
         options = options.checked()
-        if options.formats:  # a read-only or full reports folder is found before any call
-            check_writable(options.report_dir or self.project.reports_dir)
+        # A read-only or full store or reports folder is found before any call.
+        targets = check_write_targets(self.project, options)
         registry = self._load_registry()
         store = self._existing_store()
         try:
@@ -101,7 +102,7 @@ class Preflight:
             suite.judge is not None or self.project.config.judge is not None
         ):
             self._check_endpoint("judge", suite_name, suite)
-        return Prepared(plan, prior, options, time.perf_counter() - started)
+        return Prepared(plan, prior, options, time.perf_counter() - started, targets)
 
     def _load_registry(self) -> Registry:
         from llmops.prompts import load_registry
@@ -177,7 +178,7 @@ class Preflight:
         from llmops.scorers import build_scorers
 
         name = plan.suite_name
-        ctx = _UncachedContext(self.project, no_cache, evalset=plan.evalset.path)
+        ctx = UncachedContext(self.project, no_cache, evalset=plan.evalset.path)
         scorers: list[Any] = []
         for index, entry in enumerate(plan.suite.scorers):
             try:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from llmops._credentials import mask_credentials_in
 from llmops.errors import (
     EXIT_FAILED,
     EXIT_RUNTIME,
@@ -34,9 +35,10 @@ from llmops.eval.plan import (
     new_run_id,
     relative,
 )
-from llmops.eval.preflight import Preflight, Prepared, check_stored_baseline
+from llmops.eval.preflight import Preflight, Prepared, UncachedContext, check_stored_baseline
 from llmops.eval.result import EvalResult, agreement, build_result, unscorable
 from llmops.eval.runner import Runner, RunStats, ScorerSlot, Variant, scorer_slots
+from llmops.eval.targets import sweep_killed_runs
 from llmops.scorers.base import ScorerContext
 from llmops.store import CaseRecord, ResultsStore, open_store
 
@@ -237,15 +239,17 @@ class _Evaluation:
         plan, prior, options = prepared.plan, prepared.prior, prepared.options
         repeat = options.repeat
         suite_name, suite = plan.suite_name, plan.suite
+        caches = self._caches(prepared)
         store = open_store(self.project.store)
         try:
-            ctx = ScorerContext(self.project, options.no_cache, evalset=plan.evalset.path,
-                                extras={"judge_config": self.project.judge_for(suite)})
+            ctx = (ScorerContext if caches else UncachedContext)(
+                self.project, options.no_cache, evalset=plan.evalset.path,
+                extras={"judge_config": self.project.judge_for(suite)})
             scorers = build_scorers(suite.scorers, ctx)
             slots = scorer_slots(scorers)
             check_stored_baseline(store, plan, slots)
             endpoint = self.project.provider_for(suite)
-            provider = self._provider(endpoint, options.concurrency, options.no_cache)
+            provider = self._provider(endpoint, options.concurrency, options.no_cache, caches)
             if prior is not None:
                 run_id = prior.run_id
                 store.claim_run(run_id)
@@ -276,6 +280,15 @@ class _Evaluation:
             return result
         finally:
             store.close()
+
+    def _caches(self, prepared: Prepared) -> bool:
+        """Sweep what killed runs left; whether the caches can be used (warned if not)."""
+        sweep_killed_runs(self.project, prepared.options)
+        problem = prepared.targets.cache_problem
+        if problem is not None:
+            prepared.plan.warnings.append(problem)
+            self.progress.warn(problem)
+        return prepared.targets.caches_writable
 
     def _result(
         self, store: ResultsStore, run_id: str, plan: SuitePlan, variants: list[Variant],
@@ -339,7 +352,7 @@ class _Evaluation:
         return stats
 
     def _provider(
-        self, config: ProviderConfig, concurrency: int | None, no_cache: bool
+        self, config: ProviderConfig, concurrency: int | None, no_cache: bool, cached: bool
     ) -> Provider:
         from llmops.providers import make_provider
 
@@ -347,7 +360,7 @@ class _Evaluation:
             config = config.model_copy(update={"max_concurrency": concurrency})
         return make_provider(
             config,
-            cache_path=self.project.state_dir / "cache.db",
+            cache_path=self.project.state_dir / "cache.db" if cached else None,
             no_cache=no_cache,
             root=self.project.root,
         )
@@ -373,10 +386,13 @@ class _Evaluation:
             n_cases=len(plan.evalset.cases), repeat=repeat,
             baseline=baseline_record(plan.baseline),
         )
+        # A case's input may hold a key (a log sampled into the eval set): stored masked.
         store.add_cases([
-            CaseRecord(case_digest=c.digest, case_id=c.id, vars=dict(c.vars),
-                       expected=c.expected, contexts=list(c.contexts), rubric=c.rubric,
-                       tags=list(c.tags), human_score=c.human_score)
+            CaseRecord(case_digest=c.digest, case_id=c.id, vars=mask_credentials_in(dict(c.vars)),
+                       expected=mask_credentials_in(c.expected),
+                       contexts=mask_credentials_in(list(c.contexts)),
+                       rubric=mask_credentials_in(c.rubric), tags=list(c.tags),
+                       human_score=c.human_score)
             for c in plan.evalset.cases
         ])
         model = provider.default_model

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from llmops._credentials import mask_credentials
 from llmops.errors import LlmopsError, UserError
 from llmops.evalsets import Case, EvalSet
 from llmops.providers.base import RateLimitExhausted
@@ -226,12 +227,13 @@ class Runner:
             return row, None
         if completion.contexts is not None:  # what an application target answered from
             row.retrieved = completion.contexts
-        row.output = completion.text
+        # Scored as stored and as a cache hit answers: without the project's credentials.
+        row.output = mask_credentials(completion.text)
         row.latency_ms = completion.latency_ms
         row.prompt_tokens = completion.prompt_tokens
         row.completion_tokens = completion.completion_tokens
         row.cache_hit = completion.cached
-        return row, Sample(case=case, output=completion.text, messages=messages,
+        return row, Sample(case=case, output=row.output or "", messages=messages,
                            retrieved=row.retrieved)
 
     async def _retrieve(self, rag: PromptVersion, case: Case) -> list[dict[str, Any]]:

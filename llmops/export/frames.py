@@ -96,22 +96,20 @@ def _flat_args(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_frame(frame: pd.DataFrame, out: Path, fmt: str) -> None:
-    """Write ``frame`` to ``out`` as ``fmt``, atomically (a temporary file, then renamed)."""
+    """Write ``frame`` to ``out`` as ``fmt``, atomically (:func:`llmops._files.atomic_open`:
+    a device such as ``/dev/stdout`` is written in place, never replaced)."""
+    from llmops._files import atomic_open
+
     if fmt == "parquet":
         try:
             import pyarrow  # noqa: F401
         except ImportError:
             raise UserError("Parquet export needs pyarrow, which is not installed",
                             hint="pip install 'llmops-prompts[export]'") from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    try:
+    with atomic_open(out, "wb" if fmt == "parquet" else "w") as f:
         if fmt == "csv":
-            frame.to_csv(tmp, index=False)
+            frame.to_csv(f, index=False)
         elif fmt == "jsonl":
-            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+            frame.to_json(f, orient="records", lines=True, force_ascii=False)
         else:
-            frame.to_parquet(tmp, index=False)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+            frame.to_parquet(f, index=False)

@@ -18,11 +18,13 @@ import sqlite3
 import time
 import warnings
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from llmops._credentials import mask_credentials
 from llmops._sqlite import Migrations
 from llmops.providers._cachefile import CacheFile
 from llmops.providers.base import (
@@ -117,7 +119,14 @@ class ResponseCache:
         return None if row is None else _decode(row[0])
 
     def put(self, key: str, identity: str, completion: Completion) -> None:
-        """Store ``completion`` under ``key``, replacing what was there."""
+        """Store ``completion`` under ``key``, replacing what was there.
+
+        The project's key values and URL credentials in its text are masked first: an
+        answer that quotes a key is never written, in the cache as in the results store.
+        """
+        text = mask_credentials(completion.text)
+        if text != completion.text:
+            completion = replace(completion, text=text or "")
         row = (key, identity, completion.model, _encode(completion), time.time())
         self._file.run(lambda db: db.execute(
             "insert or replace into completions (key, identity, model, value, created_at)"

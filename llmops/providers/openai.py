@@ -140,7 +140,8 @@ class OpenAIProvider:
     @property
     def identity(self) -> str:
         query = f"?{urlencode(sorted(self._query.items()))}" if self._query else ""
-        return f"openai:{without_credentials(self.base_url)}{query}:{self._model or ''}"
+        url = without_credentials(self.base_url + query)  # a key in the query: ***
+        return f"openai:{url}:{self._model or ''}"
 
     @property
     def default_model(self) -> str | None:

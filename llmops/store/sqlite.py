@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from llmops import _sqlite
+from llmops._files import full_disk_cause
 from llmops.errors import RuntimeFailure, UserError
 from llmops.store.queries import SqlStore
 
@@ -96,8 +97,12 @@ class SqliteConnection:
             return UserError(f"cannot write the results store: {text}", file=self.where,
                              hint="make it writable, or point LLMOPS_STORE at another store")
         if "disk is full" in text or "disk I/O" in text:
+            cause = full_disk_cause(self.path) if "disk I/O" in text else None
+            if cause is not None:
+                text = f"{text}: {cause}"
+            room = "raise the limit" if cause and "ulimit" in cause else "free disk space"
             return RuntimeFailure(f"cannot write the results store: {text}", file=self.where,
-                                  hint="free disk space and run again with --resume")
+                                  hint=f"{room} and run again with --resume")
         return exc
 
 

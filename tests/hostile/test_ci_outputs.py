@@ -9,6 +9,8 @@ Attack → answer:
   ``summary.md``, rendered as GitHub renders Markdown (CommonMark with tables), shows them
   as text: no tag, image, link, mention or issue reference survives, and the report's own
   ``<details>`` sections stay balanced;
+- the same in a case's input, its expected answer and a scorer's detail, which the
+  "Cases to review" sections of ``summary.md`` quote → shown as text too;
 - a backtick or a pipe in a case id → the id is one code span in one table cell.
 """
 
@@ -76,20 +78,27 @@ class _Html(HTMLParser):
             self.text.append(data)
 
 
+# Every case fails this scorer, whose detail quotes the output: each one is a case to
+# review in summary.md, with its input, expected answer, both outputs and the detail.
+QUOTING_SCORER = {"regex": {"pattern": "(?s).+", "invert": True}}
+
+
 def _project(root: Path, server: FakeOpenAI) -> Path:
     # The first case's call gets the scripted endpoint error.
     cases = [{"id": cid, "vars": {"question": "plain"}, "expected": "nope"} for cid in ODD_IDS]
-    cases += [{"id": f"case-{i}", "vars": {"question": text}, "expected": "something else"}
+    cases += [{"id": f"case-{i}", "vars": {"question": text}, "expected": text[::-1] + text}
               for i, text in enumerate(HOSTILE)]
-    return build_project(root, server.provider_config(max_retries=0), cases=cases)
+    return build_project(root, server.provider_config(max_retries=0), cases=cases,
+                         scorers=[{"exact": {}}, QUOTING_SCORER])
 
 
 def _eval(root: Path, server: FakeOpenAI) -> Path:
     server.script(Reply.error(400, "<img src=x onerror=alert(2)> </details> @everyone "
                                    "![x](https://tracker.example/e.png)"))
     res = CliRunner().invoke(
-        app, ["--project", str(root), "eval", "qa", "--prompt", "qa@v1", "--concurrency", "1",
-              "--report-dir", str(root / "reports"), "--format", "md,junit,json"])
+        app, ["--project", str(root), "eval", "qa", "--prompt", "qa@v2", "--baseline", "qa@v1",
+              "--concurrency", "1", "--report-dir", str(root / "reports"),
+              "--format", "md,junit,json"])
     assert res.exit_code in (0, 1), res.output
     return next((root / "reports").iterdir())
 
@@ -109,11 +118,15 @@ def test_summary_md_renders_as_text_on_github(openai_server: FakeOpenAI, tmp_pat
     outputs = {c["output"] for v in json.loads((run / "results.json").read_text())["variants"]
                for c in v["cases"] if c["output"]}
     assert any("onerror" in o for o in outputs)  # the attack reached the results
+    assert "### Cases to review" in markdown and "| input |" in markdown
+    assert "| expected |" in markdown and "match: " in markdown  # the scorer's detail
     html = MarkdownIt("gfm-like", {"linkify": False}).render(markdown)
     page = _Html()
     page.feed(html)
     assert set(page.tags) <= ALLOWED_TAGS, set(page.tags) - ALLOWED_TAGS
-    assert not [a for a in page.attrs if a[0] not in ("style", "align")], page.attrs
+    own = {("class", "language-diff")}  # the report's own fenced prompt diff
+    assert not [a for a in page.attrs if a[0] not in ("style", "align") and a not in own], \
+        page.attrs
     assert page.tags.count("details") == page.ends.count("details") >= 1
     text = "".join(page.text)
     assert not MENTION.search(text), MENTION.findall(text)

@@ -8,7 +8,8 @@ mounted over the reports folder; the mounts vanish with the process. Attack → 
   folder, no call paid for;
 - a disk that fills up while the reports are written → exit 3 naming the file that could
   not be written; no empty run folder; the results are in the store;
-- ``--json /dev/full`` → exit 3 naming ``/dev/full``, not "internal error";
+- ``eval --json /dev/full``, ``guard scan --json /dev/full`` → exit 3 naming
+  ``/dev/full``, not "internal error" (the device written in place, never replaced);
 - a process killed while writing ``prompts/llmops.lock`` leaves ``.llmops.lock.<pid>.tmp``
   → the next write of the lock removes it; a clean run leaves no temporary file.
 """
@@ -89,6 +90,12 @@ def test_json_to_a_full_device_names_it(openai_server: FakeOpenAI, tmp_path: Pat
     assert res.returncode == 3, res.stderr
     assert "/dev/full: cannot write: No space left on device" in res.stderr
     assert "internal error" not in res.stderr
+    logs = tmp_path / "logs.jsonl"
+    logs.write_text('{"id": "r1", "input": "hello", "output": "hi"}\n')
+    scan = subprocess.run([LLMOPS, "guard", "scan", str(logs), "--json", "/dev/full"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert scan.returncode == 3, scan.stderr
+    assert "/dev/full: cannot write: No space left on device" in scan.stderr
 
 
 WRITER = """
