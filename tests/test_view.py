@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def test_runs_filters(viewer: Viewer) -> None:
 def test_run_page_puts_failing_cases_first_and_masks(viewer: Viewer) -> None:
     run_id = viewer.run_ids[-1]
     data = get_json(f"{viewer.url}/api/runs/{run_id}")
-    assert data["n_cases"] == 12 and data["scorers"] == ["exact"]
+    assert data["n_cases"] == 12 and data["scorers"] == ["exact", "guardrails", "rubric"]
     cases = data["cases"]
     # v2 shouts, so every case fails exact on v2 while v1 passes: all failing and changed
     assert all(c["failing"] and c["changed"] for c in cases)
@@ -68,6 +69,68 @@ def test_run_page_puts_failing_cases_first_and_masks(viewer: Viewer) -> None:
     assert v1["scores"][0]["scorer"] == "exact" and v1["scores"][0]["passed"] is True
     assert hostile["outputs"][1]["scores"][0]["passed"] is False
     assert "a***@example.com" in hostile["vars"]["question"]
+
+
+def test_runs_list_shows_the_gate_and_the_commit(viewer: Viewer) -> None:
+    runs = get_json(viewer.url + "/api/runs")["runs"]
+    # max_regression 0.1 and v2 loses every exact match: both runs failed their gate
+    assert all(r["gate"]["passed"] is False for r in runs)
+    assert any("exact" in reason for reason in runs[0]["gate"]["reasons"])
+    assert "git_commit" in runs[0]
+    status, html, _ = get(viewer.url + "/")
+    assert status == 200 and html.count('<span class="tag fail"') == 2
+    assert "<th>Gate</th>" in html and "<th>Commit</th>" in html
+
+
+def test_run_page_shows_verdict_inputs_and_scorer_details(viewer: Viewer) -> None:
+    run_id = viewer.run_ids[-1]
+    data = get_json(f"{viewer.url}/api/runs/{run_id}")
+    verdict = data["verdict"]
+    assert verdict["passed"] is False and verdict["exit_code"] == 1
+    exact = next(c for c in verdict["comparisons"] if c["scorer"] == "exact")
+    assert exact["verdict"] == "regressed" and exact["ci_high"] == pytest.approx(-1.0)
+    case = next(c for c in data["cases"] if c["case_id"] == "case-03")
+    assert case["vars"] == {"question": "question number 3"}
+    assert case["expected"] == "question number 3"
+    v1, v2 = case["outputs"]
+    assert v1["output"] == "question number 3" and v2["output"] == "QUESTION NUMBER 3"
+    judged = {s["scorer"]: s for s in v1["scores"]}["rubric"]
+    assert judged["reason"] == "restates the question; ask c***@example.com"
+    assert judged["details"]["judge_prompt"] == "rubric@v1"
+    hostile = next(c for c in data["cases"] if c["case_id"] == "case-hostile")
+    guard = {s["scorer"]: s for s in hostile["outputs"][0]["scores"]}["guardrails"]
+    assert guard["passed"] is False and guard["detectors"] == ["pii.email"]
+    assert "carol@example.com" not in json.dumps(data)
+    status, html, _ = get(f"{viewer.url}/runs/{run_id}")
+    assert status == 200 and "gate failed" in html and 'id="comparisons"' in html
+    assert "reason: restates the question; ask c***@example.com" in html
+    assert "fired: <code>pii.email</code>" in html and "carol@example.com" not in html
+
+
+def test_a_run_without_a_kept_verdict_says_so(tmp_path: Path) -> None:
+    from llmops.store import CaseRecord, ResultRow, ScoreRow, open_store
+    from tests.fixtures_eval import build_project
+
+    root = build_project(tmp_path / "p", {"kind": "openai", "model": "m"})
+    with open_store(root / ".llmops" / "results.db") as store:
+        store.create_run("old-run", "qa", n_cases=1, repeat=1)
+        vid = store.add_variant("old-run", prompt="qa", version="v1", digest="d" * 64,
+                                model="m", params={}, provider="openai")
+        store.add_cases([CaseRecord("c" * 64, "only", vars={"question": "q?"}, expected="a")])
+        [rid] = store.write_results("old-run", [ResultRow(vid, "only", "c" * 64, 0, "a", 5.0)])
+        store.write_scores([ScoreRow(rid, "exact", "1", {}, 1.0, True)])
+        store.finish_run("old-run")
+    url, server, thread = start_viewer(root)
+    try:
+        assert get_json(url + "/api/runs")["runs"][0]["gate"] is None
+        data = get_json(url + "/api/runs/old-run")
+        assert data["verdict"] is None and data["cases"][0]["vars"] == {"question": "q?"}
+        status, html, _ = get(url + "/runs/old-run")
+        assert status == 200 and "was not kept for this run" in html
+        assert "llmops runs report old-run" in html
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)
 
 
 def test_run_page_filters(viewer: Viewer) -> None:
@@ -87,7 +150,10 @@ def test_html_is_escaped_and_locked_down(viewer: Viewer) -> None:
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in html
     assert "alice@example.com" not in html
     assert "script-src 'self'" in headers["content-security-policy"]
-    assert "http://" not in html.replace(viewer.url, "") and "https://" not in html
+    # nothing loaded from elsewhere: every src, href and form action is a local path
+    assert re.findall(r'(?:src|href|action)="(?!/|\?|#)', html) == []
+    css = get(viewer.url + "/static/view.css")[1]
+    assert "url(" not in css and "@import" not in css and "@font-face" not in css
 
 
 def test_unknown_run_is_a_404_page(viewer: Viewer) -> None:
@@ -103,7 +169,7 @@ def test_compare_versions_in_a_run(viewer: Viewer) -> None:
     run_id = viewer.run_ids[0]
     data = get_json(f"{viewer.url}/api/compare?a=qa@v1&b=qa@v2&run={run_id}")
     assert any("upper" in line for line in data["messages"])
-    [comp] = data["results"]["comparisons"]
+    comp = data["results"]["comparisons"][0]
     assert comp["scorer"] == "exact" and comp["verdict"] == "regressed"
     assert comp["delta"] == pytest.approx(-1.0)
     assert len(data["results"]["cases"]) == 12
@@ -115,8 +181,8 @@ def test_compare_versions_in_a_run(viewer: Viewer) -> None:
 def test_compare_two_runs_and_bad_compare(viewer: Viewer) -> None:
     a, b = viewer.run_ids
     data = get_json(f"{viewer.url}/api/compare?run_a={a}&run_b={b}")
-    [comp] = data["results"]["comparisons"]
-    assert comp["delta"] == 0 and data["results"]["cases"] == []
+    assert [c["delta"] for c in data["results"]["comparisons"]] == [0, 0, 0]
+    assert data["results"]["cases"] == []
     status, body, _ = get(viewer.url + "/api/compare?a=qa@v1&b=qa@v9")
     assert status == 400 and "v9" in json.loads(body)["message"]
     assert get(viewer.url + "/compare")[0] == 400
@@ -125,7 +191,8 @@ def test_compare_two_runs_and_bad_compare(viewer: Viewer) -> None:
 def test_history_and_guard_pages(viewer: Viewer) -> None:
     data = get_json(viewer.url + "/api/history/qa")
     assert data["runs"] == viewer.run_ids
-    assert {(p["version"], p["mean"]) for p in data["points"]} == {("v1", 1.0), ("v2", 0.0)}
+    assert {(p["version"], p["mean"]) for p in data["points"] if p["scorer"] == "exact"} == {
+        ("v1", 1.0), ("v2", 0.0)}
     status, html, _ = get(viewer.url + "/history/qa")
     assert status == 200 and "<svg" in html and "<polyline" in html
     assert get_json(viewer.url + "/api/guard")["scans"] == []

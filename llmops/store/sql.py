@@ -199,6 +199,11 @@ class SqlTables:
             [(status, now_iso(), run_id)],
         )
 
+    def record_verdict(self, run_id: str, verdict: Mapping[str, Any]) -> None:
+        """Keep the run's verdict (gate, comparisons, exit code) as ``llmops eval`` decided it."""
+        self._write("update runs set verdict = ? where run_id = ?",
+                    [(_dumps(dict(verdict)), run_id)])
+
     def run(self, run_id: str) -> RunInfo:
         """One run; :class:`UserError` naming the known runs when it does not exist."""
         rows = self.conn.query("select * from runs where run_id = ?", (run_id,))
@@ -248,6 +253,7 @@ class SqlTables:
         out = []
         for row in rows:
             meta = dict(row)
+            meta["verdict"] = _loads(meta.get("verdict"))
             status = meta["status"]
             if status == "running" and not process_alive(meta["pid"], meta["host"],
                                                           meta["proc_start"]):

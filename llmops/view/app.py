@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from llmops.errors import LlmopsError, UserError
-from llmops.view import compare, pages, trends
+from llmops.view import compare, indexes, pages, trends
 
 if TYPE_CHECKING:
     from llmops.project import Project
@@ -130,6 +130,9 @@ class Viewer:
         with self.store() as store:
             return trends.guard_page(store)
 
+    def indexes(self, request: Request) -> dict[str, Any]:
+        return indexes.index_page(self.project)
+
     # --- plumbing --------------------------------------------------------------------
 
     def render(self, template: str, data: dict[str, Any], status: int = 200) -> HTMLResponse:
@@ -174,7 +177,8 @@ def create_app(project: Project) -> Starlette:
              ("/compare", viewer.compare, "compare.html", "/api/compare"),
              ("/history", viewer.history, "history.html", "/api/history"),
              ("/history/{name}", viewer.history, "history.html", "/api/history/{name}"),
-             ("/guard", viewer.guard, "guard.html", "/api/guard")]
+             ("/guard", viewer.guard, "guard.html", "/api/guard"),
+             ("/indexes", viewer.indexes, "indexes.html", "/api/indexes")]
     routes: list[Any] = []
     for path, build, template, api_path in table:
         routes.append(Route(path, viewer.endpoint(build, template, api=False)))
