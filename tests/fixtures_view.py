@@ -9,6 +9,7 @@ second fake server whose reason names an e-mail address (masked when shown).
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 import urllib.request
@@ -77,6 +78,13 @@ def start_viewer(root: Path) -> tuple[str, object, threading.Thread]:
     return url, server, thread
 
 
+def _commit(root: Path) -> None:
+    git = ["git", "-c", "user.name=llmops", "-c", "user.email=dev@llmops.invalid",
+           "-c", "init.defaultBranch=main"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "project"]):
+        subprocess.run([*git, *args], cwd=root, check=True, capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
     """The viewer of a project with two runs of qa (v1 baseline, v2 candidate)."""
@@ -93,6 +101,7 @@ def viewer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Viewer]:
         config["judge"] = judge.provider_config()
         (root / "llmops.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         judge.script(*[JUDGE_REPLY] * 4 * len(_cases()))  # 2 variants x 2 runs, at most
+        _commit(root)  # the runs record the commit they ran at
         run_ids = [evaluate(root, "qa", formats=[]).run_id for _ in range(2)]
     url, server, thread = start_viewer(root)
     try:

@@ -76,10 +76,12 @@ def test_runs_list_shows_the_gate_and_the_commit(viewer: Viewer) -> None:
     # max_regression 0.1 and v2 loses every exact match: both runs failed their gate
     assert all(r["gate"]["passed"] is False for r in runs)
     assert any("exact" in reason for reason in runs[0]["gate"]["reasons"])
-    assert "git_commit" in runs[0]
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=viewer.root, check=True,
+                          capture_output=True, text=True).stdout.strip()
+    assert [r["git_commit"] for r in runs] == [head, head]
     status, html, _ = get(viewer.url + "/")
     assert status == 200 and html.count('<span class="tag fail"') == 2
-    assert "<th>Gate</th>" in html and "<th>Commit</th>" in html
+    assert "<th>Gate</th>" in html and f"<code>{head[:10]}</code>" in html
 
 
 def test_run_page_shows_verdict_inputs_and_scorer_details(viewer: Viewer) -> None:
@@ -107,24 +109,48 @@ def test_run_page_shows_verdict_inputs_and_scorer_details(viewer: Viewer) -> Non
     assert "fired: <code>pii.email</code>" in html and "carol@example.com" not in html
 
 
-def test_a_run_without_a_kept_verdict_says_so(tmp_path: Path) -> None:
-    from llmops.store import CaseRecord, ResultRow, ScoreRow, open_store
+def _write_run(store: Any, run_id: str, n_cases: int) -> None:
+    """A run written with the store API alone, as an older llmops left it (no verdict)."""
+    from llmops.store import CaseRecord, ResultRow, ScoreRow
+
+    store.create_run(run_id, "qa", n_cases=n_cases, repeat=1)
+    vid = store.add_variant(run_id, prompt="qa", version="v1", digest="d" * 64,
+                            model="m", params={}, provider="openai")
+    store.add_cases([CaseRecord(f"{i:064d}", f"case-{i:03d}", vars={"question": f"q{i}?"},
+                                expected=f"a{i}") for i in range(n_cases)])
+    ids = store.write_results(run_id, [ResultRow(vid, f"case-{i:03d}", f"{i:064d}", 0, f"a{i}",
+                                                 5.0, case_index=i) for i in range(n_cases)])
+    store.write_scores([ScoreRow(rid, "exact", "1", {}, 1.0, True) for rid in ids])
+    store.finish_run(run_id)
+
+
+def test_pages_and_a_run_without_a_kept_verdict(tmp_path: Path) -> None:
+    from llmops.store import open_store
     from tests.fixtures_eval import build_project
 
     root = build_project(tmp_path / "p", {"kind": "openai", "model": "m"})
     with open_store(root / ".llmops" / "results.db") as store:
-        store.create_run("old-run", "qa", n_cases=1, repeat=1)
-        vid = store.add_variant("old-run", prompt="qa", version="v1", digest="d" * 64,
-                                model="m", params={}, provider="openai")
-        store.add_cases([CaseRecord("c" * 64, "only", vars={"question": "q?"}, expected="a")])
-        [rid] = store.write_results("old-run", [ResultRow(vid, "only", "c" * 64, 0, "a", 5.0)])
-        store.write_scores([ScoreRow(rid, "exact", "1", {}, 1.0, True)])
-        store.finish_run("old-run")
+        for k in range(119):
+            _write_run(store, f"run-{k:03d}", 1)
+        _write_run(store, "old-run", 130)
     url, server, thread = start_viewer(root)
     try:
-        assert get_json(url + "/api/runs")["runs"][0]["gate"] is None
+        pages = [get_json(f"{url}/api/runs?page={n}") for n in (1, 2, 3)]
+        assert [len(p["runs"]) for p in pages] == [50, 50, 20]
+        assert [(p["has_prev"], p["has_next"]) for p in pages] == [
+            (False, True), (True, True), (True, False)]
+        seen = [r["run_id"] for p in pages for r in p["runs"]]
+        assert len(set(seen)) == 120 and all(r["gate"] is None for r in pages[0]["runs"])
+        status, html, _ = get(url + "/?suite=qa&page=2")
+        assert status == 200 and 'rel="next"' in html and 'rel="prev"' in html
+        # the filters stay on the next page
+        assert re.search(r'rel="next" href="\?suite=qa&amp;[^"]*page=3"', html)
+
         data = get_json(url + "/api/runs/old-run")
-        assert data["verdict"] is None and data["cases"][0]["vars"] == {"question": "q?"}
+        assert data["verdict"] is None and data["n_cases"] == 130
+        assert len(data["cases"]) == 100 and data["has_next"]
+        assert data["cases"][0]["vars"] == {"question": "q0?"}
+        assert get_json(url + "/api/runs/old-run?page=2")["cases"][-1]["case_id"] == "case-129"
         status, html, _ = get(url + "/runs/old-run")
         assert status == 200 and "was not kept for this run" in html
         assert "llmops runs report old-run" in html

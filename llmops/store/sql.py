@@ -156,6 +156,10 @@ class SqlTables:
             return set()
         return {r["name"] for r in self.conn.query("select name from _migrations")}
 
+    def has_schema(self) -> bool:
+        """Whether any migration was applied: false for an empty database opened read-only."""
+        return bool(self._applied())
+
     def close(self) -> None:
         self.conn.close()
 

@@ -50,6 +50,8 @@ class Viewer:
         from llmops.store import open_store
 
         with open_store(self.project.store, readonly=True) as store:
+            if not store.has_schema():  # a PostgreSQL database no `llmops eval` wrote to yet
+                raise NoStore
             yield store
 
     # --- pages -----------------------------------------------------------------------
