@@ -202,6 +202,10 @@ def test_compare_versions_in_a_run(viewer: Viewer) -> None:
     case = next(c for c in data["results"]["cases"] if c["case_id"] == "case-03")
     assert {"op": "del", "text": "question"} in case["words"]
     assert {"op": "ins", "text": "QUESTION"} in case["words"]
+    # labels name the same versions: production is v1, staging v2
+    by_label = get_json(f"{viewer.url}/api/compare?a=qa@production&b=qa@staging&run={run_id}")
+    assert by_label["messages"] == data["messages"]
+    assert by_label["results"]["comparisons"] == data["results"]["comparisons"]
 
 
 def test_compare_two_runs_and_bad_compare(viewer: Viewer) -> None:

@@ -49,14 +49,15 @@ def test_every_page_on_postgres(
     root = make_project(openai_server.provider_config(), cases=cases,
                         gate={"max_regression": 0.1}, labels={"production": "v1"})
     run_ids = [evaluate(root, "qa", formats=[]).run_id for _ in range(2)]
+    alone = evaluate(root, "qa", prompts=["qa@v1"], formats=[]).run_id  # v1 alone
     assert not (root / ".llmops" / "results.db").exists()  # everything went to PostgreSQL
 
     url, server, thread = start_viewer(root)
     try:
-        runs = fetch_json(url + "/api/runs")["runs"]
+        runs = [r for r in fetch_json(url + "/api/runs")["runs"] if r["run_id"] != alone]
         assert [r["run_id"] for r in runs] == run_ids[::-1]
         assert all(r["gate"]["passed"] is False for r in runs)
-        assert len(fetch_json(url + "/api/runs?label=production&prompt=qa")["runs"]) == 2
+        assert len(fetch_json(url + "/api/runs?label=production&prompt=qa")["runs"]) == 3
         assert fetch_json(url + "/api/runs?suite=other")["runs"] == []
 
         run = fetch_json(f"{url}/api/runs/{run_ids[0]}")
@@ -68,9 +69,15 @@ def test_every_page_on_postgres(
         compared = fetch_json(f"{url}/api/compare?a=qa@v1&b=qa@v2&run={run_ids[0]}")
         assert compared["results"]["comparisons"][0]["delta"] == pytest.approx(-1.0)
         assert len(compared["results"]["cases"]) == 12
-        assert fetch_json(f"{url}/api/compare?run_a={run_ids[0]}&run_b={run_ids[1]}")[
-            "results"]["cases"] == []
-        assert fetch_json(url + "/api/history/qa")["runs"] == run_ids
+        same = fetch_json(f"{url}/api/compare?run_a={run_ids[0]}&run_b={run_ids[1]}")
+        assert same["results"]["cases"] == [] and same["messages"] == []
+        # two runs of different versions: their template diff, and the stored config's
+        two = fetch_json(f"{url}/api/compare?run_a={alone}&run_b={run_ids[0]}")
+        assert any("upper" in line for line in two["messages"]), two
+        assert two["results"]["comparisons"][0]["delta"] == pytest.approx(-1.0)
+        status, html = fetch(f"{url}/compare?run_a={alone}&run_b={run_ids[0]}")
+        assert status == 200 and 'id="template-diff"' in html
+        assert fetch_json(url + "/api/history/qa")["runs"] == [*run_ids, alone]
         assert fetch_json(url + "/api/guard")["scans"] == []
 
         for page in ("/", f"/runs/{run_ids[1]}", "/history/qa", "/guard", "/indexes",
@@ -85,7 +92,13 @@ def test_every_page_on_postgres(
         thread.join(timeout=10)
     with psycopg.connect(postgres_url) as db:  # the viewer wrote nothing
         row = db.execute("select count(*) from runs").fetchone()
-        assert row is not None and row[0] == 2
+        assert row is not None and row[0] == 3
+    from llmops.store import open_store
+
+    with open_store(postgres_url, readonly=True) as store:  # as the viewer opens it
+        assert len(store.runs()) == 3
+        with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+            store.create_run("written-by-the-viewer", "qa")
 
 
 def test_an_empty_database_says_how_to_fill_it(

@@ -104,12 +104,13 @@ class Viewer:
         page = _int(q.get("page"), 1)
         if q.get("run_a") and q.get("run_b"):
             with self.store() as store:
-                data = compare.compare_runs(store, q["run_a"], q["run_b"],
+                data = compare.compare_runs(self.project, store, q["run_a"], q["run_b"],
                                             prompt=q.get("prompt") or None, page=page)
         elif q.get("a") and q.get("b"):
-            data = compare.compare_versions(self.project, q["a"], q["b"],
-                                            run=q.get("run") or None,
-                                            suite=q.get("suite") or None, page=page)
+            with self.store() as store:
+                data = compare.compare_versions(self.project, store, q["a"], q["b"],
+                                                run=q.get("run") or None,
+                                                suite=q.get("suite") or None, page=page)
         else:
             raise UserError("say what to compare: ?a=NAME@V1&b=NAME@V2[&run=RUN] "
                             "or ?run_a=RUN&run_b=RUN")
