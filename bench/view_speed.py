@@ -65,6 +65,18 @@ def _write_run(store: object, run_id: str, suite: str, n_cases: int, versions: l
         _write_variant(store, run_id, version, "baseline" if k == 0 else "candidate",
                        n_cases, rng)
     store.finish_run(run_id)  # type: ignore[attr-defined]
+    if len(versions) == 2:  # the verdict `llmops eval` keeps: the gate and the comparisons
+        passed = rng.random() < 0.8
+        comparisons = [{"candidate": f"support_answer@{versions[1]}",
+                        "baseline": f"support_answer@{versions[0]}", "scorer": s,
+                        "delta": -0.01, "ci_low": -0.05, "ci_high": 0.03,
+                        "verdict": "inconclusive", "n_shared": n_cases,
+                        "baseline_mean": 0.6, "candidate_mean": 0.59,
+                        "description": f"{s}: inconclusive"} for s in SCORERS]
+        store.record_verdict(run_id, {  # type: ignore[attr-defined]
+            "gate": {"passed": passed, "flags": [],
+                     "reasons": [] if passed else ["exact: drop 0.060 > max_regression 0.05"]},
+            "comparisons": comparisons, "exit_code": 0 if passed else 1})
 
 
 def build(root: Path, n_runs: int, n_cases: int, big: int) -> None:

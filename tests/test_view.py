@@ -257,6 +257,17 @@ def test_cli_port_in_use_exits_2_with_one_line(tmp_path: Path) -> None:
     assert len(r.stderr.strip().splitlines()) == 1 and str(port) in r.stderr
 
 
+def listening_on(port: int) -> set[str]:
+    """The IPv4 addresses a socket listens on at ``port``, from the kernel's table."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        address, hex_port = local.split(":")
+        if state == "0A" and int(hex_port, 16) == port:
+            found.add(socket.inet_ntoa(bytes.fromhex(address)[::-1]))
+    return found
+
+
 def test_cli_serves_until_stopped(tmp_path: Path) -> None:
     from tests.fixtures_eval import build_project
     from tests.fixtures_servers import free_port
@@ -277,6 +288,7 @@ def test_cli_serves_until_stopped(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
         assert status == 200 and json.loads(html)["error"] == "no_store"
+        assert listening_on(port) == {"127.0.0.1"}  # loopback only, unless --host says
     finally:
         proc.terminate()
         proc.wait(timeout=20)
