@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import random
 import shutil
 import statistics
@@ -155,12 +156,14 @@ def main() -> None:
         (f"compare two runs ({args.big} cases each)", "/compare?run_a=big-0&run_b=big-1", 1.0),
         (f"/api/compare ({args.big} cases each)", "/api/compare?run_a=big-0&run_b=big-1", 1.0),
     ]
-    print(f"median of {args.repeat} fetches over HTTP (uvicorn, one process, 2 shared cores)")
+    print(f"median of {args.repeat} fetches over HTTP (uvicorn, one process); load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores before")
     for name, path, goal in pages:
         seconds, size = fetch(base + path, args.repeat)
         mark = "ok" if seconds < goal else "OVER"
         print(f"  {name:44} {1000 * seconds:7.1f} ms  {size / 1024:6.0f} KB  "
               f"(goal < {1000 * goal:.0f} ms: {mark})")
+    print(f"load average {os.getloadavg()[0]:.1f} after")
 
 
 if __name__ == "__main__":

@@ -161,6 +161,14 @@ def test_pages_and_a_run_without_a_kept_verdict(tmp_path: Path) -> None:
 
 def test_run_page_filters(viewer: Viewer) -> None:
     base = f"{viewer.url}/api/runs/{viewer.run_ids[0]}"
+    # on guardrails only the hostile case fails (an e-mail address): it comes first,
+    # though it is the last case of the eval set
+    guarded = get_json(base + "?scorer=guardrails")
+    assert guarded["shown_scorers"] == ["guardrails"] and guarded["n_matching"] == 12
+    assert [c["case_id"] for c in guarded["cases"]][:2] == ["case-hostile", "case-00"]
+    assert [c["case_id"] for c in get_json(base + "?scorer=guardrails&status=fail")[
+        "cases"]] == ["case-hostile"]
+    assert get_json(base + "?scorer=guardrails&status=pass")["n_matching"] == 11
     assert get_json(base + "?status=pass")["n_matching"] == 0
     assert get_json(base + "?status=fail")["n_matching"] == 12
     found = get_json(base + "?q=number+7")
