@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -297,6 +298,9 @@ def test_cli_serves_until_stopped(tmp_path: Path) -> None:
                 time.sleep(0.1)
         assert status == 200 and json.loads(html)["error"] == "no_store"
         assert listening_on(port) == {"127.0.0.1"}  # loopback only, unless --host says
+        proc.send_signal(signal.SIGINT)  # Ctrl-C: a clean stop, exit 0
+        assert proc.wait(timeout=20) == 0
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=20)

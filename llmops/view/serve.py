@@ -49,4 +49,7 @@ def serve(project: Project, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
               flush=True)
     if open_browser:
         webbrowser.open(url)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # Ctrl-C is how a viewer is stopped: not a failure, exit 0
+        pass
