@@ -160,6 +160,37 @@ def test_pages_and_a_run_without_a_kept_verdict(tmp_path: Path) -> None:
         thread.join(timeout=10)
 
 
+def test_failing_cases_then_changed_ones_then_the_rest(tmp_path: Path) -> None:
+    from llmops.store import CaseRecord, ResultRow, ScoreRow, open_store
+    from tests.fixtures_eval import build_project
+
+    # case 0 the same on both sides, case 1 passes on both with other values (changed),
+    # case 2 fails on v2 (failing): shown 2, 1, 0
+    values = {"v1": [0.9, 0.9, 0.9], "v2": [0.9, 0.6, 0.1]}
+    root = build_project(tmp_path / "p", {"kind": "openai", "model": "m"})
+    with open_store(root / ".llmops" / "results.db") as store:
+        store.create_run("r", "qa", n_cases=3, repeat=1)
+        store.add_cases([CaseRecord(f"{i:064d}", f"case-{i}") for i in range(3)])
+        for version, vals in values.items():
+            vid = store.add_variant("r", prompt="qa", version=version, digest=version * 32,
+                                    model="m", params={}, provider="openai")
+            ids = store.write_results("r", [ResultRow(vid, f"case-{i}", f"{i:064d}", 0, "out",
+                                                      5.0, case_index=i) for i in range(3)])
+            store.write_scores([ScoreRow(rid, "similarity", "1", {}, v, v >= 0.5)
+                                for rid, v in zip(ids, vals, strict=True)])
+        store.finish_run("r")
+    url, server, thread = start_viewer(root)
+    try:
+        cases = get_json(url + "/api/runs/r")["cases"]
+        assert [(c["case_id"], c["failing"], c["changed"]) for c in cases] == [
+            ("case-2", True, True), ("case-1", False, True), ("case-0", False, False)]
+        assert [c["case_id"] for c in get_json(url + "/api/runs/r?status=changed")[
+            "cases"]] == ["case-2", "case-1"]
+    finally:
+        server.should_exit = True  # type: ignore[attr-defined]
+        thread.join(timeout=10)
+
+
 def test_run_page_filters(viewer: Viewer) -> None:
     base = f"{viewer.url}/api/runs/{viewer.run_ids[0]}"
     # on guardrails only the hostile case fails (an e-mail address): it comes first,
