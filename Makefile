@@ -38,8 +38,9 @@ demo: setup
 	$(BIN)/llmops index sync handbook
 	$(BIN)/llmops eval --prompt support_answer@staging --format md,html,junit,json
 
+# The viewer's browser tests keep their screenshots there, as test artifacts.
 test: setup browser postgres
-	$(BIN)/python -m pytest -q
+	LLMOPS_VIEW_SCREENSHOTS=$(CURDIR)/test-artifacts/view $(BIN)/python -m pytest -q
 
 lint: setup
 	$(BIN)/ruff check llmops tests bench

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import os
 import random
 import shutil
 import statistics
@@ -65,6 +66,18 @@ def _write_run(store: object, run_id: str, suite: str, n_cases: int, versions: l
         _write_variant(store, run_id, version, "baseline" if k == 0 else "candidate",
                        n_cases, rng)
     store.finish_run(run_id)  # type: ignore[attr-defined]
+    if len(versions) == 2:  # the verdict `llmops eval` keeps: the gate and the comparisons
+        passed = rng.random() < 0.8
+        comparisons = [{"candidate": f"support_answer@{versions[1]}",
+                        "baseline": f"support_answer@{versions[0]}", "scorer": s,
+                        "delta": -0.01, "ci_low": -0.05, "ci_high": 0.03,
+                        "verdict": "inconclusive", "n_shared": n_cases,
+                        "baseline_mean": 0.6, "candidate_mean": 0.59,
+                        "description": f"{s}: inconclusive"} for s in SCORERS]
+        store.record_verdict(run_id, {  # type: ignore[attr-defined]
+            "gate": {"passed": passed, "flags": [],
+                     "reasons": [] if passed else ["exact: drop 0.060 > max_regression 0.05"]},
+            "comparisons": comparisons, "exit_code": 0 if passed else 1})
 
 
 def build(root: Path, n_runs: int, n_cases: int, big: int) -> None:
@@ -143,12 +156,14 @@ def main() -> None:
         (f"compare two runs ({args.big} cases each)", "/compare?run_a=big-0&run_b=big-1", 1.0),
         (f"/api/compare ({args.big} cases each)", "/api/compare?run_a=big-0&run_b=big-1", 1.0),
     ]
-    print(f"median of {args.repeat} fetches over HTTP (uvicorn, one process, 2 shared cores)")
+    print(f"median of {args.repeat} fetches over HTTP (uvicorn, one process); load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores before")
     for name, path, goal in pages:
         seconds, size = fetch(base + path, args.repeat)
         mark = "ok" if seconds < goal else "OVER"
         print(f"  {name:44} {1000 * seconds:7.1f} ms  {size / 1024:6.0f} KB  "
               f"(goal < {1000 * goal:.0f} ms: {mark})")
+    print(f"load average {os.getloadavg()[0]:.1f} after")
 
 
 if __name__ == "__main__":

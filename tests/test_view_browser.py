@@ -57,11 +57,18 @@ def shots(tmp_path: Path) -> Path:
 def test_runs_to_run_to_compare(page: Any, viewer: Viewer, shots: Path) -> None:
     page.goto(viewer.url + "/")
     assert page.locator("#runs tbody tr").count() == 2
+    assert page.locator("#runs td.gate").first.inner_text() == "failed"
     page.screenshot(path=str(shots / "runs.png"), full_page=True)
     page.locator("a.run-link").first.click()
     page.wait_for_url(f"**/runs/{viewer.run_ids[-1]}")
     assert page.locator("#verdict tbody tr").count() == 2
+    assert "gate failed" in page.locator("#gate").inner_text()
+    assert "regressed" in page.locator("#comparisons").inner_text()
     assert page.locator("#cases article.case").count() == 12
+    hostile = page.locator("article[data-case=case-hostile]")
+    assert "reason: restates the question; ask c***@example.com" in hostile.inner_text()
+    assert "fired: pii.email" in hostile.inner_text()
+    assert "question" in hostile.locator("dl.inputs").inner_text()  # the input variables
     page.screenshot(path=str(shots / "run.png"))
     page.locator("#compare-link").click()
     page.wait_for_url("**/compare?**")
@@ -126,8 +133,15 @@ def test_hostile_output_stays_text(page: Any, viewer: Viewer, shots: Path) -> No
 
 def test_history_chart_and_404(page: Any, viewer: Viewer, shots: Path) -> None:
     page.goto(viewer.url + "/history")
-    assert page.locator("#history-chart svg polyline").count() == 2
-    assert page.locator("#history tbody tr").count() == 4
+    # two versions x three scorers, one line each
+    assert page.locator("#history-chart svg polyline").count() == 6
+    assert page.locator("#history tbody tr").count() == 12
     page.screenshot(path=str(shots / "history.png"))
+    page.locator("header nav a", has_text="Indexes").click()
+    page.wait_for_url("**/indexes")
+    assert "llmops index build" in page.locator("#no-index").inner_text()
+    page.locator("header nav a", has_text="Guard").click()
+    page.wait_for_url("**/guard")
+    assert page.locator("#no-scans").is_visible()
     response = page.goto(viewer.url + "/runs/nope")
     assert response.status == 404 and "Not found" in page.locator("h1").inner_text()

@@ -92,6 +92,7 @@ def diff(
     top: int = 5,
     n_resamples: int = 10000,
     seed: int = 0,
+    store: ResultsStore | None = None,
 ) -> PromptDiff:
     """Compare two versions of a prompt (or RAG config).
 
@@ -106,6 +107,8 @@ def diff(
         top: how many of the cases that moved most to include.
         n_resamples: bootstrap resamples for the per-scorer CIs.
         seed: bootstrap seed.
+        store: read the results from this open store (e.g. one opened read-only) instead
+            of opening the project's.
     """
     from llmops.project import as_project
     from llmops.prompts import load_registry
@@ -122,14 +125,16 @@ def diff(
             result.messages = [_relabel(line, getattr(result, side), label)
                                for line in result.messages]
             setattr(result, side, label)
-    if not project.store.exists():
+    if store is None and not project.store.exists():
         if run is not None:
             raise UserError(f"no results store at {project.store.where}, so no run {run!r}")
         result.results_note = "no results stored yet: run `llmops eval` on both versions"
         return result
+    from contextlib import nullcontext
+
     from llmops.store import open_store
 
-    with open_store(project.store) as store:
+    with nullcontext(store) if store is not None else open_store(project.store) as store:
         pair = find_result_pair(store, a.digest, b.digest, suite=suite, run=run)
         if pair is None:
             result.results_note = (

@@ -144,6 +144,13 @@ class EvalResult(BaseModel):
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, ensure_ascii=False)
 
+    def verdict(self) -> dict[str, Any]:
+        """What the results store keeps of the decision: the gate, the comparisons with
+        the baseline and the exit code (:meth:`llmops.store.ResultsStore.record_verdict`)."""
+        return {"gate": self.gate.model_dump(mode="json"),
+                "comparisons": [c.model_dump(mode="json") for c in self.comparisons],
+                "exit_code": self.exit_code}
+
     def to_pandas(self) -> Any:
         """A pandas DataFrame: one row per case and variant, one column per scorer.
 

@@ -271,6 +271,7 @@ class _Evaluation:
             self.progress.watch(provider.rate_status)
             stats = self._execute(store, run_id, runner, provider, scorers)
             result = self._result(store, run_id, plan, variants, [s.key for s in slots], stats)
+            store.record_verdict(run_id, result.verdict())
             result.agreement = agreement(result, plan.evalset.cases, slots)
             if options.formats:
                 self._reports(result, plan, list(options.formats), options.report_dir)

@@ -161,6 +161,14 @@ class Manifest:
         self.db = _sqlite.connect(path)
         MIGRATIONS.apply(self.db)
 
+    @classmethod
+    def read_only(cls, path: Path) -> Manifest:
+        """The manifest opened for reading only: no folder, no migration, no WAL switch."""
+        manifest = cls.__new__(cls)
+        manifest.path = path
+        manifest.db = _sqlite.connect(path, readonly=True)
+        return manifest
+
     def close(self) -> None:
         self.db.close()
 
@@ -209,6 +217,15 @@ class Manifest:
         record = self.collection(location, digest)
         assert record is not None
         return record
+
+    def collections(self) -> list[CollectionRecord]:
+        """Every collection the manifest knows, by index name and location."""
+        rows = self.db.execute("select * from collections order by name, location, id")
+        return [_collection(r) for r in rows]
+
+    def active_ids(self) -> set[int]:
+        """The collections that serve their index name now (the last switched to)."""
+        return {int(r[0]) for r in self.db.execute("select collection_id from active")}
 
     def active(self, location: str, name: str) -> CollectionRecord | None:
         row = self.db.execute(

@@ -158,3 +158,10 @@ def m006_case_inputs(ddl: Ddl) -> None:
         )
         """
     )
+
+
+@migration
+def m007_run_verdict(ddl: Ddl) -> None:
+    # The run's verdict as `llmops eval` decided it: the gate (passed, reasons, flags), the
+    # comparisons with the baseline and the exit code, as JSON; null for older runs.
+    ddl("alter table runs add column verdict text")

@@ -29,7 +29,7 @@ def _postgres_sql(sql: str) -> str:
 class PostgresConnection:
     """A psycopg 3 connection behind the :class:`llmops.store.sql.Connection` protocol."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
         from llmops.store import without_password
 
         self.where = without_password(url)
@@ -54,6 +54,8 @@ class PostgresConnection:
                 hint="check the server, the URL in `store` or LLMOPS_STORE, and credentials",
             ) from None
         self._in_transaction = False
+        if readonly:  # the server refuses every write of this session
+            self.db.execute("set session characteristics as transaction read only")
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._failures():
@@ -138,7 +140,7 @@ class PostgresStore(SqlStore):
     backend = "postgresql"
 
     def __init__(self, url: str, *, readonly: bool = False) -> None:
-        conn = PostgresConnection(url)
+        conn = PostgresConnection(url, readonly=readonly)
         try:
             super().__init__(conn, readonly=readonly)
         except BaseException:

@@ -162,6 +162,10 @@ class SqlTables:
             return set()
         return {r["name"] for r in self.conn.query("select name from _migrations")}
 
+    def has_schema(self) -> bool:
+        """Whether any migration was applied: false for an empty database opened read-only."""
+        return bool(self._applied())
+
     def close(self) -> None:
         self.conn.close()
 
@@ -204,6 +208,11 @@ class SqlTables:
             "update runs set status = ?, finished_at = ? where run_id = ?",
             [(status, now_iso(), run_id)],
         )
+
+    def record_verdict(self, run_id: str, verdict: Mapping[str, Any]) -> None:
+        """Keep the run's verdict (gate, comparisons, exit code) as ``llmops eval`` decided it."""
+        self._write("update runs set verdict = ? where run_id = ?",
+                    [(_dumps(dict(verdict)), run_id)])
 
     def run(self, run_id: str) -> RunInfo:
         """One run; :class:`UserError` naming the known runs when it does not exist."""
@@ -254,6 +263,7 @@ class SqlTables:
         out = []
         for row in rows:
             meta = dict(row)
+            meta["verdict"] = _loads(meta.get("verdict"))
             status = meta["status"]
             if status == "running" and not process_alive(meta["pid"], meta["host"],
                                                           meta["proc_start"]):

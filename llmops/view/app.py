@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from llmops.errors import LlmopsError, UserError
-from llmops.view import compare, pages, trends
+from llmops.view import compare, indexes, pages, trends
 
 if TYPE_CHECKING:
     from llmops.project import Project
@@ -50,6 +50,8 @@ class Viewer:
         from llmops.store import open_store
 
         with open_store(self.project.store, readonly=True) as store:
+            if not store.has_schema():  # a PostgreSQL database no `llmops eval` wrote to yet
+                raise NoStore
             yield store
 
     # --- pages -----------------------------------------------------------------------
@@ -102,12 +104,13 @@ class Viewer:
         page = _int(q.get("page"), 1)
         if q.get("run_a") and q.get("run_b"):
             with self.store() as store:
-                data = compare.compare_runs(store, q["run_a"], q["run_b"],
+                data = compare.compare_runs(self.project, store, q["run_a"], q["run_b"],
                                             prompt=q.get("prompt") or None, page=page)
         elif q.get("a") and q.get("b"):
-            data = compare.compare_versions(self.project, q["a"], q["b"],
-                                            run=q.get("run") or None,
-                                            suite=q.get("suite") or None, page=page)
+            with self.store() as store:
+                data = compare.compare_versions(self.project, store, q["a"], q["b"],
+                                                run=q.get("run") or None,
+                                                suite=q.get("suite") or None, page=page)
         else:
             raise UserError("say what to compare: ?a=NAME@V1&b=NAME@V2[&run=RUN] "
                             "or ?run_a=RUN&run_b=RUN")
@@ -129,6 +132,9 @@ class Viewer:
     def guard(self, request: Request) -> dict[str, Any]:
         with self.store() as store:
             return trends.guard_page(store)
+
+    def indexes(self, request: Request) -> dict[str, Any]:
+        return indexes.index_page(self.project)
 
     # --- plumbing --------------------------------------------------------------------
 
@@ -174,7 +180,8 @@ def create_app(project: Project) -> Starlette:
              ("/compare", viewer.compare, "compare.html", "/api/compare"),
              ("/history", viewer.history, "history.html", "/api/history"),
              ("/history/{name}", viewer.history, "history.html", "/api/history/{name}"),
-             ("/guard", viewer.guard, "guard.html", "/api/guard")]
+             ("/guard", viewer.guard, "guard.html", "/api/guard"),
+             ("/indexes", viewer.indexes, "indexes.html", "/api/indexes")]
     routes: list[Any] = []
     for path, build, template, api_path in table:
         routes.append(Route(path, viewer.endpoint(build, template, api=False)))

@@ -8,15 +8,17 @@ side by side with a word-level diff of the outputs (already masked by the diff).
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import re
 from typing import TYPE_CHECKING, Any
 
-from llmops.errors import UserError
+from llmops.errors import LlmopsError, UserError
 
 if TYPE_CHECKING:
     from llmops.eval.prompt_diff import DiffResults
     from llmops.project import Project
+    from llmops.prompts import PromptVersion
     from llmops.store import ResultsStore, VariantRecord
 
 CASES_PER_PAGE = 25  # word diffs are the costly part of the page
@@ -39,21 +41,23 @@ def word_diff(a: str | None, b: str | None) -> list[dict[str, str]]:
     return out
 
 
-def compare_versions(project: Project, a: str, b: str, *, run: str | None = None,
-                     suite: str | None = None, page: int = 1) -> dict[str, Any]:
-    """Two versions (``NAME@VERSION`` or ``NAME@LABEL``) of a prompt."""
+def compare_versions(project: Project, store: ResultsStore, a: str, b: str, *,
+                     run: str | None = None, suite: str | None = None,
+                     page: int = 1) -> dict[str, Any]:
+    """Two versions (``NAME@VERSION`` or ``NAME@LABEL``) of a prompt, results from ``store``."""
     from llmops.eval.prompt_diff import diff
 
     page = max(1, page)
-    d = diff(project, a, b, suite=suite, run=run or None, top=CASES_PER_PAGE * page)
+    d = diff(project, a, b, suite=suite, run=run or None, top=CASES_PER_PAGE * page,
+             store=store)
     data = d.model_dump(mode="json", exclude={"results"})
     data["mode"] = "versions"
     data["results"] = _results(d.results, page) if d.results is not None else None
     return data
 
 
-def compare_runs(store: ResultsStore, run_a: str, run_b: str, *, prompt: str | None = None,
-                 page: int = 1) -> dict[str, Any]:
+def compare_runs(project: Project, store: ResultsStore, run_a: str, run_b: str, *,
+                 prompt: str | None = None, page: int = 1) -> dict[str, Any]:
     """The candidate variants (of ``prompt`` when given) of two runs."""
     from llmops.eval.prompt_diff import compare_variants
 
@@ -69,8 +73,35 @@ def compare_runs(store: ResultsStore, run_a: str, run_b: str, *, prompt: str | N
     res = compare_variants(store, pair, top=CASES_PER_PAGE * page, a_name=name_a, b_name=name_b)
     return {"mode": "runs", "a": name_a, "b": name_b, "a_digest": va.digest,
             "b_digest": vb.digest, "same_behaviour": va.digest == vb.digest,
-            "messages": [], "params": [], "results_note": "",
+            **_stored_config_diff(project, va, vb), "results_note": "",
             "results": _results(res, page)}
+
+
+def _stored_config_diff(project: Project, va: VariantRecord, vb: VariantRecord
+                        ) -> dict[str, Any]:
+    """The template diff (when the working tree still holds both versions, same digests)
+    and the config diff from what the runs stored: model and params as sent."""
+    from llmops.eval.prompt_diff import version_diff
+    from llmops.prompts import load_registry
+
+    config_a = {"model": va.model, "provider": va.provider, **va.params}
+    config_b = {"model": vb.model, "provider": vb.provider, **vb.params}
+    params = [{"key": k, "a": config_a.get(k), "b": config_b.get(k)}
+              for k in sorted(set(config_a) | set(config_b)) if config_a.get(k) != config_b.get(k)]
+    out: dict[str, Any] = {"params": params, "messages": [], "template_note": ""}
+    if va.digest == vb.digest:
+        return out
+    a: PromptVersion | None = None
+    b: PromptVersion | None = None
+    with contextlib.suppress(LlmopsError):
+        registry = load_registry(project)
+        a, b = registry.get(va.prompt, va.version), registry.get(vb.prompt, vb.version)
+    if a is None or b is None or (a.digest, b.digest) != (va.digest, vb.digest):
+        out["template_note"] = ("the templates the runs used are not both in the working tree "
+                                "(or they changed since): only the stored config is compared")
+        return out
+    out["messages"] = version_diff(a, b).messages
+    return out
 
 
 def _pick(store: ResultsStore, run_id: str, prompt: str | None) -> VariantRecord:

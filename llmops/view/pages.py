@@ -54,11 +54,29 @@ def runs_page(store: ResultsStore, filters: RunFilters) -> dict[str, Any]:
             "started_at": r.started_at, "finished_at": r.finished_at,
             "n_done": r.n_done, "git_commit": r.meta.get("git_commit"),
             "git_dirty": bool(r.meta.get("git_dirty")),
+            "gate": verdict_view(r.meta.get("verdict"), with_comparisons=False),
             "variants": [{"prompt": v.prompt, "version": v.version, "role": v.role,
                           "digest": v.digest} for v in variants],
         })
     return {"runs": rows, "page": page, "has_next": has_next,
             "has_prev": page > 1, "total": total, "n_runs": store.count_runs()}
+
+
+def verdict_view(verdict: Any, *, with_comparisons: bool = True) -> dict[str, Any] | None:
+    """The gate's result (and the comparisons) ``llmops eval`` kept, masked; None for a run
+    from before verdicts were kept."""
+    if not isinstance(verdict, dict) or not isinstance(verdict.get("gate"), dict):
+        return None
+    gate = verdict["gate"]
+    view: dict[str, Any] = {
+        "passed": bool(gate.get("passed")),
+        "reasons": [redact(str(r)) for r in gate.get("reasons") or []],
+        "flags": [redact(str(f)) for f in gate.get("flags") or []],
+        "exit_code": verdict.get("exit_code"),
+    }
+    if with_comparisons:
+        view["comparisons"] = mask_details(list(verdict.get("comparisons") or []))
+    return view
 
 
 def _day_after(until: str) -> str:
@@ -111,6 +129,7 @@ def run_page(store: ResultsStore, run_id: str, filters: CaseFilters) -> dict[str
     labels = {v.variant_id: f"{v.prompt}@{v.version}" for v in variants}
     return {
         **details,
+        "verdict": verdict_view(details.get("verdict")),
         "scorers": keys, "shown_scorers": shown_keys,
         "variant_labels": [labels[v.variant_id] for v in variants],
         "n_cases": len(cases), "n_matching": len(kept), "page": page,
@@ -179,9 +198,7 @@ def _case_view(case: _Case, variants: list[Any], labels: dict[int, str], keys: l
             "variant": labels[v.variant_id], "missing": False,
             "output": redact(r.output), "error": redact(r.error),
             "latency_ms": r.latency_ms,
-            "scores": [{"scorer": k, "value": s.value, "passed": s.passed,
-                        "error": redact(s.error), "details": mask_details(s.details)}
-                       for k in keys if (s := r.scores.get(k)) is not None],
+            "scores": [_score_view(k, s) for k in keys if (s := r.scores.get(k)) is not None],
         })
     return {
         "case_id": case.case_id,
@@ -190,6 +207,18 @@ def _case_view(case: _Case, variants: list[Any], labels: dict[int, str], keys: l
         "expected": redact(None if expected is None else str(expected)),
         "outputs": outputs,
     }
+
+
+def _score_view(key: str, s: Any) -> dict[str, Any]:
+    """A score with its detail masked, the judge's reason and the detectors that fired."""
+    details = mask_details(s.details) or {}
+    reason = details.get("reason") if isinstance(details, dict) else None
+    findings = details.get("findings") if isinstance(details, dict) else None
+    fired = sorted({str(f.get("detector")) for f in findings or []
+                    if isinstance(f, dict) and f.get("detector") and not f.get("suppressed")})
+    return {"scorer": key, "value": s.value, "passed": s.passed, "error": redact(s.error),
+            "reason": reason if isinstance(reason, str) else None, "detectors": fired,
+            "details": details or None}
 
 
 def mask_details(details: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import webbrowser
 from typing import TYPE_CHECKING
@@ -49,4 +50,6 @@ def serve(project: Project, *, host: str = DEFAULT_HOST, port: int = DEFAULT_POR
               flush=True)
     if open_browser:
         webbrowser.open(url)
-    server.run(sockets=[sock])
+    # Ctrl-C is how a viewer is stopped: not a failure, exit 0.
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=[sock])
