@@ -24,7 +24,7 @@ def view_command(
         from llmops.errors import UserError
 
         raise UserError("llmops view needs the `view` extra",
-                        hint="pip install 'llmops[view]'") from None
+                        hint="pip install 'llmops-prompts[view]'") from None
     from llmops.view.serve import bind, serve
 
     project = load()

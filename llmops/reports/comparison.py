@@ -56,7 +56,7 @@ def comparison_markdown(
     all_diffs = list(diffs) + _diffs_for(pairs, versions or {}, already=diffs)
     variants = variants_by_label(data.get("variants") or [])
     out = _Budget(max_chars)
-    out.add_required(_table(comparisons))
+    out.add_required(_table(comparisons, judges_of(data.get("variants") or [])))
     out.add_required(_flags(comparisons))
     for d in all_diffs:  # a long diff may not crowd out the regressed cases
         share = max(2_000, out.room() // (3 * len(all_diffs)))
@@ -71,7 +71,29 @@ def comparison_markdown(
 # --- pieces --------------------------------------------------------------------------
 
 
-def _table(comparisons: list[dict[str, Any]]) -> str:
+def judges_of(variants: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Scorer key → the models that judged its scores (``details.judge``), sorted."""
+    found: dict[str, set[str]] = {}
+    for v in variants:
+        for case in v.get("cases") or []:
+            for key, score in (case.get("scores") or {}).items():
+                judge = (score.get("details") or {}).get("judge")
+                if judge:
+                    found.setdefault(key, set()).add(str(judge))
+    return {key: sorted(names) for key, names in found.items()}
+
+
+def _scorer_cell(scorer: str, judges: Mapping[str, list[str]]) -> str:
+    """The scorer, and for a judged one the judge's model beside it."""
+    names = judges.get(scorer)
+    if not names:
+        return _cell(scorer)
+    return f"{_cell(scorer)} (judge: {', '.join(code(n, 80) for n in names)})"
+
+
+def _table(
+    comparisons: list[dict[str, Any]], judges: Mapping[str, list[str]] | None = None
+) -> str:
     lines = [
         "### Comparison with the baseline",
         "",
@@ -85,7 +107,8 @@ def _table(comparisons: list[dict[str, Any]]) -> str:
         ci = ("—" if c.get("ci_low") is None
               else f"{c['ci_low']:+.3f} … {c['ci_high']:+.3f}")
         lines.append(
-            f"| {_cell(c['candidate'])} | {_cell(c['baseline'])} | {_cell(c['scorer'])} "
+            f"| {_cell(c['candidate'])} | {_cell(c['baseline'])} "
+            f"| {_scorer_cell(c['scorer'], judges or {})} "
             f"| {_num(c.get('baseline_mean'))} | {_num(c.get('candidate_mean'))} "
             f"| {_num(c.get('delta'), signed=True)} | {ci} | {shown} | {_cases_cell(c)} |"
         )

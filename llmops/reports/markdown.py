@@ -181,4 +181,4 @@ def _fit(text: str, max_chars: int) -> str:
 
 def render(report: Report) -> str:
     """The report format's entry: the PR comment."""
-    return summary_markdown(report.result, report.versions)
+    return summary_markdown(report.result, report.versions, report.summary_chars)
