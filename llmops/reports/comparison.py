@@ -31,6 +31,7 @@ def comparison_markdown(
     versions: Mapping[str, PromptVersion] | None = None,
     diffs: Sequence[PromptDiff] = (),
     max_chars: int = DEFAULT_BUDGET,
+    cases: bool = True,
 ) -> str:
     """Markdown for the comparisons of one eval run, at most ``max_chars`` long.
 
@@ -42,6 +43,8 @@ def comparison_markdown(
             compared pair (or pass ``diffs`` made by :func:`llmops.eval.prompt_diff.version_diff`).
         diffs: ready-made prompt diffs.
         max_chars: the character budget for this section.
+        cases: list the cases that got worse (``summary.md`` lists them in its own
+            "Cases to review" section, with their inputs and expected answers).
 
     Returns:
         The section, or an empty string when the run compared nothing.
@@ -61,7 +64,7 @@ def comparison_markdown(
     for d in all_diffs:  # a long diff may not crowd out the regressed cases
         share = max(2_000, out.room() // (3 * len(all_diffs)))
         out.add_block(*_diff_block(d), f"the prompt diff {d.b} vs {d.a}", limit=share)
-    for candidate, baseline in pairs:
+    for candidate, baseline in pairs if cases else []:
         regressed = regressed_cases(_cases_of(variants, candidate), _cases_of(variants, baseline))
         if regressed:
             out.add_cases(candidate, baseline, regressed)
@@ -142,6 +145,13 @@ def _flags(comparisons: list[dict[str, Any]]) -> str:
             lines.append(
                 f"- {_cell(c['scorer'])} ({_cell(c['candidate'])}): no change; every shared "
                 "case scored the same on both sides."
+            )
+        elif c["verdict"] == "inconclusive" and str(c.get("reason", "")).startswith("exact"):
+            lines.append(
+                f"- {_cell(c['scorer'])} ({_cell(c['candidate'])}): inconclusive although the "
+                f"CI excludes 0: {_cell(c['reason'])} ({c.get('n_improved_pairs') or 0} cases "
+                f"fail → pass, {c.get('n_regressed_pairs') or 0} pass → fail); the fewest that "
+                "can give a pass/fail verdict are 6 cases changing one way and none the other."
             )
         elif c["verdict"] == "inconclusive" and c.get("mde") is not None:
             lines.append(
