@@ -111,3 +111,5 @@ def test_a_judged_verdict_needs_the_same_evidence_as_any_other(
     judge = f"openai:{openai_server.base_url}:fake-model"
     row = next(line for line in summary.splitlines() if line.startswith("| qa@v2 |"))
     assert f"| rubric (judge: `{judge}`) |" in row and "inconclusive" in row
+    html = (Path(data["report_dir"]) / "report.html").read_text()
+    assert f"rubric <small class=\"detail\">(judge: {judge})</small>" in html

@@ -7,6 +7,7 @@ For each candidate, the cases it failed or errored, those the baseline passed fi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from llmops.reports.markdown_text import code, html_text, inline
@@ -130,6 +131,18 @@ def _output_row(label: str, c: CaseResult) -> str:
     out = f"error: {c.error}" if c.error else (c.output or "")
     scores = "; ".join(score_text(k, s) for k, s in c.scores.items())
     return f"| {flat(label, 80)} | {flat(out)}<br>{flat(scores)} |"
+
+
+def judges_of(variants: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Scorer key → the models that judged its scores (``details.judge``), sorted."""
+    found: dict[str, set[str]] = {}
+    for v in variants:
+        for case in v.get("cases") or []:
+            for key, score in (case.get("scores") or {}).items():
+                judge = (score.get("details") or {}).get("judge")
+                if judge:
+                    found.setdefault(key, set()).add(str(judge))
+    return {key: sorted(names) for key, names in found.items()}
 
 
 def judge_lines(result: EvalResult) -> list[str]:

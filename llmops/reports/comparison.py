@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from llmops.reports.cases import judges_of
 from llmops.reports.markdown_text import code
 from llmops.reports.markdown_text import html_text as _html
 from llmops.reports.markdown_text import inline as _cell
@@ -72,18 +73,6 @@ def comparison_markdown(
 
 
 # --- pieces --------------------------------------------------------------------------
-
-
-def judges_of(variants: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
-    """Scorer key → the models that judged its scores (``details.judge``), sorted."""
-    found: dict[str, set[str]] = {}
-    for v in variants:
-        for case in v.get("cases") or []:
-            for key, score in (case.get("scores") or {}).items():
-                judge = (score.get("details") or {}).get("judge")
-                if judge:
-                    found.setdefault(key, set()).add(str(judge))
-    return {key: sorted(names) for key, names in found.items()}
 
 
 def _scorer_cell(scorer: str, judges: Mapping[str, list[str]]) -> str:
