@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmops.reports.markdown_text import code, html_text, inline
+from llmops.reports.markdown_text import code, html_code, inline
 
 if TYPE_CHECKING:
     from llmops.eval.result import CaseResult, CaseScore, EvalResult, VariantResult
@@ -115,9 +115,9 @@ def _review_block(
 ) -> list[str]:
     """One case: input, expected answer, both outputs with each scorer's detail."""
     worse = _worse(c, b)
-    lines = [f"<details><summary><code>{html_text(c.id, 80)}</code>: "
+    lines = [f"<details><summary>{html_code(c.id, 80)}: "
              f"{'worse than the baseline' if worse else 'failed'} "
-             f"(<code>{html_text(v.label, 80)}</code>)</summary>", "", "| | |", "|---|---|"]
+             f"({html_code(v.label, 80)})</summary>", "", "| | |", "|---|---|"]
     lines.append(f"| input | {flat(_inputs(c.vars)) or '–'} |")
     expected = c.expected if isinstance(c.expected, str) or c.expected is None \
         else " / ".join(c.expected)
