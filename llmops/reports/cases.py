@@ -26,12 +26,18 @@ def _inputs(variables: dict[str, Any] | None) -> str:
                      for k, v in (variables or {}).items())
 
 
+# Identities: the judge's model is named beside its verdicts; the rest is in results.json.
+_SHOWN_ELSEWHERE = frozenset({"embedder", "judge", "judge_prompt", "judge_prompt_digest"})
+
+
 def detail_text(details: dict[str, Any] | None) -> str:
     """A scorer's detail in a few words: reason, detectors fired, numbers."""
     if not details:
         return ""
     parts = []
     for key, value in details.items():
+        if key in _SHOWN_ELSEWHERE:
+            continue
         if key == "findings" and isinstance(value, list):
             names = sorted({str(f.get("detector", f.get("kind", "?"))) for f in value
                             if isinstance(f, dict)})
