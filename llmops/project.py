@@ -259,11 +259,14 @@ def find_root(start: Path | None = None) -> Path | None:
     return None
 
 
-def load_project(path: str | Path | None = None) -> Project:
+def load_project(path: Project | str | Path | None = None) -> Project:
     """Load the project at ``path`` (a directory or a config file), else cwd or a parent.
 
-    ``LLMOPS_PROJECT`` in the environment stands in for ``path`` when it is not given.
+    ``LLMOPS_PROJECT`` in the environment stands in for ``path`` when it is not given; a
+    loaded :class:`Project` is returned as it is (every function of the API takes either).
     """
+    if isinstance(path, Project):
+        return path
     if path is None and os.environ.get("LLMOPS_PROJECT"):
         path = os.environ["LLMOPS_PROJECT"]
     if path is not None:
@@ -295,4 +298,4 @@ def load_project(path: str | Path | None = None) -> Project:
 
 def as_project(project: Project | str | Path | None) -> Project:
     """``project`` itself when loaded, else the project at that path (or the cwd's)."""
-    return project if isinstance(project, Project) else load_project(project)
+    return load_project(project)

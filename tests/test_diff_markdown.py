@@ -142,7 +142,10 @@ def test_a_pr_shaped_run_fits_a_comment_and_fails_on_regression(
     assert c.verdict == "regressed" and c.delta == pytest.approx(-1.0)
     summary = (tmp_path / "reports" / result.run_id / "summary.md").read_text()
     assert len(summary) < GITHUB_COMMENT_LIMIT
-    assert "Shortened to fit a GitHub comment" in summary
-    assert re.search(r"Left out: \d+ of 300 regressed cases of p@v3", summary)
+    assert "Shortened" not in summary  # fewer cases listed: nothing cut
+    row = next(line for line in summary.splitlines() if line.startswith("| p@v3 | p@v1 |"))
+    assert "**regressed**" in row  # the verdict table, whole
+    listed = summary.count("<summary><code>case-")
+    assert listed > 5 and f"{300 - listed} more in results.json." in summary
     _balanced(summary)
     assert (tmp_path / "reports" / result.run_id / "report.html").is_file()

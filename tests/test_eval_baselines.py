@@ -407,13 +407,14 @@ def test_a_large_run_keeps_summary_md_under_githubs_limit(
     assert len(summary) <= 65_536
     assert len(summary) > 50_000  # the room is used, not wasted
     assert "| qa@v2 | qa@v1 | exact |" in summary and "**regressed**" in summary
-    assert "Left out:" in summary and "regressed cases of qa@v2" in summary
-    assert "results.json" in summary
+    assert "more in results.json" in summary and "Shortened" not in summary
+    assert "| input | question: question " in summary  # each case listed in full
     assert summary.count("<details>") == summary.count("</details>")
 
     # A smaller budget still holds: fewer failing cases listed, the rest said to be left out.
     result = EvalResult.model_validate(json.loads((Path(data["report_dir"]) / "results.json")
                                                   .read_text()))
     small = summary_markdown(result, max_chars=9_000)
-    assert len(small) <= 9_000 and "Left out:" in small
+    assert len(small) <= 9_000 and "| qa@v2 | qa@v1 | exact |" in small
+    assert small.count("<summary><code>case-") < summary.count("<summary><code>case-")
     assert "more in results.json" in small  # fewer failing cases listed

@@ -142,3 +142,16 @@ def test_a_run_baseline_uses_the_commit_the_run_was_made_at(
     assert [(v["role"], v["version"]) for v in data["variants"]][-1] == ("candidate", "v2")
     assert data["comparisons"][0]["verdict"] == "regressed"
     assert store_backend.count(root, "select count(*) from runs") == 2
+
+
+def test_without_a_git_baseline_a_lone_baseline_is_said_in_one_line(
+    openai_server: FakeOpenAI, make_project: MakeProject
+) -> None:
+    root = make_project(openai_server.provider_config(), n_cases=8, versions={"v1": PROMPT_V1})
+    res = cli(root, "eval", "--json", "-")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert [v["role"] for v in data["variants"]] == ["baseline"]
+    assert data["warnings"] == ["no candidate: qa has no unlocked or edited version other "
+                                "than the baseline; only the baseline qa@v1 was evaluated"]
+    assert "warning: no candidate: qa" in res.stderr

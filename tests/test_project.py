@@ -27,8 +27,9 @@ def test_example_project_config() -> None:
     assert set(config.suites) == {"support", "handbook_qa"}
     support = config.suites["support"]
     assert support.prompt == "support_answer" and support.evalset == "evalsets/support.jsonl"
-    assert [next(iter(s)) for s in support.scorers] == ["similarity", "rubric", "guardrails"]
+    assert [next(iter(s)) for s in support.scorers] == ["similarity", "max_words", "guardrails"]
     assert support.scorers[0]["similarity"] == {"threshold": 0.5}
+    assert support.scorers[1]["max_words"] == {"limit": 25}
     assert support.scorers[2]["guardrails"] == {"checks": ["pii", "secrets"]}
     assert config.suites["handbook_qa"].prompt == "handbook_answer"
     for suite in config.suites.values():

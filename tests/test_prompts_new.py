@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from llmops.cli import app
+from tests.openai_server import FakeOpenAI
 from tests.test_cli_prompts import one_error_line
 
 
@@ -52,3 +53,26 @@ def test_shell_completion_is_on() -> None:
     res = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="llmops")
     assert res.exit_code == 0, res.output
     assert "_LLMOPS_COMPLETE" in res.output
+
+
+def test_the_first_eval_of_a_new_project_compares_the_draft(
+    tmp_path: Path, openai_server: FakeOpenAI
+) -> None:
+    import yaml
+
+    root = tmp_path / "p"
+    assert CliRunner().invoke(app, ["init", str(root)]).exit_code == 0
+    config = yaml.safe_load((root / "llmops.yaml").read_text())
+    config["provider"] = openai_server.provider_config()  # the same project, a faster model
+    (root / "llmops.yaml").write_text(yaml.safe_dump(config))
+    res = CliRunner().invoke(app, ["--project", str(root), "eval", "--json", "-"])
+    assert res.exit_code in (0, 1), res.output
+    data = json.loads(res.stdout)
+    assert [(v["role"], v["version"]) for v in data["variants"]] == [
+        ("baseline", "v1"), ("candidate", "v2")]
+    (comp,) = data["comparisons"]
+    assert (comp["candidate"], comp["baseline"], comp["n_shared"]) == ("answer@v2", "answer@v1", 8)
+    summary = (Path(data["report_dir"]) / "summary.md").read_text()
+    assert "fewer than the 8 needed" not in summary
+    ignored = (root / ".gitignore").read_text().splitlines()
+    assert {".llmops/", "reports/"} <= set(ignored)

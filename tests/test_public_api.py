@@ -105,3 +105,42 @@ def test_eval_package_names_resolve() -> None:
     assert set(llmops.eval.__all__) >= {"evaluate", "evaluate_suites", "diff", "EvalOptions"}
     with pytest.raises(AttributeError):
         llmops.eval.nope  # noqa: B018
+
+
+def _takes_a_project(module: str) -> list[tuple[str, object]]:
+    mod = importlib.import_module(module)
+    found = []
+    for name in getattr(mod, "__all__", []):
+        obj = getattr(mod, name)
+        if callable(obj) and not isinstance(obj, type):
+            import inspect
+
+            params = list(inspect.signature(obj).parameters.values())
+            if params and params[0].name in ("project", "path"):
+                found.append((f"{module}.{name}", params[0].annotation))
+    return found
+
+
+def test_the_api_takes_a_path_or_a_project_everywhere() -> None:
+    found = [f for m in ("llmops", "llmops.eval", "llmops.rag", "llmops.prompts")
+             for f in _takes_a_project(m)]
+    names = {name for name, _ in found}
+    assert {"llmops.load_project", "llmops.evaluate", "llmops.diff", "llmops.check_index",
+            "llmops.load_registry", "llmops.rag.sync_index", "llmops.rag.retrieve"} <= names
+    for name, annotation in found:
+        assert {"Project", "str", "Path"} <= set(str(annotation).replace(" ", "").split("|")) \
+            - {"None"}, name
+
+
+def test_a_path_and_a_project_give_the_same_answers(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.test_diff import write_project
+
+    root = write_project(Path(str(tmp_path)))
+    project = llmops.load_project(root)
+    assert llmops.load_project(project) is project
+    assert llmops.load_registry(str(root)).names() == llmops.load_registry(project).names()
+    by_path = llmops.diff(str(root), "p@v1", "p@v2")
+    by_project = llmops.diff(project, "p@v1", "p@v2")
+    assert by_path.messages == by_project.messages and by_path.messages

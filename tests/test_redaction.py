@@ -145,7 +145,8 @@ def test_eval_reports_json_and_exports_show_masked_outputs(
     for name in ("summary.md", "junit.xml", "report.html", "results.json"):
         text = (reports / name).read_text(encoding="utf-8")
         _assert_masked(text, name)
-    assert "j***@example.com" in (reports / "summary.md").read_text(encoding="utf-8")
+    # Masked, then escaped as inert Markdown text (`*` escaped, no @mention).
+    assert "j\\*\\*\\*@\u200bexample.com" in (reports / "summary.md").read_text(encoding="utf-8")
     junit = (reports / "junit.xml").read_text(encoding="utf-8")
     assert "AKIA************MPLE" in junit and "J***@EXAMPLE.COM" in junit
     html = (reports / "report.html").read_text(encoding="utf-8")

@@ -79,9 +79,37 @@ def test_runs_report_renders_a_stored_run_again(
     again = (out / data["run_id"] / "summary.md").read_text()
     assert (out / data["run_id"] / "report.html").exists()
     assert not (out / data["run_id"] / "junit.xml").exists()
-    # The same verdict table and cases (the prompt diff needs the version files).
-    table = first[: first.index("<details><summary>Prompt diff")]
-    assert table in again
-    assert first[first.index("### Cases to review"):] == again[again.index("### Cases to review"):]
+    # The same verdict table, prompt diff and cases: the same comment.
+    assert again == first and "<details><summary>Prompt diff: qa@v1 → qa@v2" in again
     res = cli(root, "runs", "report", "no-such-run")
     assert res.exit_code == 2 and "no-such-run" in res.output
+
+
+def test_suites_evaluated_together_share_one_comment_and_keep_their_verdicts(
+    openai_server: FakeOpenAI, make_project: MakeProject
+) -> None:
+    import yaml
+
+    filler = "please explain the refund policy for this order in every detail " * 8
+    cases = [{"id": f"case-{i:03d}", "vars": {"question": f"{i} {filler}"},
+              "expected": f"{i} {filler}"} for i in range(120)]
+    root = make_project(openai_server.provider_config(), cases=cases,
+                        versions={"v1": PROMPT_V1, "v2": PROMPT_V2},
+                        gate={"max_regression": 0.05})
+    config = yaml.safe_load((root / "llmops.yaml").read_text())
+    config["suites"]["qa_again"] = dict(config["suites"]["qa"])
+    (root / "llmops.yaml").write_text(yaml.safe_dump(config))
+    res = cli(root, "eval", "--prompt", "qa@v2", "--json", "-")
+    assert res.exit_code == 1, res.output  # v2 shouts: every case regressed, in both suites
+    summaries = [(Path(r["report_dir"]) / "summary.md").read_text()
+                 for r in json.loads(res.stdout)]
+    comment = "\n---\n\n".join(summaries)  # what the workflow posts
+    assert len(comment) < 65_536
+    for text in summaries:
+        row = next(line for line in text.splitlines() if line.startswith("| qa@v2 | qa@v1 |"))
+        assert "| exact |" in row and "**regressed**" in row  # the verdict table, whole
+        assert "### Gate" in text
+        assert "more in results.json" in text  # cases were trimmed
+    alone = cli(root, "eval", "qa", "--prompt", "qa@v2", "--json", "-")
+    text = (Path(json.loads(alone.stdout)["report_dir"]) / "summary.md").read_text()
+    assert len(text) > 65_536 // 2  # one suite alone has the whole comment to itself

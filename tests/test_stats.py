@@ -212,3 +212,14 @@ def test_bootstrap_draws_do_not_depend_on_threads(monkeypatch: pytest.MonkeyPatc
     four = stats.bootstrap_means(values, n_resamples=1500, seed=5)
     assert np.array_equal(one, four)
     assert one.shape == (1500, 2)
+
+
+def test_an_inconclusive_pass_fail_verdict_says_mcnemar_was_not_met() -> None:
+    base = {f"c{i}": 1.0 if i < 2 else 0.0 for i in range(8)}
+    cand = {f"c{i}": 1.0 if i < 6 else 0.0 for i in range(8)}
+    c = compare(cand, base, scorer="max_words",
+                candidate_passed={k: v == 1.0 for k, v in cand.items()},
+                baseline_passed={k: v == 1.0 for k, v in base.items()})
+    assert c.verdict == "inconclusive" and c.ci_low is not None and c.ci_low > 0
+    assert c.describe().endswith("; exact McNemar p=0.125 is not below 0.05 "
+                                 "(4 cases fail → pass, 0 pass → fail)")

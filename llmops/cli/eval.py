@@ -35,6 +35,9 @@ class _PlainProgress:
         self._last = 0.0
         self._next_pct = 10
         self._rate: Callable[[], RateStatus | None] = lambda: None
+        self.started_at = 0
+        self.judged_n: dict[str, int] = {}
+        self._judge_last = 0.0
 
     def watch(self, rate_status: Callable[[], RateStatus | None]) -> None:
         self._rate = rate_status
@@ -51,6 +54,8 @@ class _PlainProgress:
     def start(self, suite: str, run_id: str, total: int, done: int) -> None:
         self.suite, self.total, self.done = suite, total, done
         self.errors = self.cached = 0
+        self.started_at = done
+        self.judged_n = {}
         self._last = time.monotonic()
         resumed = f", {done} already done" if done else ""
         typer.echo(f"{suite}: run {run_id}, {total} calls{resumed}", err=True)
@@ -72,6 +77,21 @@ class _PlainProgress:
             f"{self.cached} cached{self.rate()}",
             err=True,
         )
+
+    def outputs(self) -> int:
+        """Outputs this process made (what a judge has to score)."""
+        return max(self.done - self.started_at - self.errors, 0)
+
+    def judged(self, scorer: str, ok: bool) -> None:
+        n = self.judged_n[scorer] = self.judged_n.get(scorer, 0) + 1
+        now = time.monotonic()
+        if n == 1 or n >= self.outputs() or now - self._judge_last >= self.every_s:
+            self._judge_last = now
+            self.judge_line(scorer)
+
+    def judge_line(self, scorer: str) -> None:
+        typer.echo(f"{self.suite}: {scorer} judged {self.judged_n[scorer]}/{self.outputs()} "
+                   "outputs", err=True)
 
     def finish(self) -> None:
         pass
@@ -99,9 +119,11 @@ class _RichProgress(_PlainProgress):
             transient=True,
         )
         self.task: Any = None
+        self.judge_tasks: dict[str, Any] = {}
 
     def start(self, suite: str, run_id: str, total: int, done: int) -> None:
         super().start(suite, run_id, total, done)
+        self.judge_tasks = {}
         self.bar.start()
         self.task = self.bar.add_task(suite, total=total, completed=done, errors=0, cached=0,
                                       rate="")
@@ -113,9 +135,19 @@ class _RichProgress(_PlainProgress):
         self.bar.update(self.task, advance=1, errors=self.errors, cached=self.cached,
                         rate=self.rate())
 
+    def judged(self, scorer: str, ok: bool) -> None:
+        n = self.judged_n[scorer] = self.judged_n.get(scorer, 0) + 1
+        if scorer not in self.judge_tasks:
+            self.judge_tasks[scorer] = self.bar.add_task(
+                f"{self.suite}: {scorer} judging", total=None, errors="–", cached="–",
+                rate="")
+        self.bar.update(self.judge_tasks[scorer], completed=n, total=max(self.outputs(), n))
+
     def finish(self) -> None:
         self.bar.stop()
         self.line()
+        for scorer in self.judge_tasks:
+            self.judge_line(scorer)
 
 
 def _summary_lines(result: EvalResult) -> list[list[str]]:

@@ -15,7 +15,8 @@ def init(
 ) -> None:
     """Scaffold a working project (never overwrites).
 
-    Writes llmops.yaml, a prompt with two locked versions and labels, and an eval set.
+    Writes llmops.yaml, a prompt with a released v1 (production) and a draft v2, an eval
+    set of 8 cases and a .gitignore; the first `llmops eval` compares v2 with v1.
     """
     from llmops.scaffold import scaffold
 

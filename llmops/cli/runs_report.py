@@ -23,7 +23,7 @@ def report_command(
 ) -> None:
     """Render the reports of any stored run again (summary.md, report.html, ...)."""
     from llmops.eval.options import parse_formats
-    from llmops.eval.rerender import stored_result
+    from llmops.eval.rerender import stored_result, stored_versions
     from llmops.reports import default_formats, normalise_formats, write_reports
     from llmops.store import open_store
 
@@ -32,7 +32,8 @@ def report_command(
     with open_store(project.store) as store:
         result = stored_result(project, store, run_id)
         out = (report_dir or project.reports_dir) / run_id
-        written = write_reports(result, out, formats, {}, project)
+        written = write_reports(result, out, formats, stored_versions(project, result),
+                                project)
     for name in formats:
         from llmops.reports import FORMATS
 

@@ -36,6 +36,10 @@ class EvalOptions:
         reuse: copy the baseline's results from a stored run that evaluated the same
             prompt digest on the same eval set with the same model, params and endpoint,
             instead of calling the model for it again.
+        summary_chars: the most characters ``summary.md`` may have (GitHub's comment
+            limit); several suites evaluated together share it, so their summaries
+            joined make one comment. Failing cases are left out first, never the
+            verdict table.
     """
 
     prompts: tuple[str, ...] = ()
@@ -48,6 +52,7 @@ class EvalOptions:
     formats: tuple[str, ...] | None = None
     require_fresh: bool = False
     reuse: bool = True
+    summary_chars: int = 65_536
 
     def __post_init__(self) -> None:
         # Accept any sequence (lists from callers, tuples here) and a str path.
@@ -95,6 +100,10 @@ class Progress(Protocol):
     def finish(self) -> None: ...
 
     def warn(self, message: str) -> None: ...
+
+    def judged(self, scorer: str, ok: bool) -> None:
+        """A judge (the ``rubric`` scorer) scored one output; ``ok``: it gave a score."""
+        ...
 
     def watch(self, rate_status: Callable[[], RateStatus | None]) -> None:
         """Where to read the endpoint's concurrency and 429 count while the run goes."""

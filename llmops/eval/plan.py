@@ -231,6 +231,11 @@ def plan_suite(
         versions = select_versions(registry, suite, prompts, base, changed)
         if state is not None and base is not None:
             _check_moved_compared(registry, suite, versions, base, state, moved, warnings)
+        elif not prompts and versions and all(p.role == "baseline" for p in versions):
+            assert base is not None
+            warnings.append(f"no candidate: {suite.prompt} has no unlocked or edited version "
+                            "other than the baseline; "
+                            f"only the baseline {base.label} was evaluated")
         if not versions:
             assert base is not None
             raise UserError(

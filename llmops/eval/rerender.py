@@ -2,12 +2,14 @@
 
 Everything comes from the results store (variants, outputs, scores and their details,
 the cases' inputs), so a run's reports can be rendered after its files are gone. The
-gate is the suite's gate as configured now; the prompt diffs are left out (the working
-tree may no longer hold the versions the run used).
+gate is the suite's gate as configured now. The prompt diffs are shown for the versions
+the working tree (or, for a ``git:`` baseline, git) still holds with the digest the run
+used; the others are left out.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,3 +52,26 @@ def stored_result(project: Project, store: ResultsStore, run_id: str) -> EvalRes
     result.evalset["n_cases"] = int(meta.get("n_cases") or 0)
     result.evalset["path"] = relative(evalset.path, project.root)
     return result
+
+
+def stored_versions(project: Project, result: EvalResult) -> dict[str, PromptVersion]:
+    """Variant label → the prompt version it ran, where it is still to be found with the
+    same digest: in the working tree, or at the git ref a baseline came from."""
+    from llmops.errors import LlmopsError
+    from llmops.prompts import load_registry
+
+    registry = load_registry(project)
+    found: dict[str, PromptVersion] = {}
+    for v in result.variants:
+        ref = f"{v.prompt}@{v.version}"
+        pv: PromptVersion | None = None
+        with contextlib.suppress(LlmopsError, OSError):
+            if v.origin and v.origin.startswith("git:"):
+                from llmops.eval.baselines import version_at_git_ref
+
+                pv = version_at_git_ref(project, v.origin[4:], ref)
+            else:
+                pv = registry.get(v.prompt, v.version)
+        if pv is not None and pv.digest == v.digest:
+            found[v.label] = pv
+    return found

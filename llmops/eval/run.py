@@ -56,6 +56,9 @@ class StaleIndexError(LlmopsError):
     exit_code = EXIT_FAILED
 
 
+SUITE_SEPARATOR_CHARS = 64  # room left per suite for what joins their summaries
+
+
 class _NoProgress:
     """Progress nobody watches."""
 
@@ -66,6 +69,8 @@ class _NoProgress:
     def finish(self) -> None: ...
 
     def warn(self, message: str) -> None: ...
+
+    def judged(self, scorer: str, ok: bool) -> None: ...
 
     def watch(self, rate_status: Callable[[], RateStatus | None]) -> None: ...
 
@@ -167,7 +172,10 @@ def evaluate_suites(
             by_suite[n].append(ref)
     evaluation = _Evaluation(proj, progress or _NoProgress())
     preflight = Preflight(proj)
-    prepared = [preflight.prepare(n, options.but(prompts=tuple(by_suite[n]))) for n in names]
+    # The summaries of several suites are joined into one comment: they share its room.
+    share = options.summary_chars // len(names) - (SUITE_SEPARATOR_CHARS if len(names) > 1 else 0)
+    prepared = [preflight.prepare(n, options.but(prompts=tuple(by_suite[n]),
+                                                 summary_chars=share)) for n in names]
     if not suites:
         _check_every_moved_label_compared(prepared)
     for p in prepared:
@@ -231,6 +239,11 @@ class _Evaluation:
 
     # --- the run ----------------------------------------------------------------------
 
+    def _on_judged(self, scorer: str, ok: bool) -> None:
+        judged = getattr(self.progress, "judged", None)  # a Progress written before judged()
+        if judged is not None:
+            judged(scorer, ok)
+
     def execute(self, prepared: Prepared) -> EvalResult:
         """Run a prepared suite: the store is opened and the model called only now."""
         from llmops.scorers import build_scorers
@@ -244,7 +257,8 @@ class _Evaluation:
         try:
             ctx = (ScorerContext if caches else UncachedContext)(
                 self.project, options.no_cache, evalset=plan.evalset.path,
-                extras={"judge_config": self.project.judge_for(suite)})
+                extras={"judge_config": self.project.judge_for(suite),
+                        "on_judged": self._on_judged})
             scorers = build_scorers(suite.scorers, ctx)
             slots = scorer_slots(scorers)
             check_stored_baseline(store, plan, slots)
@@ -274,7 +288,7 @@ class _Evaluation:
             store.record_verdict(run_id, result.verdict())
             result.agreement = agreement(result, plan.evalset.cases, slots)
             if options.formats:
-                self._reports(result, plan, list(options.formats), options.report_dir)
+                self._reports(result, plan, options)
             result.timings["total_s"] = round(
                 prepared.checked_s + time.perf_counter() - started, 4
             )
@@ -313,19 +327,18 @@ class _Evaluation:
             result.exit_code = EXIT_RUNTIME
         return result
 
-    def _reports(
-        self, result: EvalResult, plan: SuitePlan, fmts: list[str], report_dir: str | Path | None
-    ) -> None:
+    def _reports(self, result: EvalResult, plan: SuitePlan, options: EvalOptions) -> None:
         from llmops.reports import write_reports
 
-        out = Path(report_dir) if report_dir else self.project.reports_dir
+        out = Path(options.report_dir) if options.report_dir else self.project.reports_dir
         # Keyed by the labels comparisons use, so a baseline from git or a stored run
         # is told apart from a working-tree version of the same name.
         versions = {p.label: p.version for p in plan.versions}
         stored = plan.stored_baseline
         if stored is not None and stored.prompt_version is not None:
             versions[stored.label] = stored.prompt_version
-        written = write_reports(result, out / result.run_id, fmts, versions, self.project)
+        written = write_reports(result, out / result.run_id, list(options.formats or ()),
+                                versions, self.project, summary_chars=options.summary_chars)
         result.report_dir = str(written)
 
     def _execute(

@@ -102,9 +102,16 @@ class Comparison(BaseModel):
         )
         if self.delta == 0 and self.ci_low == 0 and self.ci_high == 0:
             text += "; every shared case scored the same on both sides"
+        elif self.verdict == "inconclusive" and self.reason.startswith("exact McNemar"):
+            text += f"; {self.reason} ({self.pairs_text()})"
         elif self.verdict == "inconclusive" and self.mde is not None:
             text += f"; smallest detectable change at this n: {self.mde:.3f}"
         return text
+
+    def pairs_text(self) -> str:
+        """How many cases turned from fail to pass and back (pass/fail scorers)."""
+        return (f"{self.n_improved_pairs or 0} cases fail → pass, "
+                f"{self.n_regressed_pairs or 0} pass → fail")
 
 
 # --- per-case values -----------------------------------------------------------------

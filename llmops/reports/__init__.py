@@ -35,6 +35,7 @@ class Report:
     # ``name@version`` (as comparisons label variants) → version, for prompt diffs
     versions: Mapping[str, PromptVersion]
     project: Project | None = None  # for the prompt's history, read from the store
+    summary_chars: int = 65_536  # the most summary.md may hold (a GitHub comment)
 
 
 @dataclass(frozen=True)
@@ -97,19 +98,22 @@ def write_reports(
     formats: Sequence[str],
     versions: Mapping[str, PromptVersion] | None = None,
     project: Project | None = None,
+    *,
+    summary_chars: int = 65_536,
 ) -> Path:
     """Write the chosen formats into ``directory`` (created); return the directory.
 
     ``versions`` (``name@version`` → version) lets the reports show prompt diffs;
-    ``project`` lets the HTML report chart the prompt's history from the store. Each file
-    is written whole or not at all; a folder this call created stays only if a file
-    made it in.
+    ``project`` lets the HTML report chart the prompt's history from the store;
+    ``summary_chars`` bounds summary.md (see
+    :func:`llmops.reports.markdown.summary_markdown`). Each file is written whole or not
+    at all; a folder this call created stays only if a file made it in.
 
     Raises:
         UserError: the folder cannot be written (read-only, no permission).
         RuntimeFailure: the disk is full; the message names the file.
     """
-    report = Report(result, versions or {}, project)
+    report = Report(result, versions or {}, project, summary_chars)
     names = normalise_formats(formats)
     created = not directory.exists()
     try:

@@ -7,9 +7,10 @@ For each candidate, the cases it failed or errored, those the baseline passed fi
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from llmops.reports.markdown_text import code, html_text, inline
+from llmops.reports.markdown_text import code, html_code, inline
 
 if TYPE_CHECKING:
     from llmops.eval.result import CaseResult, CaseScore, EvalResult, VariantResult
@@ -25,12 +26,18 @@ def _inputs(variables: dict[str, Any] | None) -> str:
                      for k, v in (variables or {}).items())
 
 
+# Identities: the judge's model is named beside its verdicts; the rest is in results.json.
+_SHOWN_ELSEWHERE = frozenset({"embedder", "judge", "judge_prompt", "judge_prompt_digest"})
+
+
 def detail_text(details: dict[str, Any] | None) -> str:
     """A scorer's detail in a few words: reason, detectors fired, numbers."""
     if not details:
         return ""
     parts = []
     for key, value in details.items():
+        if key in _SHOWN_ELSEWHERE:
+            continue
         if key == "findings" and isinstance(value, list):
             names = sorted({str(f.get("detector", f.get("kind", "?"))) for f in value
                             if isinstance(f, dict)})
@@ -69,50 +76,79 @@ Review = tuple["VariantResult", "CaseResult", "CaseResult | None"]
 
 
 def cases_to_review(result: EvalResult) -> list[Review]:
-    """(candidate, its failed case, the baseline's same case), worse cases first."""
+    """(candidate, its failed case, the baseline's same case), worse cases first; in a
+    run with no candidate, the baseline's failed cases."""
     baseline = next((v for v in result.variants if v.role == "baseline"), None)
     base_cases = {(c.id, c.repeat): c for c in baseline.cases} if baseline else {}
+    shown = [v for v in result.variants if v.role == "candidate"] or result.variants[:1]
     found = []
-    for v in result.variants:
-        if v.role != "candidate":
-            continue
+    for v in shown:
         for c in v.cases:
             if _failed(c):
-                b = base_cases.get((c.id, c.repeat))
+                b = base_cases.get((c.id, c.repeat)) if v is not baseline else None
                 found.append((not _worse(c, b), v, c, b))
     found.sort(key=lambda t: t[0])
     return [(v, c, b) for _, v, c, b in found]
 
 
-def review_lines(result: EvalResult, listed: int) -> list[str]:
-    """The "Cases to review" section of the summary (Markdown lines; empty when none)."""
+def review_section(result: EvalResult, max_chars: int) -> list[str]:
+    """The "Cases to review" section of the summary: as many cases as ``max_chars``
+    holds, worse ones first, and how many more are in results.json (empty when none)."""
     cases = cases_to_review(result)
-    if not cases or listed <= 0:
+    if not cases:
         return []
     baseline = next((v for v in result.variants if v.role == "baseline"), None)
-    lines = ["", f"### Cases to review ({len(cases)})", ""]
-    for v, c, b in cases[:listed]:
-        worse = _worse(c, b)
-        lines += [f"<details><summary><code>{html_text(c.id, 80)}</code>: "
-                  f"{'worse than the baseline' if worse else 'failed'} "
-                  f"(<code>{html_text(v.label, 80)}</code>)</summary>", "", "| | |",
-                  "|---|---|"]
-        lines.append(f"| input | {flat(_inputs(c.vars)) or '–'} |")
-        expected = c.expected if isinstance(c.expected, str) or c.expected is None \
-            else " / ".join(c.expected)
-        lines.append(f"| expected | {flat(expected or '–')} |")
-        if b is not None and baseline is not None:
-            lines.append(_output_row(baseline.label, b))
-        lines += [_output_row(v.label, c), "", "</details>"]
-    if len(cases) > listed:
+    head = ["", f"### Cases to review ({len(cases)})", ""]
+    lines, size = list(head), len("\n".join(head)) + 60  # 60: room for the closing line
+    listed = 0
+    for v, c, b in cases:
+        block = _review_block(v, c, b, baseline)
+        cost = len("\n".join(block)) + 1
+        if size + cost > max_chars:
+            break
+        lines += block
+        size += cost
+        listed += 1
+    if listed == 0:
+        return ["", f"### Cases to review ({len(cases)}): listed in results.json"]
+    if listed < len(cases):
         lines += ["", f"{len(cases) - listed} more in results.json."]
     return lines
+
+
+def _review_block(
+    v: VariantResult, c: CaseResult, b: CaseResult | None, baseline: VariantResult | None
+) -> list[str]:
+    """One case: input, expected answer, both outputs with each scorer's detail."""
+    worse = _worse(c, b)
+    lines = [f"<details><summary>{html_code(c.id, 80)}: "
+             f"{'worse than the baseline' if worse else 'failed'} "
+             f"({html_code(v.label, 80)})</summary>", "", "| | |", "|---|---|"]
+    lines.append(f"| input | {flat(_inputs(c.vars)) or '–'} |")
+    expected = c.expected if isinstance(c.expected, str) or c.expected is None \
+        else " / ".join(c.expected)
+    lines.append(f"| expected | {flat(expected or '–')} |")
+    if b is not None and baseline is not None:
+        lines.append(_output_row(baseline.label, b))
+    return [*lines, _output_row(v.label, c), "", "</details>"]
 
 
 def _output_row(label: str, c: CaseResult) -> str:
     out = f"error: {c.error}" if c.error else (c.output or "")
     scores = "; ".join(score_text(k, s) for k, s in c.scores.items())
     return f"| {flat(label, 80)} | {flat(out)}<br>{flat(scores)} |"
+
+
+def judges_of(variants: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Scorer key → the models that judged its scores (``details.judge``), sorted."""
+    found: dict[str, set[str]] = {}
+    for v in variants:
+        for case in v.get("cases") or []:
+            for key, score in (case.get("scores") or {}).items():
+                judge = (score.get("details") or {}).get("judge")
+                if judge:
+                    found.setdefault(key, set()).add(str(judge))
+    return {key: sorted(names) for key, names in found.items()}
 
 
 def judge_lines(result: EvalResult) -> list[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from llmops.reports.cases import judges_of
 from llmops.reports.markdown_text import code
 from llmops.reports.markdown_text import html_text as _html
 from llmops.reports.markdown_text import inline as _cell
@@ -31,6 +32,7 @@ def comparison_markdown(
     versions: Mapping[str, PromptVersion] | None = None,
     diffs: Sequence[PromptDiff] = (),
     max_chars: int = DEFAULT_BUDGET,
+    cases: bool = True,
 ) -> str:
     """Markdown for the comparisons of one eval run, at most ``max_chars`` long.
 
@@ -42,6 +44,8 @@ def comparison_markdown(
             compared pair (or pass ``diffs`` made by :func:`llmops.eval.prompt_diff.version_diff`).
         diffs: ready-made prompt diffs.
         max_chars: the character budget for this section.
+        cases: list the cases that got worse (``summary.md`` lists them in its own
+            "Cases to review" section, with their inputs and expected answers).
 
     Returns:
         The section, or an empty string when the run compared nothing.
@@ -56,12 +60,12 @@ def comparison_markdown(
     all_diffs = list(diffs) + _diffs_for(pairs, versions or {}, already=diffs)
     variants = variants_by_label(data.get("variants") or [])
     out = _Budget(max_chars)
-    out.add_required(_table(comparisons))
+    out.add_required(_table(comparisons, judges_of(data.get("variants") or [])))
     out.add_required(_flags(comparisons))
     for d in all_diffs:  # a long diff may not crowd out the regressed cases
         share = max(2_000, out.room() // (3 * len(all_diffs)))
         out.add_block(*_diff_block(d), f"the prompt diff {d.b} vs {d.a}", limit=share)
-    for candidate, baseline in pairs:
+    for candidate, baseline in pairs if cases else []:
         regressed = regressed_cases(_cases_of(variants, candidate), _cases_of(variants, baseline))
         if regressed:
             out.add_cases(candidate, baseline, regressed)
@@ -71,7 +75,17 @@ def comparison_markdown(
 # --- pieces --------------------------------------------------------------------------
 
 
-def _table(comparisons: list[dict[str, Any]]) -> str:
+def _scorer_cell(scorer: str, judges: Mapping[str, list[str]]) -> str:
+    """The scorer, and for a judged one the judge's model beside it."""
+    names = judges.get(scorer)
+    if not names:
+        return _cell(scorer)
+    return f"{_cell(scorer)} (judge: {', '.join(code(n, 80) for n in names)})"
+
+
+def _table(
+    comparisons: list[dict[str, Any]], judges: Mapping[str, list[str]] | None = None
+) -> str:
     lines = [
         "### Comparison with the baseline",
         "",
@@ -85,7 +99,8 @@ def _table(comparisons: list[dict[str, Any]]) -> str:
         ci = ("—" if c.get("ci_low") is None
               else f"{c['ci_low']:+.3f} … {c['ci_high']:+.3f}")
         lines.append(
-            f"| {_cell(c['candidate'])} | {_cell(c['baseline'])} | {_cell(c['scorer'])} "
+            f"| {_cell(c['candidate'])} | {_cell(c['baseline'])} "
+            f"| {_scorer_cell(c['scorer'], judges or {})} "
             f"| {_num(c.get('baseline_mean'))} | {_num(c.get('candidate_mean'))} "
             f"| {_num(c.get('delta'), signed=True)} | {ci} | {shown} | {_cases_cell(c)} |"
         )
@@ -119,6 +134,13 @@ def _flags(comparisons: list[dict[str, Any]]) -> str:
             lines.append(
                 f"- {_cell(c['scorer'])} ({_cell(c['candidate'])}): no change; every shared "
                 "case scored the same on both sides."
+            )
+        elif c["verdict"] == "inconclusive" and str(c.get("reason", "")).startswith("exact"):
+            lines.append(
+                f"- {_cell(c['scorer'])} ({_cell(c['candidate'])}): inconclusive although the "
+                f"CI excludes 0: {_cell(c['reason'])} ({c.get('n_improved_pairs') or 0} cases "
+                f"fail → pass, {c.get('n_regressed_pairs') or 0} pass → fail); the fewest that "
+                "can give a pass/fail verdict are 6 cases changing one way and none the other."
             )
         elif c["verdict"] == "inconclusive" and c.get("mde") is not None:
             lines.append(

@@ -12,7 +12,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from llmops.reports import svg
-from llmops.reports.cases import detail_text
+from llmops.reports.cases import detail_text, judges_of
 
 if TYPE_CHECKING:
     from llmops.project import Project
@@ -76,7 +76,7 @@ def eval_html(
         f"<h1>{escape(title)}</h1>",
         _meta(data),
         _variants_table(variants),
-        _comparisons_table(data.get("comparisons") or []),
+        _comparisons_table(data.get("comparisons") or [], judges_of(variants)),
         _distribution_charts(variants),
         _scatter_charts(data),
         _history_section(history) if history is not None else "",
@@ -145,7 +145,9 @@ def _variants_table(variants: Sequence[Mapping[str, Any]]) -> str:
     return "<h2>Variants</h2>" + _table(head, rows)
 
 
-def _comparisons_table(comparisons: Sequence[Mapping[str, Any]]) -> str:
+def _comparisons_table(
+    comparisons: Sequence[Mapping[str, Any]], judges: Mapping[str, list[str]]
+) -> str:
     if not comparisons:
         return ""
     head = ["candidate", "baseline", "scorer", "delta", "95% CI", "verdict", "cases", "note"]
@@ -158,12 +160,19 @@ def _comparisons_table(comparisons: Sequence[Mapping[str, Any]]) -> str:
         delta = c.get("delta")
         rows.append(
             f"<tr><td>{escape(str(c['candidate']))}</td><td>{escape(str(c['baseline']))}</td>"
-            f"<td>{escape(str(c['scorer']))}</td>"
+            f"<td>{escape(str(c['scorer']))}{_judged_by(judges.get(str(c['scorer'])))}</td>"
             f'<td class="num">{"—" if delta is None else f"{delta:+.3f}"}</td>'
             f'<td class="num">{ci}</td>'
             f'<td class="{escape(str(c["verdict"]))}">{escape(str(c["verdict"]))}</td>'
             f'<td class="num">{c.get("n_shared", "")}</td><td>{escape(note)}</td></tr>')
     return "<h2>Comparison with the baseline</h2>" + _table(head, rows)
+
+
+def _judged_by(names: list[str] | None) -> str:
+    """The judge's model beside a judged scorer's verdict."""
+    if not names:
+        return ""
+    return f' <small class="detail">(judge: {escape(", ".join(names))})</small>'
 
 
 def _distribution_charts(variants: Sequence[Mapping[str, Any]]) -> str:

@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from llmops.reports.cases import judge_lines, review_lines
-from llmops.reports.markdown_text import code, html_text, inline
+from llmops.reports.cases import judge_lines, review_section
+from llmops.reports.markdown_text import code, inline
 
 if TYPE_CHECKING:
-    from llmops.eval.result import EvalResult, ScoreSummary, VariantResult
+    from llmops.eval.result import EvalResult, ScoreSummary
     from llmops.prompts import PromptVersion
     from llmops.reports import Report
 
-MAX_LISTED = 20
 GITHUB_COMMENT_LIMIT = 65_536  # characters in a GitHub comment
-_MIN_COMPARISON = 8_000  # room kept for the comparison before fewer failing cases are listed
+_MIN_COMPARISON = 8_000  # room the comparison may take even when the rest is large
 
 
 def _pct(x: float | None) -> str:
@@ -62,7 +61,8 @@ def _comparisons(
         from llmops.reports.comparison import comparison_markdown
     except ImportError:
         return _comparison_table(result)
-    return ["", comparison_markdown(result, versions=versions, max_chars=max_chars).rstrip()]
+    text = comparison_markdown(result, versions=versions, max_chars=max_chars, cases=False)
+    return ["", text.rstrip()]
 
 
 def _comparison_table(result: EvalResult) -> list[str]:
@@ -79,38 +79,17 @@ def _comparison_table(result: EvalResult) -> list[str]:
     return lines
 
 
-def _problems(v: VariantResult, listed: int = MAX_LISTED) -> list[str]:
-    bad = [c for c in v.cases if c.error or not all(s.passed for s in c.scores.values())]
-    if not bad:
-        return []
-    lines = ["", f"<details><summary><code>{html_text(v.label)}</code>: {len(bad)} case(s) "
-             "errored or failed</summary>", "", "| case | problem | output |", "|---|---|---|"]
-    for c in bad[:listed]:
-        if c.error:
-            problem = "error: " + c.error
-        else:
-            problem = ", ".join(
-                f"{k} {'error' if s.value is None else f'{s.value:.2f}'}"
-                for k, s in c.scores.items() if not s.passed
-            )
-        lines.append(f"| {code(c.id, 60)} | {inline(problem, 120)} "
-                     f"| {inline(c.output or '', 120)} |")
-    if len(bad) > listed:
-        lines.append(f"| … | {len(bad) - listed} more in results.json | |")
-    lines += ["", "</details>"]
-    return lines
-
-
 def summary_markdown(
     result: EvalResult,
     versions: Mapping[str, PromptVersion] | None = None,
     max_chars: int = GITHUB_COMMENT_LIMIT,
 ) -> str:
-    """The whole comment: verdict line, variant table, comparisons, gate, problem cases.
+    """The whole comment: verdict line, variant table, comparisons, gate, cases to review.
 
-    The comment stays within ``max_chars`` (GitHub's limit by default): the comparison
-    section gets whatever room the rest leaves, and says what it left out; when the
-    rest alone is large, fewer errored or failing cases are listed.
+    The comment stays within ``max_chars`` (GitHub's limit by default) by listing fewer
+    cases, never by leaving out the verdict table: the comparison (table, then prompt
+    diffs) comes first, within half the room; the cases to review, worse first, fill
+    what is left, and the summary says how many more are in ``results.json``.
 
     Args:
         result: the evaluation.
@@ -145,16 +124,11 @@ def summary_markdown(
         tail += ["", "### Gate", ""] + [f"- {inline(r)}" for r in result.gate.reasons]
     if result.warnings:
         tail += ["", "### Warnings", ""] + [f"- {inline(w)}" for w in result.warnings]
-    for listed in (MAX_LISTED, 5, 0):
-        problems = [line for v in result.variants for line in _problems(v, listed)]
-        problems += review_lines(result, listed)
-        rest = len("\n".join(head + tail + problems)) + 1
-        # The comparison adds two lines: an empty one and the section itself.
-        room = max_chars - rest - 2
-        if room >= _MIN_COMPARISON or not result.comparisons:
-            break
-    lines = [*head, *_comparisons(result, versions, max(room, 0)), *tail, *problems]
-    return _fit("\n".join(lines) + "\n", max_chars)
+    room = max_chars - len("\n".join(head + tail)) - 2
+    comparison = _comparisons(result, versions, max(room // 2, _MIN_COMPARISON))
+    used = len("\n".join(head + comparison + tail)) + 1
+    cases = review_section(result, max_chars - used - 1)
+    return _fit("\n".join([*head, *comparison, *tail, *cases]) + "\n", max_chars)
 
 
 def _reused(result: EvalResult) -> list[str]:
@@ -181,4 +155,4 @@ def _fit(text: str, max_chars: int) -> str:
 
 def render(report: Report) -> str:
     """The report format's entry: the PR comment."""
-    return summary_markdown(report.result, report.versions)
+    return summary_markdown(report.result, report.versions, report.summary_chars)

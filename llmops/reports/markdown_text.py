@@ -64,3 +64,10 @@ def code(text: object, limit: int | None = None) -> str:
 def html_text(text: object, limit: int | None = None) -> str:
     """``text`` inside an HTML element of the report: entities, one line, no references."""
     return _no_references(_one_line(text, limit).translate(_HTML))
+
+
+def html_code(text: object, limit: int | None = None) -> str:
+    """``text`` as an HTML ``<code>`` element of the report (inside ``<summary>``): one
+    line, entities, written as is otherwise; GitHub links no mention or reference
+    inside ``code``."""
+    return f"<code>{_one_line(text, limit).translate(_HTML)}</code>"

@@ -169,7 +169,15 @@ class Rubric:
 
     async def score(self, samples: list[Sample]) -> list[Score]:
         provider = self.provider()
-        return list(await asyncio.gather(*(self._one(provider, s) for s in samples)))
+        return list(await asyncio.gather(*(self._reported(provider, s) for s in samples)))
+
+    async def _reported(self, provider: Provider, sample: Sample) -> Score:
+        """One case judged, then told to ``extras["on_judged"]`` (the run's progress)."""
+        result = await self._one(provider, sample)
+        on_judged = self.ctx.extras.get("on_judged")
+        if on_judged is not None:
+            on_judged("rubric", result.error is None)
+        return result
 
     async def _one(self, provider: Provider, sample: Sample) -> Score:
         if self.preset == "groundedness" and not sample.retrieved:
