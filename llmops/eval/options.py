@@ -36,6 +36,10 @@ class EvalOptions:
         reuse: copy the baseline's results from a stored run that evaluated the same
             prompt digest on the same eval set with the same model, params and endpoint,
             instead of calling the model for it again.
+        max_time_s: the run's time budget in seconds, counted from the start of the
+            evaluation (all suites together); when it runs out, calls in flight are
+            abandoned, finished results stay in the store and :class:`RunStopped` says
+            how to ``resume``. None: no limit.
     """
 
     prompts: tuple[str, ...] = ()
@@ -48,6 +52,7 @@ class EvalOptions:
     formats: tuple[str, ...] | None = None
     require_fresh: bool = False
     reuse: bool = True
+    max_time_s: float | None = None
 
     def __post_init__(self) -> None:
         # Accept any sequence (lists from callers, tuples here) and a str path.
@@ -67,6 +72,8 @@ class EvalOptions:
             raise UserError("--repeat must be at least 1")
         if self.concurrency is not None and self.concurrency < 1:
             raise UserError("--concurrency must be at least 1")
+        if self.max_time_s is not None and not self.max_time_s > 0:
+            raise UserError("--max-time must be a number of seconds above 0")
         from llmops.reports import default_formats, normalise_formats
 
         formats = default_formats() if self.formats is None else self.formats
