@@ -112,15 +112,17 @@ def test_full_speed_at_the_rate_limit_without_errors(openai_server: FakeOpenAI) 
 
 
 @pytest.mark.parametrize("headers", [
-    {"retry-after-ms": "600"},
+    {"retry-after-ms": "1600"},
     {"Retry-After": "2"},  # seconds
-    {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "600ms"},
-    {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "0.6s",
-     "x-ratelimit-remaining-requests": "30", "x-ratelimit-reset-requests": "2s"},
+    {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1600ms"},
+    {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1.6s",
+     "x-ratelimit-remaining-requests": "30", "x-ratelimit-reset-requests": "3s"},
 ], ids=["retry-after-ms", "Retry-After", "reset-requests", "reset-tokens"])
 def test_a_429_pauses_the_whole_pool(openai_server: FakeOpenAI, headers: dict[str, str]) -> None:
     openai_server.script(Reply(status=429, text="rate limit reached", headers=headers))
-    wait = 2.0 if "Retry-After" in headers else 0.6  # a 429 that says nothing: 1 s
+    # Each longer than the 1 s a 429 that says nothing gets, so a header not understood
+    # shows as a pool that went early.
+    wait = 2.0 if "Retry-After" in headers else 1.6
     openai_server.set_latency(20)
     p = provider(openai_server, max_concurrency=8)
     arrivals: list[float] = []
@@ -145,7 +147,7 @@ def test_a_429_pauses_the_whole_pool(openai_server: FakeOpenAI, headers: dict[st
     assert [r for r in results if not isinstance(r, Completion)] == []
     late = [t - arrivals[0] for t in arrivals[1:]]
     assert min(late) >= wait - 0.05  # nobody went before the stated reset (after the 429)
-    assert min(late) < wait + 0.35  # and the pool went on once it had passed
+    assert min(late) < wait + 1.0  # and the pool went on once it had passed
     assert isinstance(results[0], Completion) and results[0].attempts == 2
 
 

@@ -69,16 +69,16 @@ def test_a_body_sent_one_byte_at_a_time_is_cut_off_at_timeout_s(
 def test_max_time_stops_the_run_keeps_its_results_and_resume_finishes(
     openai_server: FakeOpenAI, tmp_path: Path
 ) -> None:
-    root = _project(tmp_path, openai_server, n_cases=30)
-    openai_server.set_latency(400)  # 30 calls one at a time: 12 s, over the budget
-    res = _eval(root, "qa", "--format", "none", "--max-time", "5")
+    root = _project(tmp_path, openai_server, n_cases=50)
+    openai_server.set_latency(400)  # 50 calls one at a time: 20 s, over the budget
+    res = _eval(root, "qa", "--format", "none", "--max-time", "10")
     assert res.returncode == 3, res.stderr
-    assert "the run's time budget of 5 s (--max-time) ran out" in res.stderr
+    assert "the run's time budget of 10 s (--max-time) ran out" in res.stderr
     assert "internal error" not in res.stderr
     listed = json.loads(subprocess.run([LLMOPS, "--project", str(root), "runs", "list",
                                         "--json", "-"], capture_output=True, text=True).stdout)
     run = listed[0]
-    assert run["status"] == "interrupted" and 0 < run["n_cases_done"] < 30
+    assert run["status"] == "interrupted" and 0 < run["n_cases_done"] < 50
     assert f"{run['n_cases_done']} results kept; finish with `llmops eval --resume " \
            f"{run['run_id']}`" in res.stderr
     openai_server.set_latency(0)
@@ -87,10 +87,10 @@ def test_max_time_stops_the_run_keeps_its_results_and_resume_finishes(
                   "--no-cache")
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)["variants"][0]["summary"]
-    assert (summary["n_cases"], summary["n_errors"]) == (30, 0)
+    assert (summary["n_cases"], summary["n_errors"]) == (50, 0)
     # Only what was not finished is called again.
     called = openai_server.requests.count("/v1/chat/completions") - before
-    assert called == 30 - run["n_cases_done"]
+    assert called == 50 - run["n_cases_done"]
 
 
 def test_a_content_filtered_answer_is_that_cases_error_with_its_reason(
