@@ -9,6 +9,7 @@
     │   ├── LogFormatError       guard scan inputs that cannot be read at all
     │   └── IndexConfigError     RAG configs and their sources
     └── RuntimeFailure           exit 3: endpoint unreachable after retries, internal error
+        └── RunStopped           a run stopped early (429s for ever, its time budget spent)
 
 Every error renders as one line: ``file:line: what is wrong (how to fix)``.
 """
@@ -114,3 +115,8 @@ class RuntimeFailure(LlmopsError):
     """Something outside the user's input failed; exit code 3."""
 
     exit_code = EXIT_RUNTIME
+
+
+class RunStopped(RuntimeFailure):
+    """A run stopped before its end: the endpoint answered only 429s for too long, or
+    the run's time budget ran out. Finished results stay in the store for ``--resume``."""

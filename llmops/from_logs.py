@@ -1,13 +1,12 @@
 """An eval set of recorded answers, sampled from production logs.
 
-Every log shape ``llmops guard scan`` reads (OpenAI request/response records, batch
-output lines, OpenTelemetry GenAI spans, simple input/output records) is read through
-the guard's log readers. A record becomes a case when it has a user message and an
-assistant answer after it: the last user message is ``vars.input``, the first answer
-after it ``output``. Cases are drawn by reservoir sampling (seeded, so the same logs and
-seed give the same cases) and written in the order they appear in the logs. PII and
-secrets are masked in what is written unless ``keep_pii``; the project's key values and
-URL credentials are masked always.
+Every log shape ``llmops guard scan`` reads (OpenAI chat, batch and Responses records,
+Anthropic messages, Langfuse, LangSmith, OpenInference and OpenTelemetry spans, simple
+records) is read through the guard's log readers. A record becomes a case when it has a
+user message and an answer to it (see :func:`_pair`): the last user message is
+``vars.input``, the answer ``output``. Cases are drawn by reservoir sampling (seeded, so
+the same logs and seed give the same cases) and written in the order they appear in the
+logs. PII and secrets are masked in what is written unless ``keep_pii``; the project's key values and URL credentials are masked always.
 """
 
 from __future__ import annotations
@@ -127,17 +126,31 @@ def _cases_in(path: Path, report: FromLogsReport) -> Iterator[LogCase]:
 
 
 def _pair(texts: list[tuple[str, str | None, str]]) -> tuple[str, str] | None:
-    """The last user message and the first assistant answer after it."""
+    """The last user message and the answer to it.
+
+    The answer is the first assistant text after the last user message and after any
+    tool results that follow it: an agent's final answer, not the turn that called a
+    tool. Reasoning (a Responses API summary, an Anthropic ``thinking`` block) is not an
+    answer.
+    """
     last_user = None
     for i, (_, role, _) in enumerate(texts):
         if role == "user":
             last_user = i
     if last_user is None:
         return None
-    for text, role, _ in texts[last_user + 1 :]:
-        if role == "assistant" and text.strip():
+    start = last_user + 1
+    for i in range(start, len(texts)):
+        if texts[i][1] == "tool":
+            start = i + 1
+    for text, role, where in texts[start:]:
+        if role == "assistant" and text.strip() and not _is_reasoning(where):
             return texts[last_user][0], text
     return None
+
+
+def _is_reasoning(where: str) -> bool:
+    return ".summary[" in where or where.endswith(".thinking") or "reasoning" in where
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -154,8 +155,141 @@ def test_429_for_ever_stops_the_run_with_exit_3_and_resume_finishes(
     assert "answered only HTTP 429" in res.output and "rate_limit.max_wait_s" in res.output
     listed = json.loads(run(root, "runs", "list", "--json", "-").stdout)
     assert listed[0]["status"] == "interrupted" and listed[0]["n_cases_done"] >= 6
+    assert (f"{listed[0]['n_cases_done']} results kept; finish with `llmops eval --resume "
+            f"{listed[0]['run_id']}`") in res.output
     openai_server.set_faults()
     again = run(root, "eval", "--resume", listed[0]["run_id"], "--json", "-", "--format",
                 "none", "--no-cache")
     assert again.exit_code == 0, again.output
     assert json.loads(again.stdout)["variants"][0]["summary"]["n_errors"] == 0
+
+
+JUDGE_REPLY = '{"score": 5, "reason": "supported by the context"}'
+
+
+def _judged_bodies(server: FakeOpenAI) -> list[str]:
+    return [json.dumps(b["messages"]) for b in server.requests.bodies if "messages" in b]
+
+
+def test_python_target_contexts_reach_the_judge(
+    openai_server: FakeOpenAI, make_project: MakeProject, cleanup_modules: None
+) -> None:
+    cases = [{"id": "refund", "vars": {"question": "refund please"}}]
+    root = make_project({"kind": "python", "target": "shopapp:answer"}, versions=one_version(),
+                        cases=cases, scorers=[{"rubric": {"preset": "groundedness"}}])
+    (root / "shopapp.py").write_text(textwrap.dedent(APP))
+    config = yaml.safe_load((root / "llmops.yaml").read_text())
+    config["judge"] = openai_server.provider_config()
+    (root / "llmops.yaml").write_text(yaml.safe_dump(config))
+    openai_server.script(JUDGE_REPLY)
+    res = run(root, "eval", "qa", "--json", "-", "--format", "none")
+    case = json.loads(res.stdout)["variants"][0]["cases"][0]
+    assert case["scores"]["rubric"]["value"] > 0.9, res.output
+    (judged,) = _judged_bodies(openai_server)
+    assert "Refunds within 30 days." in judged  # the target's context, given to the judge
+
+
+def test_a_judge_per_suite(openai_server: FakeOpenAI, make_project: MakeProject) -> None:
+    # The project's judge is an endpoint that is down; the suite names a working one.
+    cases = [{"id": "a", "vars": {"question": "q1"}, "output": "yes",
+              "contexts": ["Yes is the recorded answer."]}]
+    root = make_project({"kind": "recorded"}, versions=one_version(), cases=cases,
+                        scorers=[{"rubric": {"preset": "groundedness"}}])
+    config = yaml.safe_load((root / "llmops.yaml").read_text())
+    config["judge"] = openai_server.provider_config(base_url="http://127.0.0.1:9/v1",
+                                                    max_retries=0)
+    config["suites"]["judged"] = {**config["suites"]["qa"],
+                                  "judge": openai_server.provider_config(model="judge-model")}
+    (root / "llmops.yaml").write_text(yaml.safe_dump(config))
+    openai_server.script(JUDGE_REPLY)
+    judged = run(root, "eval", "judged", "--json", "-", "--format", "none")
+    assert judged.exit_code == 0, judged.output
+    score = json.loads(judged.stdout)["variants"][0]["cases"][0]["scores"]["rubric"]
+    assert score["value"] > 0.9
+    (body,) = [b for b in openai_server.requests.bodies if "messages" in b]
+    assert body["model"] == "judge-model"
+    assert "Yes is the recorded answer." in json.dumps(body["messages"])
+    unjudged = run(root, "eval", "qa", "--json", "-", "--format", "none")
+    assert unjudged.exit_code == 3  # the project's judge is down: no case scored
+
+
+def test_progress_shows_the_concurrency_and_the_429s(openai_server: FakeOpenAI,
+                                                     make_project: MakeProject) -> None:
+    openai_server.set_rate_limit(50, 5)
+    root = make_project(openai_server.provider_config(max_concurrency=16),
+                        n_cases=60, versions=one_version())
+    res = run(root, "eval", "qa", "--format", "none", "--no-cache")
+    assert res.exit_code == 0, res.output
+    lines = re.findall(r"qa: (\d+)/60 done, 0 errors, 0 cached, concurrency (\d+)/16, "
+                       r"(\d+) 429s", res.output)
+    assert lines and lines[-1][0] == "60", res.output
+    assert int(lines[-1][2]) == openai_server.requests.rate_limited > 0
+    assert any(int(c) < 16 for _, c, _ in lines)  # the 429s brought the concurrency down
+
+
+RESUMABLE_APP = '''
+import os
+import signal
+from pathlib import Path
+
+LOG = Path(__file__).with_name("calls.log")
+
+
+def answer(messages, variables, params):
+    with LOG.open("a") as f:
+        f.write(variables["question"] + "\\n")
+    calls = len(LOG.read_text().splitlines())
+    if calls == 6 and os.environ.get("STOP_AFTER_SIX"):
+        os.kill(os.getpid(), signal.SIGTERM)  # the CI job is cancelled
+    return variables["question"] + params.get("suffix", "")
+'''
+
+
+def test_python_target_resumes_and_compares(make_project: MakeProject) -> None:
+    import os
+    import subprocess
+    import sys
+
+    llmops_cli = str(Path(sys.executable).parent / "llmops")
+    versions = {"v1": one_version()["v1"],
+                "v2": {**one_version()["v1"], "params": {"suffix": "!"}}}
+    root = make_project({"kind": "python", "target": "resumable:answer", "max_concurrency": 1},
+                        versions=versions, n_cases=10)
+    (root / "resumable.py").write_text(RESUMABLE_APP)
+    env = {**os.environ, "STOP_AFTER_SIX": "1"}
+    first = subprocess.run([llmops_cli, "--project", str(root), "eval", "qa", "--format",
+                            "none"], env=env, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 130, first.stderr
+    listed = json.loads(run(root, "runs", "list", "--json", "-").stdout)
+    assert listed[0]["status"] == "interrupted"
+    done = listed[0]["n_cases_done"]
+    assert 0 < done < 20
+    again = subprocess.run([llmops_cli, "--project", str(root), "eval", "--resume",
+                            listed[0]["run_id"], "--json", "-", "--format", "none"],
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode in (0, 1), again.stderr
+    data = json.loads(again.stdout)
+    calls = (root / "calls.log").read_text().splitlines()
+    assert len(calls) == 20 + (6 - done)  # only the unfinished call in flight was repeated
+    assert [v["summary"]["n_errors"] for v in data["variants"]] == [0, 0]
+    (comparison,) = data["comparisons"]
+    assert (comparison["scorer"], comparison["verdict"]) == ("exact", "regressed")  # v2: "!"
+
+
+def test_a_hanging_target_errors_its_case_and_the_run_goes_on(
+    make_project: MakeProject,
+) -> None:
+    app = ("import threading\n"
+           "def answer(messages, variables, params):\n"
+           "    if variables['question'].endswith(' 2'):\n"
+           "        threading.Event().wait()\n"
+           "    return variables['question']\n")
+    root = make_project({"kind": "python", "target": "hangs_app:answer", "timeout_s": 1},
+                        versions=one_version(), n_cases=5)
+    (root / "hangs_app.py").write_text(app)
+    res = run(root, "eval", "qa", "--json", "-", "--format", "none")
+    cases = {c["id"]: c for c in json.loads(res.stdout)["variants"][0]["cases"]}
+    assert cases["case-00002"]["error"] == (
+        "python target hangs_app:answer: no answer within 1 s (timeout_s)")
+    assert [cases[f"case-{i:05d}"]["output"] for i in (0, 1, 3, 4)] == [
+        f"question number {i}" for i in (0, 1, 3, 4)]

@@ -138,3 +138,39 @@ def test_sample_must_be_positive(tmp_path: Path, n: str) -> None:
     result = CliRunner().invoke(app, ["evalsets", "from-logs", "x.jsonl", "--sample", n,
                                       "--out", "o.jsonl"])
     assert result.exit_code == 2
+
+
+EXPORTS = Path(__file__).parent / "guard_data" / "exports"
+# One answered record of each real export: its question and the answer a user would
+# expect to be scored (an agent's final answer, never its reasoning or a tool turn).
+EXPECTED = {
+    "anthropic.jsonl": ("an-1", "Where is my order?", "It ships today."),
+    "langfuse.jsonl": ("lf-gen-1", "Hi, please send the invoice", "Done, 4111"),
+    "langsmith.jsonl": ("ls-lc-2", "Update my email", "Updating it now."),
+    "openai_parts.jsonl": ("chatcmpl-parts-1", "Photo of my card attached", "Verified."),
+    "openai_responses.jsonl": ("rs-1", "Book a table", "Booked."),
+    "openinference.jsonl": ("oi-flat-1", "Ship it to", "Shipping now;"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_guard_export_shape_gives_the_final_answer(name: str) -> None:
+    report = sample_logs([EXPORTS / name], 100)
+    by_id = {c.id: c for c in report.cases}
+    cid, question, answer = EXPECTED[name]
+    assert by_id[cid].input.startswith(question)
+    assert by_id[cid].output.startswith(answer), by_id[cid].output
+
+
+def test_every_guard_export_masked_unless_keep_pii(tmp_path: Path) -> None:
+    logs = sorted(str(p) for p in EXPORTS.glob("*.jsonl"))
+    masked, kept = tmp_path / "masked.jsonl", tmp_path / "kept.jsonl"
+    for out, extra in ((masked, []), (kept, ["--keep-pii"])):
+        result = CliRunner().invoke(app, ["evalsets", "from-logs", *logs, "--sample", "100",
+                                          "--out", str(out), *extra])
+        assert result.exit_code == 0, result.output
+    raw = ["maya.r@example.com", "4111 1111 1111 1111", "ghp_oXL3Gv3fgrMRcnNfzSgQGH0FRRHBKv",
+           "+44 20 7946 0958", "AKIAIOSFODNN7EXAMPLE", "123-45-6788"]
+    assert not [r for r in raw if r in masked.read_text()]
+    assert all(r in kept.read_text() for r in raw)
+    assert len(load_evalset(masked).cases) == len(load_evalset(kept).cases) == 16

@@ -72,6 +72,9 @@ def slow(messages, variables, params):
     time.sleep(0.2)
     return variables["question"]
 
+def bad_contexts(messages, variables, params):
+    return {"output": "ok", "contexts": 5}
+
 NOT_CALLABLE = 3
 '''
 
@@ -81,6 +84,7 @@ def project(tmp_path: Path) -> Iterator[Path]:
     (tmp_path / "shop").mkdir()
     (tmp_path / "shop" / "__init__.py").write_text("")
     (tmp_path / "shop" / "app.py").write_text(textwrap.dedent(APP))
+    (tmp_path / "shop" / "broken.py").write_text('raise RuntimeError("no database configured")\n')
     yield tmp_path
     for name in [m for m in sys.modules if m == "shop" or m.startswith("shop.")]:
         del sys.modules[name]
@@ -165,6 +169,7 @@ def test_a_hanging_target_is_cut_at_timeout_s(project: Path, name: str) -> None:
 @pytest.mark.parametrize(("name", "message"), [
     ("wrong_type", "returned int; expected str or a mapping with a string `output`"),
     ("no_output", "returned a mapping without a string `output` (keys: ['answer'])"),
+    ("bad_contexts", "returned contexts of type int; expected a list of strings"),
 ])
 def test_a_wrong_return_type_names_target_and_type(project: Path, name: str,
                                                    message: str) -> None:
@@ -176,7 +181,8 @@ def test_a_wrong_return_type_names_target_and_type(project: Path, name: str,
 @pytest.mark.parametrize(("spec", "message"), [
     ("shop.nowhere:answer", "cannot be imported: ModuleNotFoundError"),
     ("shop.app:missing", "cannot be imported: AttributeError"),
-    ("shop.app:NOT_CALLABLE", "is a int, not callable"),
+    ("shop.app:NOT_CALLABLE", "is not callable (it is of type int)"),
+    ("shop.broken:answer", "cannot be imported: RuntimeError: no database configured"),
     ("shop.app", "is not `package.module:function`"),
 ])
 def test_a_target_that_cannot_be_imported_is_a_config_error(project: Path, spec: str,

@@ -103,7 +103,7 @@ def test_full_speed_at_the_rate_limit_without_errors(openai_server: FakeOpenAI) 
     assert [r for r in results if isinstance(r, Exception)] == []
     assert [r.text for r in results if isinstance(r, Completion)] == [
         f"case {i}" for i in range(200)]
-    assert 4.5 < wall < 4.75 * 1.25
+    assert 4.5 < wall < 4.75 * 1.5  # 1.25 on a quiet machine; 2 cores shared by others
     # The first 32 arrive together at a bucket of 10: about 22 429s, then few more.
     assert openai_server.requests.rate_limited < 60
     status = p.rate_status()
@@ -111,8 +111,18 @@ def test_full_speed_at_the_rate_limit_without_errors(openai_server: FakeOpenAI) 
     assert status.max_concurrency == 32 and status.in_flight == 0
 
 
-def test_a_429_pauses_the_whole_pool(openai_server: FakeOpenAI) -> None:
-    openai_server.script(Reply.rate_limited(0.6, header="retry-after-ms"))
+@pytest.mark.parametrize("headers", [
+    {"retry-after-ms": "1600"},
+    {"Retry-After": "2"},  # seconds
+    {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1600ms"},
+    {"x-ratelimit-remaining-tokens": "0", "x-ratelimit-reset-tokens": "1.6s",
+     "x-ratelimit-remaining-requests": "30", "x-ratelimit-reset-requests": "3s"},
+], ids=["retry-after-ms", "Retry-After", "reset-requests", "reset-tokens"])
+def test_a_429_pauses_the_whole_pool(openai_server: FakeOpenAI, headers: dict[str, str]) -> None:
+    openai_server.script(Reply(status=429, text="rate limit reached", headers=headers))
+    # Each longer than the 1 s a 429 that says nothing gets, so a header not understood
+    # shows as a pool that went early.
+    wait = 2.0 if "Retry-After" in headers else 1.6
     openai_server.set_latency(20)
     p = provider(openai_server, max_concurrency=8)
     arrivals: list[float] = []
@@ -136,8 +146,27 @@ def test_a_429_pauses_the_whole_pool(openai_server: FakeOpenAI) -> None:
     results = asyncio.run(go())
     assert [r for r in results if not isinstance(r, Completion)] == []
     late = [t - arrivals[0] for t in arrivals[1:]]
-    assert min(late) >= 0.55  # nobody went before the stated reset (0.6 s after the 429)
+    assert min(late) >= wait - 0.05  # nobody went before the stated reset (after the 429)
+    assert min(late) < wait + 1.0  # and the pool went on once it had passed
     assert isinstance(results[0], Completion) and results[0].attempts == 2
+
+
+def test_remaining_headers_slow_the_pool_down_before_the_wall(
+    openai_server: FakeOpenAI,
+) -> None:
+    # A bucket of 40 at 40/s and only 8 in flight: the pool never meets a full bucket
+    # at once, but at full speed (no latency) it would drain it in a fraction of a
+    # second. Pacing by x-ratelimit-remaining-requests keeps it from ever running dry.
+    openai_server.set_rate_limit(40, 40)
+    p = provider(openai_server, RetryPolicy(max_retries=0), max_concurrency=8)
+    start = time.perf_counter()
+    results = asyncio.run(many(p, 160, 8))
+    wall = time.perf_counter() - start
+    assert all(isinstance(r, Completion) for r in results)
+    # 0 on a quiet machine; a loaded one delays the server's clock. Without the pacing:
+    # 7 429s and 6.3 s on the same machine.
+    assert openai_server.requests.rate_limited <= 2
+    assert 2.9 < wall < 3.0 * 1.6  # (160 - 40) / 40 s: the rate, not slower
 
 
 def test_429s_do_not_use_the_retry_budget(openai_server: FakeOpenAI) -> None:

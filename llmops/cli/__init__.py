@@ -14,7 +14,7 @@ import typer
 
 from llmops import __version__
 from llmops.cli import diff, eval, evalsets, guard, index, init, prompts, runs, view
-from llmops.cli._app import RootGroup, show_warnings_as_lines, state
+from llmops.cli._app import RootGroup, state
 
 app = typer.Typer(
     cls=RootGroup,
@@ -48,8 +48,6 @@ def root(
     """Versioned LLM prompts, evaluated in every pull request."""
     state.project = project
     state.debug = debug
-    if not debug:
-        show_warnings_as_lines()
 
 
 init.register(app)

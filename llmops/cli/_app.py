@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,13 @@ class RootGroup(TyperGroup):
     """Maps llmops errors to one stderr line and the contract's exit codes."""
 
     def invoke(self, ctx: Any) -> Any:
+        with warnings.catch_warnings():
+            # A warning (a corrupt cache moved aside, a cache that cannot be written) is
+            # one masked line, like an error, not Python's file:line and source excerpt.
+            warnings.showwarning = _show_warning
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except LlmopsError as exc:
@@ -70,15 +78,10 @@ def _shown(exc: LlmopsError) -> str:
     return (mask_credentials(exc.location()) or "") + _masked(exc.what())
 
 
-def show_warnings_as_lines() -> None:
-    """Python warnings (a cache that cannot be used...) as one ``warning:`` line each."""
-    import warnings
 
-    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-             file: Any = None, line: str | None = None) -> None:
-        typer.echo(f"warning: {_masked(str(message))}", err=True)
-
-    warnings.showwarning = show
+def _show_warning(message: Warning | str, category: type[Warning], filename: str,
+                  lineno: int, file: Any = None, line: str | None = None) -> None:
+    typer.echo(f"warning: {_masked(str(message))}", err=True)
 
 
 def _masked(text: str) -> str:

@@ -297,6 +297,12 @@ def register(app: typer.Typer) -> None:
         require_fresh: Annotated[
             bool, typer.Option("--require-fresh", help="Fail (exit 1) on a stale RAG index.")
         ] = False,
+        max_time: Annotated[
+            float | None,
+            typer.Option("--max-time", min=0.001, metavar="SECONDS",
+                         help="Stop after this long (exit 3, finished results kept for "
+                         "--resume)."),
+        ] = None,
     ) -> None:
         """Run suites: every variant on every case, scored, compared and gated."""
         # SIGTERM (a CI job cancelled) stops the run like Ctrl-C: finished results are
@@ -307,7 +313,7 @@ def register(app: typer.Typer) -> None:
                 prompts=tuple(prompt or ()), baseline=baseline, repeat=repeat,
                 concurrency=concurrency, no_cache=no_cache, resume=resume,
                 report_dir=report_dir, formats=None if format is None else parse_formats(format),
-                require_fresh=require_fresh, reuse=not no_reuse,
+                require_fresh=require_fresh, reuse=not no_reuse, max_time_s=max_time,
             )
             if json_path and json_path != "-":  # found before any call, like the reports folder
                 from llmops._files import check_file_writable

@@ -40,6 +40,10 @@ class EvalOptions:
             limit); several suites evaluated together share it, so their summaries
             joined make one comment. Failing cases are left out first, never the
             verdict table.
+        max_time_s: the run's time budget in seconds, counted from the start of the
+            evaluation (all suites together); when it runs out, calls in flight are
+            abandoned, finished results stay in the store and :class:`RunStopped` says
+            how to ``resume``. None: no limit.
     """
 
     prompts: tuple[str, ...] = ()
@@ -53,6 +57,7 @@ class EvalOptions:
     require_fresh: bool = False
     reuse: bool = True
     summary_chars: int = 65_536
+    max_time_s: float | None = None
 
     def __post_init__(self) -> None:
         # Accept any sequence (lists from callers, tuples here) and a str path.
@@ -72,6 +77,8 @@ class EvalOptions:
             raise UserError("--repeat must be at least 1")
         if self.concurrency is not None and self.concurrency < 1:
             raise UserError("--concurrency must be at least 1")
+        if self.max_time_s is not None and not self.max_time_s > 0:
+            raise UserError("--max-time must be a number of seconds above 0")
         from llmops.reports import default_formats, normalise_formats
 
         formats = default_formats() if self.formats is None else self.formats

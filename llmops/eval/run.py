@@ -23,6 +23,7 @@ from llmops.errors import (
     EXIT_RUNTIME,
     LlmopsError,
     PromptError,
+    RunStopped,
     UserError,
 )
 from llmops.eval.options import EvalOptions, Progress
@@ -37,7 +38,14 @@ from llmops.eval.plan import (
 )
 from llmops.eval.preflight import Preflight, Prepared, UncachedContext, check_stored_baseline
 from llmops.eval.result import EvalResult, agreement, build_result, unscorable
-from llmops.eval.runner import Runner, RunStats, ScorerSlot, Variant, scorer_slots
+from llmops.eval.runner import (
+    Runner,
+    RunStats,
+    ScorerSlot,
+    TimeBudget,
+    Variant,
+    scorer_slots,
+)
 from llmops.eval.targets import sweep_killed_runs
 from llmops.scorers.base import ScorerContext
 from llmops.store import CaseRecord, ResultsStore, open_store
@@ -91,6 +99,7 @@ def evaluate(
     formats: Sequence[str] | None = None,
     require_fresh: bool = False,
     reuse: bool = True,
+    max_time_s: float | None = None,
 ) -> EvalResult:
     """Evaluate one suite and return its typed result.
 
@@ -102,7 +111,7 @@ def evaluate(
             options below are not read.
         progress: receives progress events.
         prompts, baseline, repeat, concurrency, no_cache, resume, report_dir, formats,
-            require_fresh, reuse: the fields of :class:`EvalOptions`, for callers who
+            require_fresh, reuse, max_time_s: the fields of :class:`EvalOptions`, for callers who
             prefer keywords.
 
     Returns:
@@ -112,6 +121,9 @@ def evaluate(
     Raises:
         UserError: anything wrong with the inputs, before any model call and before
             anything is written.
+        RunStopped: the run stopped early (``max_time_s`` ran out, or the endpoint
+            answered only 429s for ``rate_limit.max_wait_s``); finished results are
+            stored and ``resume`` carries on.
     """
     from llmops.project import as_project
 
@@ -121,7 +133,7 @@ def evaluate(
             no_cache=no_cache, resume=resume,
             report_dir=None if report_dir is None else Path(report_dir),
             formats=None if formats is None else tuple(formats),
-            require_fresh=require_fresh, reuse=reuse,
+            require_fresh=require_fresh, reuse=reuse, max_time_s=max_time_s,
         )
     proj = as_project(project)
     if suite is None and options.resume is None:
@@ -133,7 +145,7 @@ def evaluate(
                 hint=f"suites: {', '.join(names)}" if names else "add one under `suites:`",
             )
         suite = names[0]
-    evaluation = _Evaluation(proj, progress or _NoProgress())
+    evaluation = _Evaluation(proj, progress or _NoProgress(), _budget(options))
     prepared = Preflight(proj).prepare(suite, options)
     evaluation.check_rag(prepared)
     return evaluation.execute(prepared)
@@ -155,6 +167,7 @@ def evaluate_suites(
 
     proj = as_project(project)
     options = options or EvalOptions()
+    budget = _budget(options)
     names = list(suites) or sorted(proj.config.suites)
     if not names:
         raise UserError("the project defines no suites", file=proj.config_path)
@@ -170,7 +183,7 @@ def evaluate_suites(
             raise PromptError(f"--prompt {ref}: no suite evaluates prompt {prompt_name!r}")
         for n in matching:
             by_suite[n].append(ref)
-    evaluation = _Evaluation(proj, progress or _NoProgress())
+    evaluation = _Evaluation(proj, progress or _NoProgress(), budget)
     preflight = Preflight(proj)
     # The summaries of several suites are joined into one comment: they share its room.
     share = options.summary_chars // len(names) - (SUITE_SEPARATOR_CHARS if len(names) > 1 else 0)
@@ -181,6 +194,11 @@ def evaluate_suites(
     for p in prepared:
         evaluation.check_rag(p)
     return [evaluation.execute(p) for p in prepared]
+
+
+def _budget(options: EvalOptions) -> TimeBudget | None:
+    """The run's time budget, counted from now (the checks before the first call count)."""
+    return None if options.max_time_s is None else TimeBudget.starting_now(options.max_time_s)
 
 
 def _check_every_moved_label_compared(prepared: list[Prepared]) -> None:
@@ -198,9 +216,12 @@ def _check_every_moved_label_compared(prepared: list[Prepared]) -> None:
 class _Evaluation:
     """Runs prepared suites: the store is opened and the model called only here."""
 
-    def __init__(self, project: Project, progress: Progress) -> None:
+    def __init__(
+        self, project: Project, progress: Progress, budget: TimeBudget | None = None
+    ) -> None:
         self.project = project
         self.progress = progress
+        self.budget = budget
 
     # --- the last check: it may write, so it comes after every preflight -------------
 
@@ -249,6 +270,10 @@ class _Evaluation:
         from llmops.scorers import build_scorers
 
         started = time.perf_counter()
+        if self.budget is not None and not self.budget.left():
+            stopped = self.budget.spent()  # earlier suites used it up: start no new run
+            stopped.hint = f"suite {prepared.plan.suite_name} was not started"
+            raise stopped
         plan, prior, options = prepared.plan, prepared.prior, prepared.options
         repeat = options.repeat
         suite_name, suite = plan.suite_name, plan.suite
@@ -279,6 +304,7 @@ class _Evaluation:
                 concurrency=options.concurrency or endpoint.max_concurrency,
                 query_template=suite.query,
                 on_result=lambda v, ok, cached: self.progress.advance(v.label, ok, cached),
+                budget=self.budget,
             )
             total = len(plan.evalset.cases) * len(variants) * repeat
             self.progress.start(suite_name, run_id, total, len(store.done_keys(run_id)))
@@ -357,6 +383,12 @@ class _Evaluation:
 
         try:
             stats = asyncio.run(go())
+        except RunStopped as exc:
+            store.finish_run(run_id, "interrupted")
+            self.progress.finish()
+            done = len(store.done_keys(run_id))
+            exc.hint = f"{done} results kept; finish with `llmops eval --resume {run_id}`"
+            raise
         except BaseException:
             store.finish_run(run_id, "interrupted")
             self.progress.finish()

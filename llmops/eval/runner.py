@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from llmops._credentials import mask_credentials
-from llmops.errors import LlmopsError, UserError
+from llmops.errors import LlmopsError, RunStopped, UserError
 from llmops.evalsets import Case, EvalSet
 from llmops.providers.base import RateLimitExhausted
 from llmops.scorers.base import Sample, Score
@@ -89,6 +89,26 @@ class RunStats:
     wall_s: float = 0.0
 
 
+@dataclass(frozen=True)
+class TimeBudget:
+    """The optional limit on a run's total time (``--max-time``), shared by its suites."""
+
+    seconds: float
+    ends: float  # on the time.monotonic() clock
+
+    @classmethod
+    def starting_now(cls, seconds: float) -> TimeBudget:
+        return cls(seconds, time.monotonic() + seconds)
+
+    def left(self) -> float:
+        return max(0.0, self.ends - time.monotonic())
+
+    def spent(self) -> RunStopped:
+        """The error that stops a run whose budget ran out."""
+        return RunStopped(f"the run's time budget of {self.seconds:g} s (--max-time) ran out; "
+                          "stopping the run")
+
+
 @dataclass
 class _Work:
     variant: Variant
@@ -115,6 +135,7 @@ class Runner:
     flush_s: float = 0.05
     flush_rows: int = 64
     score_chunk: int = 256
+    budget: TimeBudget | None = None
     stats: RunStats = field(default_factory=RunStats)
     _pending: list[tuple[ResultRow, Sample | None]] = field(default_factory=list)
     _to_score: dict[int, list[tuple[int, Sample]]] = field(default_factory=dict)
@@ -124,8 +145,28 @@ class Runner:
     _score_failures: list[BaseException] = field(default_factory=list)
 
     async def run(self) -> RunStats:
-        """Make every call not already done, score everything, and return the counts."""
+        """Make every call not already done, score everything, and return the counts.
+
+        Raises:
+            RunStopped: the time budget ran out (calls in flight are abandoned; what
+                finished is in the store), or the endpoint answered only 429s too long.
+        """
         start = time.perf_counter()
+        if self.budget is None:
+            await self._run_all()
+        else:
+            deadline = asyncio.timeout(self.budget.left())
+            try:
+                async with deadline:
+                    await self._run_all()
+            except TimeoutError:
+                if deadline.expired():
+                    raise self.budget.spent() from None
+                raise
+        self.stats.wall_s = time.perf_counter() - start
+        return self.stats
+
+    async def _run_all(self) -> None:
         done = self.store.done_keys(self.run_id)
         self.stats.skipped = len(done)
         work = self._work(done)
@@ -149,8 +190,6 @@ class Runner:
                 await ticker
             for t in self._scoring:
                 t.cancel()
-        self.stats.wall_s = time.perf_counter() - start
-        return self.stats
 
     def _work(self, done: set[tuple[int, str, int]]) -> Iterator[_Work]:
         # Cases outermost, so an interrupted run has every variant on the same cases.

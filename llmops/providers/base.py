@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from llmops.errors import RuntimeFailure
+from llmops.errors import RunStopped, RuntimeFailure
 
 if TYPE_CHECKING:
     from llmops.evalsets import Case
@@ -66,7 +66,7 @@ class ProviderCallError(RuntimeFailure):
     """A call that failed for good (after retries); recorded as the case's error."""
 
 
-class RateLimitExhausted(ProviderCallError):
+class RateLimitExhausted(ProviderCallError, RunStopped):
     """The endpoint answered only HTTP 429 for longer than its wait budget.
 
     Unlike other call errors this stops the run: every other case would wait as long.

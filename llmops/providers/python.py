@@ -60,8 +60,9 @@ def load_target(target: str, root: Path | None) -> Callable[..., Any]:
             hint="it is imported from the project root",
         ) from None
     if not callable(obj):
-        raise ConfigError(f"python target {target!r} is a {type(obj).__name__}, not callable",
-                          field="provider.target")
+        raise ConfigError(
+            f"python target {target!r} is not callable (it is of type {type(obj).__name__})",
+            field="provider.target")
     return obj  # type: ignore[no-any-return]
 
 
