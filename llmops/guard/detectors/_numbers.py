@@ -133,18 +133,21 @@ def _numbers(view: TextView) -> list[Number]:
         end = start + len(raw)
         if end < len(text) and (text[end].isalnum() or text[end] in "_@"):
             continue  # part of a token such as 123abc or a hex hash
-        out.extend(_windows(text, start, raw))
+        _windows(text, start, raw, out)
     return out
 
 
-def _windows(text: str, start: int, raw: str) -> Iterator[Number]:
+def _windows(text: str, start: int, raw: str, out: list[Number]) -> None:
+    """Classify windows of the space-separated groups of ``raw`` (at ``start``), the
+    longest first; each number found goes to ``out``."""
     groups: list[tuple[int, int]] = []
     ends = [0]  # digits in the groups before each group (a running sum)
     pos = start
     for part in raw.split(" "):
         if part:
             groups.append((pos, pos + len(part)))
-            ends.append(ends[-1] + len(part.translate(_NOT_DIGITS)))
+            n = len(part) if part.isdigit() else len(part.translate(_NOT_DIGITS))
+            ends.append(ends[-1] + n)
         pos += len(part) + 1
     i = 0
     cards_only = False  # a window in the tail of an unclassified run
@@ -161,7 +164,7 @@ def _windows(text: str, start: int, raw: str) -> Iterator[Number]:
                 continue
             found = _classify(text, groups[i][0], groups[j][1], cards_only)
             if found is not None:
-                yield found
+                out.append(found)
                 i, cards_only = j + 1, False
                 break
         else:
@@ -200,13 +203,19 @@ def _classify(text: str, start: int, end: int, cards_only: bool = False) -> Numb
     if nd < 9:
         return None
     before = text[max(0, start - 40) : start].lower()
-    # the words before the number are looked at only where the verdict depends on them
-    negative = _negative(before) if nd == 9 else None
-    kind = _ssn(cand, digits, before, negative) if negative is not None else None
-    if kind is None and 13 <= nd <= 19 and _card(cand, digits, text, start):
+    # The words before the number are looked at only where the verdict depends on them:
+    # an SSN, an undelimited card (in _card), a number of a phone's layout.
+    negative: bool | None = None
+    kind: str | None = None
+    if nd == 9:
+        negative = _negative(before)
+        kind = _ssn(cand, digits, before, negative)
+    elif nd >= 13 and _card(cand, digits, text, start):
         kind = "card"
-    if kind is None and not (_negative(before) if negative is None else negative):
+    if kind is None:
         kind = _phone(cand, digits, before)
+        if kind is not None and (_negative(before) if negative is None else negative):
+            kind = None
     if kind is None:
         return None
     return Number(kind, start, end, digits, cand, 0.95 if kind != "phone-context" else 0.7)
