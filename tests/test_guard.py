@@ -118,6 +118,7 @@ def test_phones(text: str) -> None:
         "icon@2x.png, @jane_doe, pkg@1.2.3, user@localhost",
         "total $1,249.99 on 2026-11-25 at 14:32:10",
         "ID 123456789",
+        "connection to 127.0.0.1:5432 refused; listening on 0.0.0.0",
     ],
 )
 def test_pii_look_alikes_do_not_fire(text: str) -> None:

@@ -52,7 +52,7 @@ def test_default_variants_are_production_and_unlocked(
     assert set(v["summary"]) >= {"n_cases", "n_errors", "pass_rate", "scores"}
     assert set(v["summary"]["scores"]["exact"]) >= {"mean", "ci_low", "ci_high"}
     assert set(v["cases"][0]) >= {"id", "output", "error", "latency_ms", "scores"}
-    assert set(v["cases"][0]["scores"]["exact"]) == {"value", "passed", "error"}
+    assert set(v["cases"][0]["scores"]["exact"]) == {"value", "passed", "error", "details"}
     assert set(data["comparisons"][0]) >= {
         "candidate",
         "baseline",

@@ -1,6 +1,8 @@
-"""Every query on the results store, in SQL that SQLite and PostgreSQL both run.
+"""The results store's tables: runs, variants, results, scores and case inputs, in SQL
+that SQLite and PostgreSQL both run.
 
-:class:`SqlStore` owns the SQL; a backend (:mod:`llmops.store.sqlite`,
+:class:`SqlTables` writes and reads the rows (:class:`llmops.store.queries.SqlStore` adds
+the aggregates on top); a backend (:mod:`llmops.store.sqlite`,
 :mod:`llmops.store.postgres`) gives it a :class:`Connection`: placeholders, transactions,
 the migration lock and the spelling of the few types that differ. Callers get typed
 records (:mod:`llmops.store.records`), never rows or JSON text.

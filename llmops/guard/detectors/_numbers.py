@@ -226,8 +226,8 @@ _IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
 def _ipv4(cand: str) -> bool:
     m = _IPV4.fullmatch(cand)
-    if m is None:
-        return False
+    if m is None or m.group(1) == "127" or cand == "0.0.0.0":
+        return False  # loopback and "any address" name no one's machine
     return all(int(o) <= 255 and (o == "0" or not o.startswith("0")) for o in m.groups())
 
 
