@@ -5,7 +5,8 @@ depend on what else runs on the machine.
 
 Writes the first ``--records`` records of the bench's dense file (or of its plain file
 with ``--no-dense``), then runs three child processes under ``valgrind --tool=callgrind``:
-each builds the detectors and reads the file; one also parses every line with
+each (run from the file's directory, so that ``--source`` decides which llmops is imported)
+builds the detectors and reads the file; one also parses every line with
 ``json.loads`` (the floor), one scans the lines with ``scan_block``, one does neither. The
 figures printed are each run's instructions minus those of the run that does neither.
 ``--source`` measures the llmops package of another checkout (an earlier commit, for a
@@ -46,7 +47,7 @@ def instructions(path: Path, mode: str, source: Path) -> int:
     proc = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
          sys.executable, "-c", CHILD, str(path), mode],
-        capture_output=True, text=True, check=True, cwd=ROOT,
+        capture_output=True, text=True, check=True, cwd=path.parent,
         env={"PYTHONPATH": str(source), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"},
     )  # fmt: skip
     found = re.search(r"Collected : (\d+)", proc.stderr)
@@ -66,11 +67,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "logs.jsonl"
         path.write_bytes(b"\n".join(lines) + b"\n")
+        # once without valgrind, so that every module is compiled to bytecode before
+        # the counted runs (the first import of a fresh checkout compiles its sources)
+        subprocess.run(
+            [sys.executable, "-c", CHILD, str(path), "none"], check=True, cwd=path.parent,
+            env={"PYTHONPATH": str(source), "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
         base = instructions(path, "none", source)
         floor = instructions(path, "json", source) - base
         scan = instructions(path, "scan", source) - base
     kind = "dense" if args.dense else "bench"
     print(f"llmops from {source}; file: the first {args.records} records of the {kind} file")
+    runs = f"neither {base:,}, json {base + floor:,}, scan {base + scan:,}"
+    print(f"instructions of the runs: {runs}")
     print(f"json.loads of every line (the floor): {floor / 1e9:.3f} G instructions")
     print(f"scan_block: {scan / 1e9:.3f} G instructions = {scan / floor:.2f}x the floor")
 
