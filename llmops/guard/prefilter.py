@@ -56,8 +56,10 @@ GATES: dict[str, Gate] = {
             rb"[0-9]{4}[ \-]?[0-9]{6}[ \-]?[0-9]{4}",
             rb"[0-9]{3}[ \-][0-9]{2}[ \-][0-9]{4}",
             rb"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}",
-            rb"\+\(?[1-9][0-9 ().\-]{6,}[0-9]",
-            rb"00[1-9][0-9 ().\-]{5,}[0-9]",
+            # fixed lengths (a prefix of every longer match): hyperscan reports a match
+            # at each place one ends, and a long number would give one per character
+            rb"\+\(?[1-9][0-9 ().\-]{7}",
+            rb"00[1-9][0-9 ().\-]{6}",
             rb"[0-9]{3}\)?[ .\-]?[0-9]{3}[ .\-][0-9]{4}",
             _NOT_GLUED + rb"\(?0[0-9]{1,4}\)?[ .\-]+[0-9]{2}",
         ),

@@ -18,11 +18,13 @@ from dataclasses import dataclass
 from llmops.guard.prefilter import GLUED_BEFORE
 from llmops.guard.registry import TextView
 
-_NUMBER = re.compile(r"[+(\d][\d ().\-]*+")
-_NUMBER_ASCII = re.compile(r"[+(0-9][0-9 ().\-]*+")  # the same on ASCII text, twice as fast
+# At least 4 characters: no shorter run holds a number of any kind.
+_NUMBER = re.compile(r"[+(\d][\d ().\-]{3,}+")
+_NUMBER_ASCII = re.compile(r"[+(0-9][0-9 ().\-]{3,}+")  # the same on ASCII text, faster
 _START = re.compile(r"\+?\(?\d")
 _GLUED_BEFORE = frozenset(GLUED_BEFORE + "€£¥")
 _NOT_DIGITS = str.maketrans("", "", "+(). -")  # what _NUMBER matches besides digits
+_ONLY_SEPARATORS = str.maketrans("", "", "0123456789")
 _MAX_GROUPS = 6
 _NEGATIVE_CONTEXT = re.compile(
     r"(?:\b(?:order|orders|invoice|tracking|track|isbn|isbn-1[03]|ticket|ref|reference|sku|"
@@ -114,8 +116,6 @@ def _numbers(view: TextView) -> list[Number]:
     out: list[Number] = []
     for m in (_NUMBER_ASCII if text.isascii() else _NUMBER).finditer(text):
         raw, start = m.group(), m.start()
-        if len(raw) < 4:  # fewer than 4 digits: no kind of number accepts it
-            continue
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] in _GLUED_BEFORE):
             space = raw.find(" ")  # the first group is glued to a word: keep the rest
             if space == -1:
@@ -133,16 +133,21 @@ def _numbers(view: TextView) -> list[Number]:
         end = start + len(raw)
         if end < len(text) and (text[end].isalnum() or text[end] in "_@"):
             continue  # part of a token such as 123abc or a hex hash
-        out.extend(_windows(text, start, raw))
+        _windows(text, start, raw, out)
     return out
 
 
-def _windows(text: str, start: int, raw: str) -> Iterator[Number]:
+def _windows(text: str, start: int, raw: str, out: list[Number]) -> None:
+    """Classify windows of the space-separated groups of ``raw`` (at ``start``), the
+    longest first; each number found goes to ``out``."""
     groups: list[tuple[int, int]] = []
+    ends = [0]  # digits in the groups before each group (a running sum)
     pos = start
     for part in raw.split(" "):
         if part:
             groups.append((pos, pos + len(part)))
+            n = len(part) if part.isdigit() else len(part.translate(_NOT_DIGITS))
+            ends.append(ends[-1] + n)
         pos += len(part) + 1
     i = 0
     cards_only = False  # a window in the tail of an unclassified run
@@ -150,9 +155,16 @@ def _windows(text: str, start: int, raw: str) -> Iterator[Number]:
         for j in range(min(len(groups), i + _MAX_GROUPS) - 1, i - 1, -1):
             if j > i and groups[j][0] - groups[j - 1][1] != 1:
                 continue  # never join across a double space
+            nd = ends[j + 1] - ends[i]
+            # what _classify would turn down on its digit count alone: 4-19 digits, at
+            # least 9 but for an IPv4 address (one group with dots), 13 for a card
+            if (nd > 19 or nd < (13 if cards_only else 9)) and (
+                cards_only or nd < 4 or j > i or "." not in text[groups[i][0] : groups[i][1]]
+            ):
+                continue
             found = _classify(text, groups[i][0], groups[j][1], cards_only)
             if found is not None:
-                yield found
+                out.append(found)
                 i, cards_only = j + 1, False
                 break
         else:
@@ -181,7 +193,7 @@ def _classify(text: str, start: int, end: int, cards_only: bool = False) -> Numb
     if nd < 4 or nd > 19:
         return None
     if cards_only:
-        if nd < 13 or not _card(cand, digits, _negative(text[max(0, start - 40) : start].lower())):
+        if nd < 13 or not _card(cand, digits, text, start):
             return None
         return Number("card", start, end, digits, cand, 0.95)
     if "." in cand and _ipv4(cand):
@@ -191,12 +203,19 @@ def _classify(text: str, start: int, end: int, cards_only: bool = False) -> Numb
     if nd < 9:
         return None
     before = text[max(0, start - 40) : start].lower()
-    negative = _negative(before)
-    kind = _ssn(cand, digits, before, negative)
-    if kind is None and 13 <= nd <= 19 and _card(cand, digits, negative):
+    # The words before the number are looked at only where the verdict depends on them:
+    # an SSN, an undelimited card (in _card), a number of a phone's layout.
+    negative: bool | None = None
+    kind: str | None = None
+    if nd == 9:
+        negative = _negative(before)
+        kind = _ssn(cand, digits, before, negative)
+    elif nd >= 13 and _card(cand, digits, text, start):
         kind = "card"
-    if kind is None and not negative:
+    if kind is None:
         kind = _phone(cand, digits, before)
+        if kind is not None and (_negative(before) if negative is None else negative):
+            kind = None
     if kind is None:
         return None
     return Number(kind, start, end, digits, cand, 0.95 if kind != "phone-context" else 0.7)
@@ -234,15 +253,20 @@ def _ssn(cand: str, digits: str, before: str, negative: bool) -> str | None:
 _CARD_LAYOUTS = {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 5), (4, 4, 4, 4, 2)}
 
 
-def _card(cand: str, digits: str, negative: bool) -> bool:
-    seps = {ch for ch in cand if not ch.isdigit()}
+def _card(cand: str, digits: str, text: str, start: int) -> bool:
+    """Whether ``cand`` (at ``start`` of ``text``) is a card number; undelimited digits
+    after a word such as "order" or "account" are not."""
+    if cand.isascii():
+        seps = cand.translate(_ONLY_SEPARATORS)
+    else:  # digits of other scripts count as digits too
+        seps = "".join(ch for ch in cand if not ch.isdigit())
     if seps:
-        if len(seps) > 1 or seps - {" ", "-"}:
+        sep = seps[0]
+        if sep not in " -" or seps.count(sep) != len(seps):
             return False
-        layout = tuple(len(g) for g in cand.split(seps.pop()))
-        if layout not in _CARD_LAYOUTS:
+        if tuple(map(len, cand.split(sep))) not in _CARD_LAYOUTS:
             return False
-    elif negative:
+    elif _negative(text[max(0, start - 40) : start].lower()):
         return False
     if not _issuer_ok(digits) or len(set(digits)) < 2:
         return False

@@ -92,8 +92,13 @@ def _accept(rule: Rule, token: str, pos: int) -> Hit | None:
     return Hit(pos, pos + len(token), token, mask(token, rule.keep, rule.keep), 1.0, severity)
 
 
+_DIGIT = re.compile("[0-9]")
+
+
 def _random_looking(token: str) -> bool:
     body = token.split("-")[-1] if token.count("-") < 4 else token
+    if body.isascii():  # the same test, without a loop over the characters
+        return body != body.lower() and body != body.upper() and _DIGIT.search(body) is not None
     return (
         any(c.isupper() for c in body)
         and any(c.islower() for c in body)
