@@ -6,7 +6,8 @@ records) is read through the guard's log readers. A record becomes a case when i
 user message and an answer to it (see :func:`_pair`): the last user message is
 ``vars.input``, the answer ``output``. Cases are drawn by reservoir sampling (seeded, so
 the same logs and seed give the same cases) and written in the order they appear in the
-logs. PII and secrets are masked in what is written unless ``keep_pii``; the project's key values and URL credentials are masked always.
+logs. PII and secrets are masked in what is written unless ``keep_pii``; the project's
+key values and URL credentials are masked always.
 """
 
 from __future__ import annotations
