@@ -241,7 +241,7 @@ class Runner:
                     self._start_scoring(row.variant_id)
 
     async def _call(self, item: _Work) -> tuple[ResultRow, Sample | None]:
-        from llmops.prompts import render_messages
+        from llmops.prompts.render import render_messages
 
         v, case = item.variant, item.case
         row = ResultRow(v.variant_id, case.id, case.digest, item.repeat, None, None,
@@ -328,7 +328,7 @@ class Runner:
 
     async def _score_leftovers(self) -> None:
         """Score results written by an earlier, interrupted process of this run."""
-        from llmops.prompts import render_messages
+        from llmops.prompts.render import render_messages
 
         if not self.slots:
             return
@@ -385,18 +385,28 @@ def _kept(row: ResultRow) -> ResultRow:
     """What the store keeps of a result: no secret. An error (an endpoint may quote the
     request) is masked whole; an output loses the project's key values and URL
     credentials only, and keeps its PII for rescoring and the guardrails scorer."""
-    from llmops._credentials import mask_credentials
-    from llmops.guard.redact import redact
-
-    return replace(row, output=mask_credentials(row.output), error=redact(row.error))
+    output = mask_credentials(row.output)
+    error = None if row.error is None else _redact(row.error)
+    if output is row.output and error is row.error:
+        return row  # the common case: nothing to mask, no copy
+    return replace(row, output=output, error=error)
 
 
 def _kept_score(row: ScoreRow) -> ScoreRow:
     """What the store keeps of a score: a judge's error or detail may quote its key."""
-    from llmops._credentials import mask_credentials
-    from llmops.guard.redact import redact
-
     details = row.details
-    if details is not None:
-        details = json.loads(mask_credentials(json.dumps(details, default=str)) or "{}")
-    return replace(row, error=redact(row.error), details=details)
+    if details:
+        text = json.dumps(details, default=str)
+        masked = mask_credentials(text)
+        if masked != text:
+            details = json.loads(masked or "{}")
+    error = None if row.error is None else _redact(row.error)
+    if details is row.details and error is row.error:
+        return row
+    return replace(row, error=error, details=details)
+
+
+def _redact(text: str) -> str | None:
+    from llmops.guard.redact import redact  # the detectors load only when there is an error
+
+    return redact(text)
