@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -50,9 +52,12 @@ def test_new_refuses_an_unknown_source(tmp_path: Path) -> None:
 
 
 def test_shell_completion_is_on() -> None:
-    res = CliRunner().invoke(app, ["--show-completion", "bash"], prog_name="llmops")
-    assert res.exit_code == 0, res.output
-    assert "_LLMOPS_COMPLETE" in res.output
+    # Run from bash, as a user would: the shell is detected from the parent process.
+    command = Path(sys.executable).parent / "llmops"
+    res = subprocess.run(["bash", "-c", f"'{command}' --show-completion; exit $?"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "_LLMOPS_COMPLETE=complete_bash" in res.stdout
 
 
 def test_the_first_eval_of_a_new_project_compares_the_draft(

@@ -140,8 +140,10 @@ def test_a_429_pauses_the_whole_pool(openai_server: FakeOpenAI, headers: dict[st
             if p.rate_status().rate_limited:
                 break
             await asyncio.sleep(0.01)
-        rest = await many(p, 16, 8, first=1)
-        return [*(await first), *rest]
+        rest = await many(p, 16, 8, first=1, close=False)
+        done = [*(await first), *rest]
+        await p.aclose()  # after the first call's retry, which may finish last
+        return done
 
     results = asyncio.run(go())
     assert [r for r in results if not isinstance(r, Completion)] == []
