@@ -155,6 +155,19 @@ def test_results_upsert_never_duplicates(store: SqlStore) -> None:
     assert unscored == [rid]
 
 
+def test_a_large_batch_gets_each_rows_id_in_order(store: SqlStore) -> None:
+    vid = _run_with_results(store, "r1", 0)
+    # Over one statement's worth of rows, given out of case order, one key twice.
+    rows = [ResultRow(vid, f"c{i}", "d", 0, f"out {i}", 1.0) for i in reversed(range(1203))]
+    rows.append(ResultRow(vid, "c7", "d", 0, "out 7, again", 2.0))
+    ids = store.write_results("r1", rows)
+    assert len(ids) == 1204 and len(set(ids)) == 1203 and ids[-1] == ids[1203 - 1 - 7]
+    stored = {r.result_id: r for r in store.results(vid)}
+    assert all(stored[i].case_id == row.case_id for i, row in zip(ids, rows, strict=True))
+    assert stored[ids[-1]].output == "out 7, again"  # the last of a key given twice wins
+    assert store.count_results("r1") == 1203
+
+
 def test_results_and_figures_read_back(store: SqlStore) -> None:
     vid = _run_with_results(store, "r1", 4)
     got = list(store.results(vid))

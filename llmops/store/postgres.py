@@ -71,19 +71,6 @@ class PostgresConnection:
         with self._failures(), self.db.cursor() as cur:
             cur.executemany(_postgres_sql(sql), [tuple(r) for r in rows])
 
-    def query_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[list[dict[str, Any]]]:
-        """One pipelined round trip for every row, not one per row."""
-        if not rows:
-            return []
-        found: list[list[dict[str, Any]]] = []
-        with self._failures(), self.db.cursor() as cur:
-            cur.executemany(_postgres_sql(sql), [tuple(r) for r in rows], returning=True)
-            while True:
-                found.append(cur.fetchall())
-                if not cur.nextset():
-                    break
-        return found
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if self._in_transaction:  # nested: the outer transaction commits

@@ -94,10 +94,6 @@ class Connection(Protocol):
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
-    def query_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[list[dict[str, Any]]]:
-        """``sql`` (a statement with ``returning``) once per row: each row's results."""
-        ...
-
     def transaction(self) -> AbstractContextManager[Any]: ...
 
     def migration_lock(self) -> AbstractContextManager[Any]: ...
@@ -107,6 +103,22 @@ class Connection(Protocol):
     def has_table(self, name: str) -> bool: ...
 
     def close(self) -> None: ...
+
+
+_ROWS_PER_INSERT = 500  # 7,000 parameters: under SQLite's and PostgreSQL's limits
+_RESULT_MARKS = "(" + ", ".join(["?"] * 14) + ")"
+_INSERT_RESULTS = (
+    "insert into results (run_id, variant_id, case_id, case_digest, case_index,"
+    " repeat_index, output, latency_ms, prompt_tokens, completion_tokens, cache_hit, error,"
+    " retrieved, created_at) values {marks}"
+    " on conflict (variant_id, case_id, repeat_index) do update set"
+    " case_digest = excluded.case_digest, output = excluded.output,"
+    " latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,"
+    " completion_tokens = excluded.completion_tokens, cache_hit = excluded.cache_hit,"
+    " error = excluded.error, retrieved = excluded.retrieved,"
+    " created_at = excluded.created_at"
+    " returning result_id, variant_id, case_id, repeat_index"
+)
 
 
 class SqlTables:
@@ -335,30 +347,31 @@ class SqlTables:
     def write_results(self, run_id: str, rows: Sequence[ResultRow]) -> list[int]:
         """Insert results in one transaction; a row replaces an earlier errored attempt.
 
+        One multi-row statement per chunk (one round trip, one statement for the server
+        to plan). The ids come back keyed by (variant, case, repeat), so their order in
+        the answer does not matter; a key given twice keeps its last row.
         The store keeps what it is given: the runner masks secrets before writing.
         """
         created = now_iso()
+        latest = {(r.variant_id, r.case_id, r.repeat_index): r for r in rows}
+        ids: dict[tuple[int, str, int], int] = {}
+        unique = list(latest.values())
         with self.conn.transaction():
-            returned = self.conn.query_many(
-                "insert into results (run_id, variant_id, case_id, case_digest,"
-                " case_index, repeat_index, output, latency_ms, prompt_tokens,"
-                " completion_tokens, cache_hit, error, retrieved, created_at)"
-                " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-                " on conflict (variant_id, case_id, repeat_index) do update set"
-                " case_digest = excluded.case_digest, output = excluded.output,"
-                " latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,"
-                " completion_tokens = excluded.completion_tokens,"
-                " cache_hit = excluded.cache_hit, error = excluded.error,"
-                " retrieved = excluded.retrieved, created_at = excluded.created_at"
-                " returning result_id",
-                [(
-                    run_id, r.variant_id, r.case_id, r.case_digest, r.case_index,
-                    r.repeat_index, r.output, r.latency_ms,
-                    r.prompt_tokens, r.completion_tokens, int(r.cache_hit), r.error,
-                    None if r.retrieved is None else _dumps(r.retrieved), created,
-                ) for r in rows],
-            )
-        return [int(got[0]["result_id"]) for got in returned]
+            for start in range(0, len(unique), _ROWS_PER_INSERT):
+                chunk = unique[start : start + _ROWS_PER_INSERT]
+                marks = ", ".join([_RESULT_MARKS] * len(chunk))
+                args = [
+                    value for r in chunk for value in (
+                        run_id, r.variant_id, r.case_id, r.case_digest, r.case_index,
+                        r.repeat_index, r.output, r.latency_ms, r.prompt_tokens,
+                        r.completion_tokens, int(r.cache_hit), r.error,
+                        None if r.retrieved is None else _dumps(r.retrieved), created,
+                    )
+                ]
+                for got in self.conn.query(_INSERT_RESULTS.format(marks=marks), args):
+                    key = (int(got["variant_id"]), got["case_id"], int(got["repeat_index"]))
+                    ids[key] = int(got["result_id"])
+        return [ids[(r.variant_id, r.case_id, r.repeat_index)] for r in rows]
 
     def write_scores(self, rows: Sequence[ScoreRow]) -> None:
         self._write(

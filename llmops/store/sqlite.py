@@ -58,9 +58,6 @@ class SqliteConnection:
         except sqlite3.OperationalError as exc:
             raise self._failure(exc) from exc
 
-    def query_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[list[dict[str, Any]]]:
-        return [self.query(sql, row) for row in rows]  # in-process: no round trips to save
-
     @contextmanager
     def transaction(self) -> Iterator[None]:
         if self.db.in_transaction:  # nested: the outer transaction commits
