@@ -112,6 +112,26 @@ class Provider(Protocol):
         ...
 
 
+class Unlimited:
+    """What a provider that is no rate-limited endpoint shares: the model and params it
+    was configured with, and no rate limiter (a local model, a Python target, recorded
+    answers)."""
+
+    _model: str | None
+    _params: dict[str, Any]
+
+    @property
+    def default_model(self) -> str | None:
+        return self._model
+
+    @property
+    def default_params(self) -> dict[str, Any]:
+        return self._params
+
+    def rate_status(self) -> RateStatus | None:
+        return None
+
+
 @runtime_checkable
 class EmbeddingProvider(Protocol):
     """An endpoint that also serves ``/embeddings`` (the openai provider)."""

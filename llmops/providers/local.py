@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from llmops.errors import ConfigError
 from llmops.project import ProviderConfig
 from llmops.providers._shape import MalformedResponse, completion_from_dict, request_params
-from llmops.providers.base import Completion, Message, ProviderCallError, RateStatus
+from llmops.providers.base import Completion, Message, ProviderCallError, Unlimited
 
 if TYPE_CHECKING:
     from llmops.evalsets import Case
@@ -125,8 +125,10 @@ def llama_kwargs(params: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-class LocalProvider:
+class LocalProvider(Unlimited):
     """Chat completions from a GGUF model run in this process."""
+
+    _model: str
 
     def __init__(self, config: ProviderConfig, *, root: Path | None = None) -> None:
         if config.model_path:
@@ -151,17 +153,6 @@ class LocalProvider:
     @property
     def identity(self) -> str:
         return self._identity
-
-    @property
-    def default_model(self) -> str:
-        return self._model
-
-    @property
-    def default_params(self) -> dict[str, Any]:
-        return self._params
-
-    def rate_status(self) -> RateStatus | None:
-        return None
 
     async def complete(
         self, messages: list[Message], params: dict[str, Any], *, case: Case | None = None

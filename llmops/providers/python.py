@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.errors import ConfigError
 from llmops.project import ProviderConfig
-from llmops.providers.base import Completion, Message, ProviderCallError, RateStatus
+from llmops.providers.base import Completion, Message, ProviderCallError, Unlimited
 
 if TYPE_CHECKING:
     from llmops.evalsets import Case
@@ -76,7 +76,7 @@ def _source_digest(fn: Callable[..., Any]) -> str:
     return hashlib.sha256(Path(source).read_bytes()).hexdigest()[:16]
 
 
-class PythonProvider:
+class PythonProvider(Unlimited):
     """Answers from a function of the user's application."""
 
     def __init__(self, config: ProviderConfig, *, root: Path | None = None) -> None:
@@ -95,17 +95,6 @@ class PythonProvider:
     @property
     def identity(self) -> str:
         return self._identity
-
-    @property
-    def default_model(self) -> str | None:
-        return self._model
-
-    @property
-    def default_params(self) -> dict[str, Any]:
-        return self._params
-
-    def rate_status(self) -> RateStatus | None:
-        return None
 
     async def complete(
         self, messages: list[Message], params: dict[str, Any], *, case: Case | None = None

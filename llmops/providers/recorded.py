@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmops.errors import EvalSetError
 from llmops.project import ProviderConfig
-from llmops.providers.base import Completion, Message, ProviderCallError, RateStatus
+from llmops.providers.base import Completion, Message, ProviderCallError, Unlimited
 
 if TYPE_CHECKING:
     from llmops.evalsets import Case, EvalSet
@@ -34,8 +34,10 @@ def require_outputs(evalset: EvalSet) -> None:
             )
 
 
-class RecordedProvider:
+class RecordedProvider(Unlimited):
     """Answers each case with its own recorded ``output``."""
+
+    _model: str
 
     def __init__(self, config: ProviderConfig) -> None:
         self._model = config.model or MODEL
@@ -44,17 +46,6 @@ class RecordedProvider:
     @property
     def identity(self) -> str:
         return f"recorded:{self._model}"
-
-    @property
-    def default_model(self) -> str:
-        return self._model
-
-    @property
-    def default_params(self) -> dict[str, Any]:
-        return self._params
-
-    def rate_status(self) -> RateStatus | None:
-        return None
 
     async def complete(
         self, messages: list[Message], params: dict[str, Any], *, case: Case | None = None
