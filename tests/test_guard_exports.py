@@ -348,3 +348,20 @@ def test_every_shape_and_role_from_s3_plain_zstd_and_parquet(
     for name, counts in local.by_shape.items():
         copies = 3 if name == "openinference" else 2
         assert result.by_shape[name]["records"] == copies * counts["records"], name
+
+
+def test_a_responses_record_with_input_and_output_together_scans_both() -> None:
+    # What a logging proxy writes for one Responses API call: the request's input beside
+    # the response object, the user's items without a "type" (the API allows that).
+    record = {
+        "id": "resp_1", "object": "response", "model": "gpt-4o", "instructions": "Be brief.",
+        "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "my card is 4111 1111 1111 1111"}]}],
+        "output": [{"type": "message", "role": "assistant", "content": [
+            {"type": "output_text", "text": "Mail me at jane@example.com", "annotations": []}]}],
+    }
+    found = {(f.detector, f.role, f.field) for f in scan([record]).findings}
+    assert found == {
+        ("pii.credit_card", "user", "input[0].content[0].text"),
+        ("pii.email", "assistant", "output[0].content[0].text"),
+    }

@@ -53,8 +53,10 @@ def read_responses(obj: dict[str, Any]) -> Record:
         if isinstance(response, dict):
             _response(response, "response.", texts, not isinstance(request, dict))
             rec_id = rec_id or response.get("id")
-    elif "output" in obj:
-        _response(obj, "", texts, True)
+    elif "output" in obj:  # a response, or one log record of input and output together
+        content(obj.get("instructions"), "instructions", "system", texts)
+        messages(obj.get("input"), "input", texts, "user")
+        messages(obj.get("output"), "output", texts, "assistant")
     else:
         _request(obj, "", texts)
     return Record("openai_responses", as_str(rec_id), prompt_version(obj), texts)
