@@ -201,6 +201,10 @@ class RequestLog:
         self.queries: deque[dict[str, str]] = deque(maxlen=keep_bodies)
         self.paths: deque[str] = deque(maxlen=keep_bodies)  # as requested, without the query
         self.rate_limited = 0  # requests refused by the token bucket
+        # time.monotonic() of the first request served: one clock for every process on
+        # the machine, so a bench can tell how long a client took to send it
+        self.first_at: float | None = None
+        self.last_at: float | None = None  # and of the latest one
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -212,6 +216,7 @@ class RequestLog:
         with self.lock:
             self.total = 0
             self.rate_limited = 0
+            self.first_at = self.last_at = None
             self.max_in_flight = self.in_flight
             for c in (self.by_path, self.by_prompt, self.by_messages, self.faults):
                 c.clear()
@@ -242,6 +247,8 @@ class RequestLog:
                 "repeated_prompts": sum(1 for v in self.by_prompt.values() if v > 1),
                 "faults": dict(self.faults),
                 "rate_limited": self.rate_limited,
+                "first_at": self.first_at,
+                "last_at": self.last_at,
                 "in_flight": self.in_flight,
                 "max_in_flight": self.max_in_flight,
             }
@@ -512,6 +519,9 @@ class FakeOpenAI:
         chat = path.endswith("/chat/completions")
         key = json.dumps(body.get("messages") if chat else body.get("input"), sort_keys=True)
         with log.lock:
+            log.last_at = time.monotonic()
+            if log.first_at is None:
+                log.first_at = log.last_at
             log.total += 1
             log.by_path[path] += 1
             allowed = self._take_from_bucket(h)

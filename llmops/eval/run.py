@@ -37,7 +37,6 @@ from llmops.eval.plan import (
     relative,
 )
 from llmops.eval.preflight import Preflight, Prepared, UncachedContext, check_stored_baseline
-from llmops.eval.result import EvalResult, agreement, build_result, unscorable
 from llmops.eval.runner import (
     Runner,
     RunStats,
@@ -47,15 +46,25 @@ from llmops.eval.runner import (
     scorer_slots,
 )
 from llmops.eval.targets import sweep_killed_runs
+from llmops.eval.warmup import AfterTheCalls
 from llmops.scorers.base import ScorerContext
 from llmops.store import CaseRecord, ResultsStore, open_store
 
 if TYPE_CHECKING:
+    from llmops.eval.result import EvalResult
     from llmops.project import Project, ProviderConfig
     from llmops.providers import Provider, RateStatus
 
 __all__ = ["EvalOptions", "EvalResult", "Progress", "StaleIndexError", "evaluate",
            "evaluate_suites"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "EvalResult":  # loaded with the statistics, after the calls
+        from llmops.eval.result import EvalResult
+
+        return EvalResult
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class StaleIndexError(LlmopsError):
@@ -298,18 +307,27 @@ class _Evaluation:
                 variants = self._new_run(
                     store, run_id, plan, repeat, provider, slots, options.reuse
                 )
+            # What comes after the last answer loads while the calls wait for answers.
+            loading = AfterTheCalls(options.formats or ())
+
+            def on_result(v: Variant, ok: bool, cached: bool) -> None:
+                loading.start()
+                self.progress.advance(v.label, ok, cached)
+
             runner = Runner(
                 self.project, store, run_id, provider, plan.evalset, variants, slots,
                 repeat=repeat,
                 concurrency=options.concurrency or endpoint.max_concurrency,
                 query_template=suite.query,
-                on_result=lambda v, ok, cached: self.progress.advance(v.label, ok, cached),
+                on_result=on_result,
                 budget=self.budget,
             )
             total = len(plan.evalset.cases) * len(variants) * repeat
             self.progress.start(suite_name, run_id, total, len(store.done_keys(run_id)))
             self.progress.watch(provider.rate_status)
-            stats = self._execute(store, run_id, runner, provider, scorers)
+            stats = self._execute(store, run_id, runner, provider, scorers, loading)
+            from llmops.eval.result import agreement
+
             result = self._result(store, run_id, plan, variants, [s.key for s in slots], stats)
             store.record_verdict(run_id, result.verdict())
             result.agreement = agreement(result, plan.evalset.cases, slots)
@@ -335,6 +353,8 @@ class _Evaluation:
         self, store: ResultsStore, run_id: str, plan: SuitePlan, variants: list[Variant],
         keys: list[str], stats: RunStats,
     ) -> EvalResult:
+        from llmops.eval.result import build_result, unscorable
+
         result = build_result(
             store, run_id, plan.evalset, variants, keys, plan.suite.gate, plan.warnings,
             stored_baseline=plan.stored_baseline,
@@ -369,7 +389,7 @@ class _Evaluation:
 
     def _execute(
         self, store: ResultsStore, run_id: str, runner: Runner, provider: Provider,
-        scorers: list[Any],
+        scorers: list[Any], loading: AfterTheCalls,
     ) -> RunStats:
         async def go() -> RunStats:
             try:
@@ -395,6 +415,7 @@ class _Evaluation:
             raise
         store.finish_run(run_id, "finished")
         self.progress.finish()
+        loading.join()  # done by now unless the calls were quicker than loading
         return stats
 
     def _provider(

@@ -22,16 +22,17 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "llmops.scorers"
 
 _loaded: set[str] = set()
+_scanned: set[tuple[str, ...]] = set()  # the sys.path values whose entry points are loaded
 
 
 def load_plugins(project: Project | None) -> None:
     """Import the entry-point scorers and the project's plugin modules (once each)."""
+    if project is not None and str(project.root) not in sys.path:
+        sys.path.insert(0, str(project.root))
     _load_entry_points()
     if project is None:
         return
     root = str(project.root)
-    if root not in sys.path:
-        sys.path.insert(0, root)
     for module in project.config.plugins:
         if module in _loaded:
             continue
@@ -48,6 +49,10 @@ def load_plugins(project: Project | None) -> None:
 
 
 def _load_entry_points() -> None:
+    # Listing the installed distributions takes tens of ms: once per search path.
+    path = tuple(sys.path)
+    if path in _scanned:
+        return
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         key = f"ep:{ep.name}={ep.value}"
         if key in _loaded:
@@ -61,6 +66,7 @@ def _load_entry_points() -> None:
                 hint="fix or uninstall the package that provides it",
             ) from None
         _loaded.add(key)
+    _scanned.add(path)
 
 
 def _where(exc: BaseException, root: str) -> str:
