@@ -9,7 +9,8 @@ errored cases, a wall time within 1.1 x 15 s, and fewer 429s than promptfoo. Whe
 cases against a fresh server with the same limit, ``--max-concurrency 32``.
 
 Usage: ``python bench/rate_limit.py [--cases 600] [--rps 40] [--burst 40] [--no-write]
-[--skip-promptfoo]``.
+[--skip-promptfoo] [--repeat N]``; ``--repeat`` alternates the tools N times and gives
+each one's median wall time, as this machine's timings drift from one minute to the next.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,7 +110,7 @@ def run_promptfoo(tmp: Path, server: LimitedServer, n: int) -> dict[str, Any] | 
     if exe is None:
         return None
     work = tmp / "promptfoo"
-    work.mkdir()
+    work.mkdir(parents=True)
     (work / "cases.csv").write_text(
         "question\n" + "".join(f"question number {i}\n" for i in range(n)))
     (work / "promptfooconfig.yaml").write_text(
@@ -143,18 +145,22 @@ def main() -> int:
     ap.add_argument("--burst", type=float, default=40)
     ap.add_argument("--no-write", action="store_true", help="do not append to RESULTS.md")
     ap.add_argument("--skip-promptfoo", action="store_true", help="run llmops only")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run each tool this many times, alternating, and give the medians")
     args = ap.parse_args()
     ideal = args.cases / args.rps
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for runner in (run_llmops,) if args.skip_promptfoo else (run_llmops, run_promptfoo):
-            server = LimitedServer(args.rps, args.burst)
-            try:
-                row = runner(Path(tmp), server, args.cases)
-            finally:
-                server.stop()
-            if row is not None:
-                rows.append(row)
+        runners = (run_llmops,) if args.skip_promptfoo else (run_llmops, run_promptfoo)
+        for i in range(args.repeat):
+            for runner in runners:
+                server = LimitedServer(args.rps, args.burst)
+                try:
+                    row = runner(Path(tmp) / str(i), server, args.cases)
+                finally:
+                    server.stop()
+                if row is not None:
+                    rows.append(row)
     lines = [f"rate limit: {args.cases} cases, {args.rps:g} requests/s (bucket of "
              f"{args.burst:g}), concurrency 32; rate-bound ideal {ideal:.1f} s "
              f"({platform.python_version()}, {os.cpu_count()} CPUs, "
@@ -168,6 +174,13 @@ def main() -> int:
             f"wall {r['wall_s']:.1f} s = {r['wall_s'] / ideal:.2f}x ideal (first request at "
             f"{r['first_s']:.1f} s, from there {calls:.1f} s = {calls / ideal:.2f}x, of which "
             f"{r['wall_s'] - r['last_s']:.2f} s after the last request{told})")
+    if args.repeat > 1:
+        for tool in dict.fromkeys(r["tool"] for r in rows):
+            walls = sorted(r["wall_s"] for r in rows if r["tool"] == tool)
+            median = statistics.median(walls)
+            lines.append(f"  {tool}: median wall of {len(walls)} runs {median:.1f} s = "
+                         f"{median / ideal:.2f}x ideal (range {walls[0] / ideal:.2f}x to "
+                         f"{walls[-1] / ideal:.2f}x)")
     if not any(r["tool"].startswith("promptfoo") for r in rows):
         lines.append(f"  promptfoo not installed; anchor: {PROMPTFOO_ANCHOR}")
     text = "\n".join(lines)
