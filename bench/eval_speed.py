@@ -149,7 +149,7 @@ def sdk_reference(base_url: str, n: int = 1000) -> tuple[float, float]:
     return 1000 * float(out[0]) / n, 1000 * float(out[1]) / n
 
 
-def runner_overhead(tmp: Path, n: int = 20_000) -> float:
+def runner_overhead(tmp: Path, n: int = 20_000, run_id: str = "r") -> float:
     """ms per case spent by llmops itself (render, store, scoring) with an instant model."""
     import asyncio
 
@@ -176,10 +176,10 @@ def runner_overhead(tmp: Path, n: int = 20_000) -> float:
     proj = load_project(root)
     version = load_registry(proj).resolve("qa@v1")
     store = open_store(proj.store)  # LLMOPS_STORE may point it at PostgreSQL
-    store.create_run("r", "qa")
-    vid = store.add_variant("r", prompt="qa", version="v1", digest=version.digest, model="m",
+    store.create_run(run_id, "qa")
+    vid = store.add_variant(run_id, prompt="qa", version="v1", digest=version.digest, model="m",
                             params={}, provider="instant")
-    runner = Runner(proj, store, "r", Instant(), load_evalset(root / "evalsets" / "qa.jsonl"),
+    runner = Runner(proj, store, run_id, Instant(), load_evalset(root / "evalsets" / "qa.jsonl"),
                     [Variant(vid, version, {})], scorer_slots(build_scorers([{"exact": {}}])),
                     concurrency=32)
     start = time.perf_counter()

@@ -6,11 +6,14 @@ tests) and ``tests/openai_server.py`` at 0 ms latency, then:
 1. four ``llmops eval`` processes of 200 cases each at once, all on one database:
    results stored, lost and duplicated;
 2. llmops's own cost per case with an instant model (``eval_speed.runner_overhead``) on
-   SQLite and on PostgreSQL, and their ratio (goal ≤ 1.5×);
+   SQLite and on PostgreSQL, and their ratio (goal ≤ 1.5×): each measured in a fresh
+   process, the two backends alternating, ``--rounds`` times; the medians are compared,
+   as this machine's timings drift from one minute to the next;
 3. ``runs history`` (the store query and its report model) over 1,000 stored runs, on
    both backends (goal < 1 s).
 
-Prints the figures. Usage: ``python bench/team_store.py [--overhead-cases 5000]``.
+Prints the figures. Usage: ``python bench/team_store.py [--overhead-cases 5000]
+[--rounds 5]``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import itertools
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -91,10 +95,31 @@ def history_s(where: str) -> float:
     return best
 
 
+def overhead_ms(tmp: Path, n: int, store_url: str | None) -> float:
+    """``runner_overhead`` in a fresh process, on SQLite or on ``store_url``."""
+    env = {k: v for k, v in os.environ.items() if k != "LLMOPS_STORE"}
+    if store_url is not None:
+        env["LLMOPS_STORE"] = store_url
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # compiled once, as an installed package is
+    done = subprocess.run([sys.executable, __file__, "--overhead-once", str(tmp), str(n)],
+                          env=env, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--overhead-cases", type=int, default=5000)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--overhead-once", nargs=2, metavar=("DIR", "CASES"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.overhead_once:
+        # A short run first: what loads on first use (templates, scorers, the driver's
+        # statements) is not the per-case cost.
+        where = Path(args.overhead_once[0])
+        runner_overhead(where / "warm-up", 200, run_id="warm-up")
+        print(runner_overhead(where / "measured", int(args.overhead_once[1])))
+        return 0
     bindir = _bindir()
     if bindir is None:
         raise SystemExit("PostgreSQL binaries not found: apt-get install postgresql")
@@ -108,14 +133,17 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp_dir:
             tmp = Path(tmp_dir)
             print(concurrent_evals(tmp, pg.create_database(), server.base_url), flush=True)
-            os.environ.pop("LLMOPS_STORE", None)
-            sqlite_ms = runner_overhead(tmp / "sqlite", args.overhead_cases)
-            os.environ["LLMOPS_STORE"] = pg.create_database()
-            pg_ms = runner_overhead(tmp / "pg", args.overhead_cases)
-            os.environ.pop("LLMOPS_STORE")
-            print(f"per-case overhead ({args.overhead_cases} cases, instant model): SQLite "
-                  f"{sqlite_ms:.3f} ms, PostgreSQL {pg_ms:.3f} ms: {pg_ms / sqlite_ms:.2f}x",
-                  flush=True)
+            sqlite_runs, pg_runs = [], []
+            for i in range(args.rounds):
+                sqlite_runs.append(overhead_ms(tmp / f"sqlite{i}", args.overhead_cases, None))
+                pg_runs.append(overhead_ms(tmp / f"pg{i}", args.overhead_cases,
+                                           pg.create_database()))
+            sqlite_ms, pg_ms = statistics.median(sqlite_runs), statistics.median(pg_runs)
+            print(f"per-case overhead ({args.overhead_cases} cases, instant model, median of "
+                  f"{args.rounds} alternating runs): SQLite {sqlite_ms:.3f} ms, PostgreSQL "
+                  f"{pg_ms:.3f} ms: {pg_ms / sqlite_ms:.2f}x (runs: SQLite "
+                  f"{', '.join(f'{x:.3f}' for x in sqlite_runs)}; PostgreSQL "
+                  f"{', '.join(f'{x:.3f}' for x in pg_runs)})", flush=True)
             db = str(tmp / "history.db")
             url = pg.create_database()
             for where in (db, url):

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from llmops._credentials import mask_credentials
 from llmops.errors import LlmopsError, RunStopped, UserError
+from llmops.eval.writer import StoreWriter
 from llmops.evalsets import Case, EvalSet
 from llmops.providers.base import RateLimitExhausted
 from llmops.scorers.base import Sample, Score
@@ -72,6 +73,7 @@ def scorer_slots(scorers: Sequence[Scorer]) -> list[ScorerSlot]:
 
 
 MAX_SCORING_TASKS = 4
+MAX_BATCH_ROWS = 2000  # the most results gathered while the store is busy with earlier ones
 
 # Called after each finished call with (variant, ok, cache_hit).
 OnResult = Callable[[Variant, bool, bool], None]
@@ -143,6 +145,7 @@ class Runner:
     _last_flush: float = 0.0
     _rag_lock: asyncio.Lock | None = None
     _score_failures: list[BaseException] = field(default_factory=list)
+    _writer: StoreWriter = field(default_factory=StoreWriter)
 
     async def run(self) -> RunStats:
         """Make every call not already done, score everything, and return the counts.
@@ -152,17 +155,20 @@ class Runner:
                 finished is in the store), or the endpoint answered only 429s too long.
         """
         start = time.perf_counter()
-        if self.budget is None:
-            await self._run_all()
-        else:
-            deadline = asyncio.timeout(self.budget.left())
-            try:
-                async with deadline:
-                    await self._run_all()
-            except TimeoutError:
-                if deadline.expired():
-                    raise self.budget.spent() from None
-                raise
+        try:
+            if self.budget is None:
+                await self._run_all()
+            else:
+                deadline = asyncio.timeout(self.budget.left())
+                try:
+                    async with deadline:
+                        await self._run_all()
+                except TimeoutError:
+                    if deadline.expired():
+                        raise self.budget.spent() from None
+                    raise
+        finally:
+            self._writer.close()  # what was handed over is written before the run ends
         self.stats.wall_s = time.perf_counter() - start
         return self.stats
 
@@ -179,11 +185,14 @@ class Runner:
                 for w in workers:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
-                self._flush()
+                self._flush(now=True)
+                self._writer.settle()
             for variant_id in list(self._to_score):
                 self._start_scoring(variant_id)
             await self._drain_scoring()
+            self._writer.settle()  # the scores, before reading what is still unscored
             await self._score_leftovers()
+            self._writer.settle()
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -214,6 +223,8 @@ class Runner:
                 or time.perf_counter() - self._last_flush >= self.flush_s
             ):
                 self._flush()
+            else:
+                self._writer.collect()
             if self.on_result is not None:
                 self.on_result(item.variant, row.error is None, row.cache_hit)
             while len(self._scoring) >= MAX_SCORING_TASKS:
@@ -226,13 +237,22 @@ class Runner:
             if self._pending:
                 self._flush()
 
-    def _flush(self) -> None:
-        """Write pending results in one transaction and queue the successful ones for scoring."""
+    def _flush(self, *, now: bool = False) -> None:
+        """Hand pending results to the writer (one transaction); once written, the
+        successful ones are queued for scoring. While an earlier batch still waits for
+        the writer, the results gather into a bigger batch instead (unless ``now``)."""
+        self._writer.collect()
+        if not now and not self._writer.ready and len(self._pending) < MAX_BATCH_ROWS:
+            return
         self._last_flush = time.perf_counter()
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        ids = self.store.write_results(self.run_id, [_kept(row) for row, _ in pending])
+        self._writer.submit(self.store.write_results, self.run_id,
+                            [_kept(row) for row, _ in pending],
+                            then=lambda ids: self._written(ids, pending))
+
+    def _written(self, ids: list[int], pending: list[tuple[ResultRow, Sample | None]]) -> None:
         for result_id, (row, sample) in zip(ids, pending, strict=True):
             if sample is not None and self.slots:
                 buf = self._to_score.setdefault(row.variant_id, [])
@@ -316,7 +336,7 @@ class Runner:
             for slot, scores in zip(self.slots, results, strict=True)
             for (result_id, _), score in zip(batch, scores, strict=True)
         ]
-        self.store.write_scores([_kept_score(r) for r in rows])
+        self._writer.submit(self.store.write_scores, [_kept_score(r) for r in rows])
 
     async def _score_one(self, slot: ScorerSlot, samples: list[Sample]) -> list[Score]:
         try:

@@ -94,6 +94,13 @@ class Connection(Protocol):
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
+    def insert_many(
+        self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
+    ) -> list[dict[str, Any]]:
+        """Insert ``rows`` with ``sql`` (``values {marks}``, one ``row_marks`` per row)
+        and return each row's ``returning`` answer; batched as suits the backend."""
+        ...
+
     def transaction(self) -> AbstractContextManager[Any]: ...
 
     def migration_lock(self) -> AbstractContextManager[Any]: ...
@@ -105,7 +112,14 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
-_ROWS_PER_INSERT = 500  # 7,000 parameters: under SQLite's and PostgreSQL's limits
+_SCORE_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_INSERT_SCORES = (
+    "insert into scores (result_id, scorer, scorer_version, args, value, passed, error,"
+    " details) values {marks}"
+    " on conflict (result_id, scorer) do update set scorer_version ="
+    " excluded.scorer_version, args = excluded.args, value = excluded.value,"
+    " passed = excluded.passed, error = excluded.error, details = excluded.details"
+)
 _RESULT_MARKS = "(" + ", ".join(["?"] * 14) + ")"
 _INSERT_RESULTS = (
     "insert into results (run_id, variant_id, case_id, case_digest, case_index,"
@@ -355,40 +369,34 @@ class SqlTables:
         created = now_iso()
         latest = {(r.variant_id, r.case_id, r.repeat_index): r for r in rows}
         ids: dict[tuple[int, str, int], int] = {}
-        unique = list(latest.values())
+        args = [
+            (
+                run_id, r.variant_id, r.case_id, r.case_digest, r.case_index,
+                r.repeat_index, r.output, r.latency_ms, r.prompt_tokens,
+                r.completion_tokens, int(r.cache_hit), r.error,
+                None if r.retrieved is None else _dumps(r.retrieved), created,
+            )
+            for r in latest.values()
+        ]
         with self.conn.transaction():
-            for start in range(0, len(unique), _ROWS_PER_INSERT):
-                chunk = unique[start : start + _ROWS_PER_INSERT]
-                marks = ", ".join([_RESULT_MARKS] * len(chunk))
-                args = [
-                    value for r in chunk for value in (
-                        run_id, r.variant_id, r.case_id, r.case_digest, r.case_index,
-                        r.repeat_index, r.output, r.latency_ms, r.prompt_tokens,
-                        r.completion_tokens, int(r.cache_hit), r.error,
-                        None if r.retrieved is None else _dumps(r.retrieved), created,
-                    )
-                ]
-                for got in self.conn.query(_INSERT_RESULTS.format(marks=marks), args):
-                    key = (int(got["variant_id"]), got["case_id"], int(got["repeat_index"]))
-                    ids[key] = int(got["result_id"])
+            for got in self.conn.insert_many(_INSERT_RESULTS, _RESULT_MARKS, args):
+                key = (int(got["variant_id"]), got["case_id"], int(got["repeat_index"]))
+                ids[key] = int(got["result_id"])
         return [ids[(r.variant_id, r.case_id, r.repeat_index)] for r in rows]
 
     def write_scores(self, rows: Sequence[ScoreRow]) -> None:
-        self._write(
-            "insert into scores (result_id, scorer, scorer_version, args, value, passed,"
-            " error, details) values (?, ?, ?, ?, ?, ?, ?, ?)"
-            " on conflict (result_id, scorer) do update set scorer_version ="
-            " excluded.scorer_version, args = excluded.args, value = excluded.value,"
-            " passed = excluded.passed, error = excluded.error, details = excluded.details",
-            [
-                (
-                    s.result_id, s.scorer, s.scorer_version, _dumps(s.args), s.value,
-                    None if s.passed is None else int(s.passed), s.error,
-                    None if s.details is None else _dumps(s.details),
-                )
-                for s in rows
-            ],
-        )
+        """Insert scores in one transaction; a score replaces the same scorer's earlier one."""
+        latest = {(s.result_id, s.scorer): s for s in rows}  # a key given twice: the last
+        args = [
+            (
+                s.result_id, s.scorer, s.scorer_version, _dumps(s.args), s.value,
+                None if s.passed is None else int(s.passed), s.error,
+                None if s.details is None else _dumps(s.details),
+            )
+            for s in latest.values()
+        ]
+        with self.conn.transaction():
+            self.conn.insert_many(_INSERT_SCORES, _SCORE_MARKS, args)
 
     def unscored(
         self, variant_id: int, scorers: Sequence[str], chunk: int = 500

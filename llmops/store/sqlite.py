@@ -27,6 +27,9 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> dict[str, Any]:
     return {d[0]: v for d, v in zip(cursor.description, row, strict=True)}
 
 
+ROWS_PER_INSERT = 500  # 7,000 parameters: under SQLite's limit of 32,766
+
+
 class SqliteConnection:
     """A SQLite file behind the :class:`llmops.store.sql.Connection` protocol."""
 
@@ -51,6 +54,18 @@ class SqliteConnection:
             self.db.execute(sql, tuple(args))
         except sqlite3.OperationalError as exc:
             raise self._failure(exc) from exc
+
+    def insert_many(
+        self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
+    ) -> list[dict[str, Any]]:
+        """Multi-row inserts of up to :data:`ROWS_PER_INSERT` rows: one statement to
+        prepare per chunk instead of one per row."""
+        out: list[dict[str, Any]] = []
+        for start in range(0, len(rows), ROWS_PER_INSERT):
+            chunk = rows[start : start + ROWS_PER_INSERT]
+            marks = ", ".join([row_marks] * len(chunk))
+            out.extend(self.query(sql.format(marks=marks), [v for row in chunk for v in row]))
+        return out
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:

@@ -1,0 +1,84 @@
+"""A run's writes to the results store, on one thread beside the event loop.
+
+Written from the event loop, every batch of results stops the calls until the store
+has answered: a few microseconds for SQLite, a round trip plus the server's own work
+for PostgreSQL. Here one thread writes the batches, in the order they were handed over,
+while the loop goes on calling the model; the database drivers let go of the
+interpreter while they wait. What a batch wrote (its result ids) is collected on the
+loop's side with :meth:`StoreWriter.collect`, so scoring stays on the loop.
+
+While a write is waiting for the thread, :attr:`StoreWriter.ready` is false: the
+runner then keeps gathering results into a bigger batch instead of queueing another
+small one, so a slower store gets fewer, larger writes. At most ``max_waiting`` batches
+wait for the thread; beyond that, handing over a batch waits, so a slow store slows the
+run down rather than filling memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class StoreWriter:
+    """Runs store writes in order on one thread; their answers are collected in order."""
+
+    def __init__(self, max_waiting: int = 4) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._room = threading.BoundedSemaphore(max_waiting)
+        self._handed: deque[tuple[Future[Any], Callable[[Any], None] | None]] = deque()
+        self._waiting = 0  # handed over, not started yet
+
+    @property
+    def ready(self) -> bool:
+        """No write is waiting for the thread: a batch handed over now starts soon."""
+        return self._waiting == 0
+
+    def submit(self, write: Callable[..., T], *args: Any,
+               then: Callable[[T], None] | None = None) -> None:
+        """Hand ``write(*args)`` to the thread; ``then(answer)`` runs in :meth:`collect`."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmops-store")
+        self._room.acquire()
+        self._waiting += 1
+        try:
+            future = self._pool.submit(self._run, write, args)
+        except BaseException:
+            self._waiting -= 1
+            self._room.release()
+            raise
+        future.add_done_callback(lambda _: self._room.release())
+        self._handed.append((future, then))
+
+    def _run(self, write: Callable[..., T], args: tuple[Any, ...]) -> T:
+        self._waiting -= 1  # only this thread lowers it, only submit() raises it
+        return write(*args)
+
+    def collect(self) -> None:
+        """Pass each finished write's answer on, in order; raise the first write's error."""
+        while self._handed and self._handed[0][0].done():
+            future, then = self._handed.popleft()
+            answer = future.result()  # a failed write stops the run with its own error
+            if then is not None:
+                then(answer)
+
+    def settle(self) -> None:
+        """Wait for every write handed over, then :meth:`collect` them all."""
+        wait_for([f for f, _ in self._handed])
+        self.collect()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._handed)
+
+    def close(self) -> None:
+        """Wait for the writes still running; the thread ends."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
