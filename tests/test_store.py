@@ -168,6 +168,20 @@ def test_a_large_batch_gets_each_rows_id_in_order(store: SqlStore) -> None:
     assert store.count_results("r1") == 1203
 
 
+def test_a_rescore_replaces_the_score_in_place(store: SqlStore) -> None:
+    vid = _run_with_results(store, "r1", 2)
+    first, second = (r.result_id for r in store.results(vid))
+    # A scorer's later score replaces its earlier one; given twice, the last one stays.
+    store.write_scores([ScoreRow(first, "exact", "2", {"k": 1}, 0.25, False, None, {"why": "a"}),
+                        ScoreRow(first, "exact", "2", {"k": 2}, 0.5, False, None, None),
+                        ScoreRow(second, "judge", "1", {}, None, None, "judge down")])
+    scores = {r.result_id: r.scores for r in store.results(vid)}
+    assert scores[first]["exact"].value == 0.5 and scores[first]["exact"].details is None
+    assert scores[second]["exact"].value == 1.0  # untouched
+    assert scores[second]["judge"].error == "judge down"
+    assert _one(store, "select count(*) from scores") == 3
+
+
 def test_results_and_figures_read_back(store: SqlStore) -> None:
     vid = _run_with_results(store, "r1", 4)
     got = list(store.results(vid))

@@ -2,9 +2,13 @@
 
 A fixed pool of worker tasks (the concurrency bound) pulls work from a generator, so
 20,000 cases never become 20,000 tasks or 20,000 outputs held in memory. Each finished
-call is written to the store within ``flush_s`` (or every ``flush_rows`` rows), which
-bounds what a killed run can lose to what was in flight. Outputs are scored in chunks
-while the run goes on; a resumed run scores whatever its predecessor left unscored.
+call is handed to the store writer (:mod:`llmops.eval.writer`, a thread beside the
+event loop) within ``flush_s`` (or every ``flush_rows`` rows); while the store is busy
+with an earlier batch, results gather into a bigger one. What a killed run can lose is
+bounded by what was in flight, to the model or to the store; a stopped run (Ctrl-C,
+SIGTERM, the time budget) writes everything it was handed before it ends. Outputs are
+scored in chunks while the run goes on; a resumed run scores whatever its predecessor
+left unscored.
 """
 
 from __future__ import annotations
