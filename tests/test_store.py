@@ -182,6 +182,21 @@ def test_a_rescore_replaces_the_score_in_place(store: SqlStore) -> None:
     assert _one(store, "select count(*) from scores") == 3
 
 
+def test_a_batch_that_fails_writes_nothing_and_the_next_one_only_its_own(
+    store: SqlStore,
+) -> None:
+    vid = _run_with_results(store, "r1", 2)
+    first, second = (r.result_id for r in store.results(vid))
+    bad = [ScoreRow(first, "judge", "1", {}, 0.5, True),
+           ScoreRow(second, "judge", None, {}, 0.5, True)]  # type: ignore[arg-type]
+    with pytest.raises(Exception, match=r"(?i)null"):  # scorer_version may not be null
+        store.write_scores(bad)
+    assert _one(store, "select count(*) from scores where scorer = 'judge'") == 0
+    store.write_scores([ScoreRow(second, "judge", "1", {}, 1.0, True)])
+    rows = store.conn.query("select result_id, value from scores where scorer = 'judge'")
+    assert [(r["result_id"], r["value"]) for r in rows] == [(second, 1.0)]
+
+
 def test_results_and_figures_read_back(store: SqlStore) -> None:
     vid = _run_with_results(store, "r1", 4)
     got = list(store.results(vid))

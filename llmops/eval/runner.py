@@ -150,6 +150,7 @@ class Runner:
     _rag_lock: asyncio.Lock | None = None
     _score_failures: list[BaseException] = field(default_factory=list)
     _writer: StoreWriter = field(default_factory=StoreWriter)
+    _scores: list[ScoreRow] = field(default_factory=list)  # not handed to the writer yet
 
     async def run(self) -> RunStats:
         """Make every call not already done, score everything, and return the counts.
@@ -190,12 +191,15 @@ class Runner:
                     w.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
                 self._flush(now=True)
+                self._write_scores(now=True)
                 self._writer.settle()
             for variant_id in list(self._to_score):
                 self._start_scoring(variant_id)
             await self._drain_scoring()
+            self._write_scores(now=True)
             self._writer.settle()  # the scores, before reading what is still unscored
             await self._score_leftovers()
+            self._write_scores(now=True)
             self._writer.settle()
         finally:
             ticker.cancel()
@@ -246,6 +250,7 @@ class Runner:
         successful ones are queued for scoring. While an earlier batch still waits for
         the writer, the results gather into a bigger batch instead (unless ``now``)."""
         self._writer.collect()
+        self._write_scores()
         if not now and not self._writer.ready and len(self._pending) < MAX_BATCH_ROWS:
             return
         self._last_flush = time.perf_counter()
@@ -340,7 +345,16 @@ class Runner:
             for slot, scores in zip(self.slots, results, strict=True)
             for (result_id, _), score in zip(batch, scores, strict=True)
         ]
-        self._writer.submit(self.store.write_scores, [_kept_score(r) for r in rows])
+        self._scores.extend(_kept_score(r) for r in rows)
+        self._write_scores()
+
+    def _write_scores(self, *, now: bool = False) -> None:
+        """Hand the scores to the writer; while it is busy, they gather (as results do)."""
+        if not self._scores or (not now and not self._writer.ready
+                                and len(self._scores) < MAX_BATCH_ROWS):
+            return
+        scores, self._scores = self._scores, []
+        self._writer.submit(self.store.write_scores, scores)
 
     async def _score_one(self, slot: ScorerSlot, samples: list[Sample]) -> list[Score]:
         try:

@@ -97,8 +97,9 @@ class Connection(Protocol):
     def insert_many(
         self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
     ) -> list[dict[str, Any]]:
-        """Insert ``rows`` with ``sql`` (``values {marks}``, one ``row_marks`` per row)
-        and return each row's ``returning`` answer; batched as suits the backend."""
+        """Insert ``rows`` with ``sql`` (``values {marks}``, one ``row_marks`` per row),
+        all or none, and return each row's ``returning`` answer; batched as suits the
+        backend."""
         ...
 
     def transaction(self) -> AbstractContextManager[Any]: ...
@@ -359,12 +360,12 @@ class SqlTables:
         return {(r["variant_id"], r["case_id"], r["repeat_index"]) for r in rows}
 
     def write_results(self, run_id: str, rows: Sequence[ResultRow]) -> list[int]:
-        """Insert results in one transaction; a row replaces an earlier errored attempt.
+        """Insert results, all or none; a row replaces an earlier errored attempt.
 
-        One multi-row statement per chunk (one round trip, one statement for the server
-        to plan). The ids come back keyed by (variant, case, repeat), so their order in
-        the answer does not matter; a key given twice keeps its last row.
-        The store keeps what it is given: the runner masks secrets before writing.
+        Batched as suits the backend (:meth:`Connection.insert_many`). The ids come back
+        keyed by (variant, case, repeat), so their order in the answer does not matter; a
+        key given twice keeps its last row. The store keeps what it is given: the runner
+        masks secrets before writing.
         """
         created = now_iso()
         latest = {(r.variant_id, r.case_id, r.repeat_index): r for r in rows}
@@ -378,25 +379,26 @@ class SqlTables:
             )
             for r in latest.values()
         ]
-        with self.conn.transaction():
-            for got in self.conn.insert_many(_INSERT_RESULTS, _RESULT_MARKS, args):
-                key = (int(got["variant_id"]), got["case_id"], int(got["repeat_index"]))
-                ids[key] = int(got["result_id"])
+        for got in self.conn.insert_many(_INSERT_RESULTS, _RESULT_MARKS, args):
+            key = (int(got["variant_id"]), got["case_id"], int(got["repeat_index"]))
+            ids[key] = int(got["result_id"])
         return [ids[(r.variant_id, r.case_id, r.repeat_index)] for r in rows]
 
     def write_scores(self, rows: Sequence[ScoreRow]) -> None:
-        """Insert scores in one transaction; a score replaces the same scorer's earlier one."""
+        """Insert scores, all or none; a score replaces the same scorer's earlier one."""
         latest = {(s.result_id, s.scorer): s for s in rows}  # a key given twice: the last
+        # A scorer's arguments are one object for all its scores: encoded once.
+        encoded: dict[int, str] = {}
         args = [
             (
-                s.result_id, s.scorer, s.scorer_version, _dumps(s.args), s.value,
-                None if s.passed is None else int(s.passed), s.error,
+                s.result_id, s.scorer, s.scorer_version,
+                encoded.get(id(s.args)) or encoded.setdefault(id(s.args), _dumps(s.args)),
+                s.value, None if s.passed is None else int(s.passed), s.error,
                 None if s.details is None else _dumps(s.details),
             )
             for s in latest.values()
         ]
-        with self.conn.transaction():
-            self.conn.insert_many(_INSERT_SCORES, _SCORE_MARKS, args)
+        self.conn.insert_many(_INSERT_SCORES, _SCORE_MARKS, args)
 
     def unscored(
         self, variant_id: int, scorers: Sequence[str], chunk: int = 500

@@ -58,13 +58,14 @@ class SqliteConnection:
     def insert_many(
         self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
     ) -> list[dict[str, Any]]:
-        """Multi-row inserts of up to :data:`ROWS_PER_INSERT` rows: one statement to
-        prepare per chunk instead of one per row."""
+        """Multi-row inserts of up to :data:`ROWS_PER_INSERT` rows in one transaction:
+        one statement to prepare per chunk instead of one per row."""
         out: list[dict[str, Any]] = []
-        for start in range(0, len(rows), ROWS_PER_INSERT):
-            chunk = rows[start : start + ROWS_PER_INSERT]
-            marks = ", ".join([row_marks] * len(chunk))
-            out.extend(self.query(sql.format(marks=marks), [v for row in chunk for v in row]))
+        with self.transaction():  # every row or none
+            for start in range(0, len(rows), ROWS_PER_INSERT):
+                chunk = rows[start : start + ROWS_PER_INSERT]
+                marks = ", ".join([row_marks] * len(chunk))
+                out.extend(self.query(sql.format(marks=marks), [v for row in chunk for v in row]))
         return out
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
