@@ -79,7 +79,7 @@ class PostgresConnection:
 
     def insert_many(
         self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[Any, ...]]:
         """The rows go to a session-private staging table by ``COPY``, then into the
         table with one statement that empties the staging table and inserts what it
         held, with ``sql``'s conflict handling and ``returning``: the server plans one
@@ -92,7 +92,9 @@ class PostgresConnection:
             raise ValueError(f"not an insert ... values {{marks}} statement: {sql[:60]}")
         table, columns, tail = insert.group("table", "columns", "tail")
         staging = f"llmops_staging_{table}"
-        with self._failures(), self.db.cursor() as cur:
+        from psycopg.rows import tuple_row
+
+        with self._failures(), self.db.cursor(row_factory=tuple_row) as cur:
             if staging not in self._staging:
                 cur.execute(f"create temp table if not exists {staging}"
                             f" as select {columns} from {table} with no data")

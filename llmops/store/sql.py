@@ -96,10 +96,10 @@ class Connection(Protocol):
 
     def insert_many(
         self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[Any, ...]]:
         """Insert ``rows`` with ``sql`` (``values {marks}``, one ``row_marks`` per row),
-        all or none, and return each row's ``returning`` answer; batched as suits the
-        backend."""
+        all or none, and return each row's ``returning`` values as a tuple (in the
+        clause's order); batched as suits the backend."""
         ...
 
     def transaction(self) -> AbstractContextManager[Any]: ...
@@ -379,9 +379,10 @@ class SqlTables:
             )
             for r in latest.values()
         ]
-        for got in self.conn.insert_many(_INSERT_RESULTS, _RESULT_MARKS, args):
-            key = (int(got["variant_id"]), got["case_id"], int(got["repeat_index"]))
-            ids[key] = int(got["result_id"])
+        for result_id, variant_id, case_id, repeat_index in self.conn.insert_many(
+            _INSERT_RESULTS, _RESULT_MARKS, args
+        ):
+            ids[(int(variant_id), case_id, int(repeat_index))] = int(result_id)
         return [ids[(r.variant_id, r.case_id, r.repeat_index)] for r in rows]
 
     def write_scores(self, rows: Sequence[ScoreRow]) -> None:

@@ -57,15 +57,21 @@ class SqliteConnection:
 
     def insert_many(
         self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
-    ) -> list[dict[str, Any]]:
+    ) -> list[tuple[Any, ...]]:
         """Multi-row inserts of up to :data:`ROWS_PER_INSERT` rows in one transaction:
         one statement to prepare per chunk instead of one per row."""
-        out: list[dict[str, Any]] = []
+        out: list[tuple[Any, ...]] = []
         with self.transaction():  # every row or none
             for start in range(0, len(rows), ROWS_PER_INSERT):
                 chunk = rows[start : start + ROWS_PER_INSERT]
                 marks = ", ".join([row_marks] * len(chunk))
-                out.extend(self.query(sql.format(marks=marks), [v for row in chunk for v in row]))
+                cur = self.db.cursor()
+                cur.row_factory = None  # plain tuples
+                try:
+                    cur.execute(sql.format(marks=marks), [v for row in chunk for v in row])
+                except sqlite3.OperationalError as exc:
+                    raise self._failure(exc) from exc
+                out.extend(cur.fetchall())
         return out
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
