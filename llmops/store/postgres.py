@@ -59,7 +59,6 @@ class PostgresConnection:
                 hint="check the server, the URL in `store` or LLMOPS_STORE, and credentials",
             ) from None
         self._in_transaction = False
-        self._staging: set[str] = set()  # staging tables made in this session
         if readonly:  # the server refuses every write of this session
             self.db.execute("set session characteristics as transaction read only")
 
@@ -80,36 +79,31 @@ class PostgresConnection:
     def insert_many(
         self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
     ) -> list[tuple[Any, ...]]:
-        """The rows go to a session-private staging table by ``COPY``, then into the
-        table with one statement that empties the staging table and inserts what it
-        held, with ``sql``'s conflict handling and ``returning``: the server plans one
-        short statement per batch, psycopg streams the values instead of building a
-        statement of thousands of placeholders, and the batch is atomic without a
-        transaction of its own (three round trips, not five).
+        """The rows go to a temporary staging table by ``COPY``, then into the table
+        with one ``insert ... select`` that keeps ``sql``'s conflict handling and
+        ``returning``: the server plans one short statement per batch, and psycopg
+        streams the values instead of building a statement of thousands of placeholders.
+
+        All of it is one transaction, the staging table included (made if missing, and
+        emptied at the commit): a pooler that hands each transaction to another server
+        session (PgBouncer's transaction mode) sees the whole batch or none of it.
         """
+        from psycopg.rows import tuple_row
+
         insert = _INSERT.match(sql)
         if insert is None:
             raise ValueError(f"not an insert ... values {{marks}} statement: {sql[:60]}")
         table, columns, tail = insert.group("table", "columns", "tail")
         staging = f"llmops_staging_{table}"
-        from psycopg.rows import tuple_row
-
-        with self._failures(), self.db.cursor(row_factory=tuple_row) as cur:
-            if staging not in self._staging:
-                cur.execute(f"create temp table if not exists {staging}"
-                            f" as select {columns} from {table} with no data")
-                self._staging.add(staging)
-            try:
-                with cur.copy(f"copy {staging} ({columns}) from stdin") as copy:
-                    for row in rows:
-                        copy.write_row(row)
-                cur.execute(f"with staged as (delete from {staging} returning {columns})"
-                            f" insert into {table} ({columns}) select {columns} from staged"
-                            f" {tail}")
-            except BaseException:
-                if not self.db.closed and not self._in_transaction:
-                    self.db.execute(f"truncate {staging}")  # nothing of this batch stays
-                raise
+        with (self.transaction(), self._failures(),
+              self.db.cursor(row_factory=tuple_row) as cur):
+            cur.execute(f"create temp table if not exists {staging} on commit delete rows"
+                        f" as select {columns} from {table} with no data")
+            with cur.copy(f"copy {staging} ({columns}) from stdin") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(f"insert into {table} ({columns}) select {columns} from {staging}"
+                        f" {tail}")
             return cur.fetchall() if cur.description else []
 
     @contextmanager
