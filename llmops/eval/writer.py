@@ -33,12 +33,14 @@ class StoreWriter:
         self._pool: ThreadPoolExecutor | None = None
         self._room = threading.BoundedSemaphore(max_waiting)
         self._handed: deque[tuple[Future[Any], Callable[[Any], None] | None]] = deque()
-        self._waiting = 0  # handed over, not started yet
+        # Each counter is raised by one thread only, so no update is lost between them.
+        self._submitted = 0  # by submit(), on the caller's thread
+        self._started = 0  # by the writer thread
 
     @property
     def ready(self) -> bool:
         """No write is waiting for the thread: a batch handed over now starts soon."""
-        return self._waiting == 0
+        return self._started >= self._submitted
 
     def submit(self, write: Callable[..., T], *args: Any,
                then: Callable[[T], None] | None = None) -> None:
@@ -46,18 +48,17 @@ class StoreWriter:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmops-store")
         self._room.acquire()
-        self._waiting += 1
         try:
             future = self._pool.submit(self._run, write, args)
         except BaseException:
-            self._waiting -= 1
             self._room.release()
             raise
+        self._submitted += 1
         future.add_done_callback(lambda _: self._room.release())
         self._handed.append((future, then))
 
     def _run(self, write: Callable[..., T], args: tuple[Any, ...]) -> T:
-        self._waiting -= 1  # only this thread lowers it, only submit() raises it
+        self._started += 1
         return write(*args)
 
     def collect(self) -> None:
