@@ -325,7 +325,8 @@ class _Evaluation:
             total = len(plan.evalset.cases) * len(variants) * repeat
             self.progress.start(suite_name, run_id, total, len(store.done_keys(run_id)))
             self.progress.watch(provider.rate_status)
-            stats = self._execute(store, run_id, runner, provider, scorers, loading)
+            stats = self._execute(store, run_id, runner, provider, scorers)
+            loading.join()  # done by now unless the calls were quicker than loading
             from llmops.eval.result import agreement
 
             result = self._result(store, run_id, plan, variants, [s.key for s in slots], stats)
@@ -389,7 +390,7 @@ class _Evaluation:
 
     def _execute(
         self, store: ResultsStore, run_id: str, runner: Runner, provider: Provider,
-        scorers: list[Any], loading: AfterTheCalls,
+        scorers: list[Any],
     ) -> RunStats:
         async def go() -> RunStats:
             try:
@@ -415,7 +416,6 @@ class _Evaluation:
             raise
         store.finish_run(run_id, "finished")
         self.progress.finish()
-        loading.join()  # done by now unless the calls were quicker than loading
         return stats
 
     def _provider(

@@ -112,10 +112,8 @@ class Provider(Protocol):
         ...
 
 
-class Unlimited:
-    """What a provider that is no rate-limited endpoint shares: the model and params it
-    was configured with, and no rate limiter (a local model, a Python target, recorded
-    answers)."""
+class Configured:
+    """What every provider shares: the model and params it was configured with."""
 
     _model: str | None
     _params: dict[str, Any]
@@ -127,6 +125,11 @@ class Unlimited:
     @property
     def default_params(self) -> dict[str, Any]:
         return self._params
+
+
+class Unlimited(Configured):
+    """A provider that is no rate-limited endpoint (a local model, a Python target,
+    recorded answers): no rate limiter to show."""
 
     def rate_status(self) -> RateStatus | None:
         return None

@@ -43,7 +43,13 @@ from llmops.providers._shape import (
     estimate_tokens,
     request_params,
 )
-from llmops.providers.base import Completion, Message, ProviderCallError, RateStatus
+from llmops.providers.base import (
+    Completion,
+    Configured,
+    Message,
+    ProviderCallError,
+    RateStatus,
+)
 from llmops.providers.limiter import Slot, limiter_for
 from llmops.providers.rate_headers import parse_rate_headers
 from llmops.providers.retry import (
@@ -115,7 +121,7 @@ def resolve_headers(config: ProviderConfig) -> dict[str, str]:
     return out
 
 
-class OpenAIProvider:
+class OpenAIProvider(Configured):
     """Chat completions and embeddings from one OpenAI-compatible endpoint."""
 
     def __init__(self, config: ProviderConfig, *, retry: RetryPolicy | None = None) -> None:
@@ -142,14 +148,6 @@ class OpenAIProvider:
         query = f"?{urlencode(sorted(self._query.items()))}" if self._query else ""
         url = without_credentials(self.base_url + query)  # a key in the query: ***
         return f"openai:{url}:{self._model or ''}"
-
-    @property
-    def default_model(self) -> str | None:
-        return self._model
-
-    @property
-    def default_params(self) -> dict[str, Any]:
-        return self._params
 
     def rate_status(self) -> RateStatus:
         return self.limiter.status()

@@ -15,6 +15,7 @@ import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, Self
@@ -94,12 +95,9 @@ class Connection(Protocol):
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
 
-    def insert_many(
-        self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
-    ) -> list[tuple[Any, ...]]:
-        """Insert ``rows`` with ``sql`` (``values {marks}``, one ``row_marks`` per row),
-        all or none, and return each row's ``returning`` values as a tuple (in the
-        clause's order); batched as suits the backend."""
+    def insert_many(self, insert: Insert, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """Insert ``rows``, all or none, and return each row's ``returning`` values as a
+        tuple (in the clause's order); batched as suits the backend."""
         ...
 
     def transaction(self) -> AbstractContextManager[Any]: ...
@@ -113,26 +111,39 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
-_SCORE_MARKS = "(?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_SCORES = (
-    "insert into scores (result_id, scorer, scorer_version, args, value, passed, error,"
-    " details) values {marks}"
-    " on conflict (result_id, scorer) do update set scorer_version ="
+@dataclass(frozen=True)
+class Insert:
+    """An insert of many rows: the table, its columns, and what follows ``values``
+    (the conflict handling and ``returning``). Each backend batches it its own way."""
+
+    table: str
+    columns: tuple[str, ...]
+    tail: str = ""
+
+    @property
+    def column_list(self) -> str:
+        return ", ".join(self.columns)
+
+
+_INSERT_SCORES = Insert(
+    "scores",
+    ("result_id", "scorer", "scorer_version", "args", "value", "passed", "error", "details"),
+    "on conflict (result_id, scorer) do update set scorer_version ="
     " excluded.scorer_version, args = excluded.args, value = excluded.value,"
-    " passed = excluded.passed, error = excluded.error, details = excluded.details"
+    " passed = excluded.passed, error = excluded.error, details = excluded.details",
 )
-_RESULT_MARKS = "(" + ", ".join(["?"] * 14) + ")"
-_INSERT_RESULTS = (
-    "insert into results (run_id, variant_id, case_id, case_digest, case_index,"
-    " repeat_index, output, latency_ms, prompt_tokens, completion_tokens, cache_hit, error,"
-    " retrieved, created_at) values {marks}"
-    " on conflict (variant_id, case_id, repeat_index) do update set"
+_INSERT_RESULTS = Insert(
+    "results",
+    ("run_id", "variant_id", "case_id", "case_digest", "case_index", "repeat_index", "output",
+     "latency_ms", "prompt_tokens", "completion_tokens", "cache_hit", "error", "retrieved",
+     "created_at"),
+    "on conflict (variant_id, case_id, repeat_index) do update set"
     " case_digest = excluded.case_digest, output = excluded.output,"
     " latency_ms = excluded.latency_ms, prompt_tokens = excluded.prompt_tokens,"
     " completion_tokens = excluded.completion_tokens, cache_hit = excluded.cache_hit,"
     " error = excluded.error, retrieved = excluded.retrieved,"
     " created_at = excluded.created_at"
-    " returning result_id, variant_id, case_id, repeat_index"
+    " returning result_id, variant_id, case_id, repeat_index",
 )
 
 
@@ -380,7 +391,7 @@ class SqlTables:
             for r in latest.values()
         ]
         for result_id, variant_id, case_id, repeat_index in self.conn.insert_many(
-            _INSERT_RESULTS, _RESULT_MARKS, args
+            _INSERT_RESULTS, args
         ):
             ids[(int(variant_id), case_id, int(repeat_index))] = int(result_id)
         return [ids[(r.variant_id, r.case_id, r.repeat_index)] for r in rows]
@@ -399,7 +410,7 @@ class SqlTables:
             )
             for s in latest.values()
         ]
-        self.conn.insert_many(_INSERT_SCORES, _SCORE_MARKS, args)
+        self.conn.insert_many(_INSERT_SCORES, args)
 
     def unscored(
         self, variant_id: int, scorers: Sequence[str], chunk: int = 500

@@ -19,6 +19,7 @@ from llmops import _sqlite
 from llmops._files import full_disk_cause
 from llmops.errors import RuntimeFailure, UserError
 from llmops.store.queries import SqlStore
+from llmops.store.sql import Insert
 
 _TYPES = {"{id}": "integer primary key", "{real}": "real"}
 
@@ -55,11 +56,11 @@ class SqliteConnection:
         except sqlite3.OperationalError as exc:
             raise self._failure(exc) from exc
 
-    def insert_many(
-        self, sql: str, row_marks: str, rows: Sequence[Sequence[Any]]
-    ) -> list[tuple[Any, ...]]:
+    def insert_many(self, insert: Insert, rows: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """Multi-row inserts of up to :data:`ROWS_PER_INSERT` rows in one transaction:
         one statement to prepare per chunk instead of one per row."""
+        row_marks = "(" + ", ".join("?" * len(insert.columns)) + ")"
+        head = f"insert into {insert.table} ({insert.column_list}) values"
         out: list[tuple[Any, ...]] = []
         with self.transaction():  # every row or none
             for start in range(0, len(rows), ROWS_PER_INSERT):
@@ -68,7 +69,7 @@ class SqliteConnection:
                 cur = self.db.cursor()
                 cur.row_factory = None  # plain tuples
                 try:
-                    cur.execute(sql.format(marks=marks), [v for row in chunk for v in row])
+                    cur.execute(f"{head} {marks} {insert.tail}", [v for row in chunk for v in row])
                 except sqlite3.OperationalError as exc:
                     raise self._failure(exc) from exc
                 out.extend(cur.fetchall())
