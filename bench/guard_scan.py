@@ -579,6 +579,16 @@ def main() -> None:
         f"CPU: {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable by this process), "
         f"shared with other jobs; load average at the start: {load()}"
     )
+    from llmops import _compiled
+
+    say(
+        "guard modules: "
+        + (
+            "compiled with mypyc (llmops/_compiled.py)"
+            if _compiled.in_use()
+            else f"Python sources ({_compiled.PURE_PYTHON_ENV}, or not built: `make setup`)"
+        )
+    )
     with tempfile.TemporaryDirectory(dir="/tmp") as tmp:
         path = Path(tmp) / "logs.jsonl"
         path.write_bytes(b"\n".join(lines) + b"\n")

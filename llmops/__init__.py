@@ -14,6 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from llmops import _compiled
+
+_compiled.install()  # before any module of the guard is imported
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:

@@ -12,12 +12,16 @@ from __future__ import annotations
 import collections
 import hashlib
 import math
-from collections import Counter
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any
 
 CATEGORIES = ("pii", "secret", "injection", "policy", "format")
+
+
+# Hit and Finding are made for every match: their __init__ is written out (dataclass
+# keeps a class's own), so that the compiled modules (llmops/_compiled.py) build them
+# without running the dataclass module's generated Python code.
 
 
 @dataclass(slots=True)
@@ -30,6 +34,22 @@ class Hit:
     evidence: str  # already masked
     confidence: float = 1.0
     severity: str | None = None  # overrides the detector's severity when set
+
+    def __init__(
+        self,
+        start: int,
+        end: int,
+        normalised: str,
+        evidence: str,
+        confidence: float = 1.0,
+        severity: str | None = None,
+    ) -> None:
+        self.start = start
+        self.end = end
+        self.normalised = normalised
+        self.evidence = evidence
+        self.confidence = confidence
+        self.severity = severity
 
 
 @dataclass(slots=True)
@@ -57,6 +77,42 @@ class Finding:
     detector_version: str = "1"
     suppressed: bool = False
 
+    def __init__(
+        self,
+        detector: str,
+        category: str,
+        severity: str,
+        start: int,
+        end: int,
+        evidence: str,
+        fingerprint: str,
+        confidence: float = 1.0,
+        field: str = "",
+        role: str | None = None,
+        record: str | None = None,
+        line: int | None = None,
+        file: str | None = None,
+        prompt_version: str | None = None,
+        detector_version: str = "1",
+        suppressed: bool = False,
+    ) -> None:
+        self.detector = detector
+        self.category = category
+        self.severity = severity
+        self.start = start
+        self.end = end
+        self.evidence = evidence
+        self.fingerprint = fingerprint
+        self.confidence = confidence
+        self.field = field
+        self.role = role
+        self.record = record
+        self.line = line
+        self.file = file
+        self.prompt_version = prompt_version
+        self.detector_version = detector_version
+        self.suppressed = suppressed
+
     def to_dict(self) -> dict[str, Any]:
         """The finding as the JSON contract's mapping (plus extra fields)."""
         return {name: getattr(self, name) for name in FINDING_FIELDS}
@@ -77,25 +133,29 @@ def fingerprint(detector: str, normalised: str) -> str:
 
 def entropy(value: str) -> float:
     """Shannon entropy in bits per character."""
-    if not value:
-        return 0.0
     n = len(value)
-    if _COUNT_INTO is None:
-        counts = Counter(value).values()
-    else:  # Counter's own C counting loop, without building a Counter (twice as fast)
-        tally: dict[str, int] = {}
-        _COUNT_INTO(tally, value)
-        counts = tally.values()
+    if not n:
+        return 0.0
+    tally: dict[str, int] = {}
+    _COUNT_INTO(tally, value)  # Counter's own C counting loop, without building a Counter
     if n > 512:
-        return -sum(c / n * math.log2(c / n) for c in counts)
+        return -sum(c / n * math.log2(c / n) for c in tally.values())
     terms = _ENTROPY_TERMS.get(n)
     if terms is None:  # -p * log2(p) for p = c / n, each computed once per length
         terms = _ENTROPY_TERMS[n] = [0.0] + [-(c / n * math.log2(c / n)) for c in range(1, n + 1)]
-    return sum(map(terms.__getitem__, counts))
+    total = 0.0
+    for c in tally.values():
+        total += terms[c]
+    return total
+
+
+def _count_into(tally: dict[str, int], value: str) -> None:
+    for ch in value:
+        tally[ch] = tally.get(ch, 0) + 1
 
 
 _ENTROPY_TERMS: dict[int, list[float]] = {}
-_COUNT_INTO: Any = getattr(collections, "_count_elements", None)
+_COUNT_INTO: Any = getattr(collections, "_count_elements", None) or _count_into
 
 
 def mask(value: str, keep_start: int = 4, keep_end: int = 4) -> str:

@@ -110,6 +110,16 @@ class Number:
     raw: str
     confidence: float
 
+    def __init__(
+        self, kind: str, start: int, end: int, digits: str, raw: str, confidence: float
+    ) -> None:  # written out, as findings.Hit's is
+        self.kind = kind
+        self.start = start
+        self.end = end
+        self.digits = digits
+        self.raw = raw
+        self.confidence = confidence
+
 
 def _numbers(view: TextView) -> list[Number]:
     text = view.text
