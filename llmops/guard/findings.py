@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 import hashlib
+import importlib
 import math
 from dataclasses import dataclass, fields
 from operator import attrgetter
@@ -128,7 +129,22 @@ as_row: Any = attrgetter(*FINDING_FIELDS)
 
 def fingerprint(detector: str, normalised: str) -> str:
     """A stable, non-reversible id of a detector's match: sha256 of name and value."""
-    return hashlib.sha256(f"{detector}\x00{normalised}".encode()).hexdigest()[:24]
+    digest: str = _SHA256(f"{detector}\x00{normalised}".encode()).hexdigest()
+    return digest[:24]
+
+
+def _builtin_sha256() -> Any:
+    """CPython's own SHA-256 (the one hashlib falls back to): the same digest as
+    OpenSSL's, without looking the algorithm up in OpenSSL on every call."""
+    for name in ("_sha2", "_sha256"):  # 3.12+, 3.11
+        try:
+            return importlib.import_module(name).sha256
+        except (ImportError, AttributeError):
+            continue
+    return hashlib.sha256
+
+
+_SHA256: Any = _builtin_sha256()
 
 
 def entropy(value: str) -> float:
