@@ -101,3 +101,45 @@ def test_handing_over_waits_when_the_queue_is_full() -> None:
     t.join()
     writer.settle()
     writer.close()
+
+
+def test_the_switch_interval_is_lowered_while_a_writer_runs() -> None:
+    import sys
+
+    from llmops.eval.writer import SWITCH_INTERVAL_S
+
+    before = sys.getswitchinterval()
+    assert before > SWITCH_INTERVAL_S  # Python's default, 5 ms
+    first, second = StoreWriter(), StoreWriter()
+    first.submit(lambda: None)
+    assert sys.getswitchinterval() == SWITCH_INTERVAL_S
+    second.submit(lambda: None)
+    first.close()
+    assert sys.getswitchinterval() == SWITCH_INTERVAL_S  # the second still writes
+    second.close()
+    assert sys.getswitchinterval() == before
+    StoreWriter().close()  # never started: nothing to put back
+    assert sys.getswitchinterval() == before
+
+
+def test_a_writer_thread_is_not_starved_by_a_busy_loop() -> None:
+    # A write of many short waits (as a database round trip gives the interpreter back)
+    # while this thread computes: each wait must not cost a whole default switch interval.
+    writer = StoreWriter()
+    done = threading.Event()
+
+    def write() -> float:
+        start = time.perf_counter()
+        for _ in range(50):
+            time.sleep(0)  # lets go of the interpreter, then needs it back
+        done.set()
+        return time.perf_counter() - start
+
+    took: list[float] = []
+    writer.submit(write, then=took.append)
+    deadline = time.monotonic() + 10
+    while not done.is_set() and time.monotonic() < deadline:
+        sum(i * i for i in range(2000))  # busy, holding the interpreter
+    writer.settle()
+    writer.close()
+    assert took and took[0] < 50 * 0.005 / 2  # well under 50 default switch intervals

@@ -12,10 +12,18 @@ runner then keeps gathering results into a bigger batch instead of queueing anot
 small one, so a slower store gets fewer, larger writes. At most ``max_waiting`` batches
 wait for the thread; beyond that, handing over a batch waits, so a slow store slows the
 run down rather than filling memory.
+
+The thread gives the interpreter back at every round trip and must win it back from the
+loop each time; with Python's default switch interval (5 ms) a loop with work to do (a
+fast model, a cache, many cases) keeps it for up to 5 ms each time, and a write of a few
+round trips then takes longer than the calls it writes. While a writer thread runs, the
+switch interval is lowered to :data:`SWITCH_INTERVAL_S` (and put back when the last
+writer closes).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -24,6 +32,31 @@ from concurrent.futures import wait as wait_for
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+SWITCH_INTERVAL_S = 0.0005
+
+
+class _Prompt:
+    """The lowered switch interval, while at least one writer thread runs."""
+
+    lock = threading.Lock()
+    writers = 0
+    saved = 0.0
+
+    @classmethod
+    def enter(cls) -> None:
+        with cls.lock:
+            if cls.writers == 0:
+                cls.saved = sys.getswitchinterval()
+                sys.setswitchinterval(min(cls.saved, SWITCH_INTERVAL_S))
+            cls.writers += 1
+
+    @classmethod
+    def leave(cls) -> None:
+        with cls.lock:
+            cls.writers -= 1
+            if cls.writers == 0:
+                sys.setswitchinterval(cls.saved)
 
 
 class StoreWriter:
@@ -46,6 +79,7 @@ class StoreWriter:
                then: Callable[[T], None] | None = None) -> None:
         """Hand ``write(*args)`` to the thread; ``then(answer)`` runs in :meth:`collect`."""
         if self._pool is None:
+            _Prompt.enter()
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmops-store")
         self._room.acquire()
         try:
@@ -81,5 +115,8 @@ class StoreWriter:
     def close(self) -> None:
         """Wait for the writes still running; the thread ends."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True)
-            self._pool = None
+            try:
+                self._pool.shutdown(wait=True)
+            finally:
+                self._pool = None
+                _Prompt.leave()
