@@ -181,3 +181,26 @@ def test_a_scorer_user_error_stops_the_run(make_project: MakeProject, openai_ser
     with pytest.raises(UserError, match="no expected answer"):
         asyncio.run(runner.run())
     assert store.count_results("r1") == 30  # the outputs are kept for a resume
+
+
+@pytest.mark.parametrize("batch_rows", [16, 40])
+def test_results_are_written_in_batches_of_the_stores_size(
+    make_project: MakeProject, openai_server: Any, batch_rows: int
+) -> None:
+    # flush_rows unset: the store says how many results are worth a transaction (more on
+    # PostgreSQL than on SQLite); only the final write of the run is smaller.
+    root = make_project(openai_server.provider_config(), n_cases=200)
+    runner, store = _runner(root, EchoProvider(), [], concurrency=8, flush_s=60.0)
+    sizes: list[int] = []
+    write = store.write_results
+
+    def counted(run_id: str, rows: Any) -> list[int]:
+        sizes.append(len(rows))
+        return write(run_id, rows)
+
+    store.batch_rows = batch_rows  # type: ignore[misc]
+    store.write_results = counted  # type: ignore[method-assign]
+    asyncio.run(runner.run())
+    assert sum(sizes) == 200 and store.count_results("r1") == 200
+    assert len(sizes) > 1 and all(n >= batch_rows for n in sizes[:-1])
+    assert min(sizes[:-1]) < 2 * batch_rows + 8  # not one batch of everything

@@ -3,7 +3,8 @@
 A fixed pool of worker tasks (the concurrency bound) pulls work from a generator, so
 20,000 cases never become 20,000 tasks or 20,000 outputs held in memory. Each finished
 call is handed to the store writer (:mod:`llmops.eval.writer`, a thread beside the
-event loop) within ``flush_s`` (or every ``flush_rows`` rows); while the store is busy
+event loop) within ``flush_s`` (or every ``flush_rows`` rows, by default the store's
+``batch_rows``: a transaction costs more on a server); while the store is busy
 with an earlier batch, results gather into a bigger one. What a killed run can lose is
 bounded by what was in flight, to the model or to the store; a stopped run (Ctrl-C,
 SIGTERM, the time budget) writes everything it was handed before it ends. Outputs are
@@ -139,7 +140,7 @@ class Runner:
     query_template: str | None = None
     on_result: OnResult | None = None
     flush_s: float = 0.05
-    flush_rows: int = 64
+    flush_rows: int | None = None  # None: the store's batch_rows
     score_chunk: int = 256
     budget: TimeBudget | None = None
     stats: RunStats = field(default_factory=RunStats)
@@ -180,6 +181,7 @@ class Runner:
     async def _run_all(self) -> None:
         done = self.store.done_keys(self.run_id)
         self.stats.skipped = len(done)
+        self._last_flush = time.perf_counter()  # the first result waits for company too
         work = self._work(done)
         ticker = asyncio.create_task(self._tick())
         try:
@@ -227,7 +229,7 @@ class Runner:
             if row.cache_hit:
                 self.stats.cache_hits += 1
             if (
-                len(self._pending) >= self.flush_rows
+                len(self._pending) >= (self.flush_rows or self.store.batch_rows)
                 or time.perf_counter() - self._last_flush >= self.flush_s
             ):
                 self._flush()

@@ -71,6 +71,7 @@ class ResultsStore(Protocol):
 
     backend: str
     where: str  # for messages: the path, or the URL without its password
+    batch_rows: int  # results worth one write: fewer on SQLite, more where a round trip costs
 
     def close(self) -> None: ...
     def has_schema(self) -> bool: ...

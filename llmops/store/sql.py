@@ -155,6 +155,7 @@ class SqlTables:
     """
 
     backend = "sql"
+    batch_rows = 64
 
     def __init__(self, conn: Connection, *, readonly: bool = False) -> None:
         self.conn = conn
