@@ -44,9 +44,20 @@ def _probe(paths: list[Path], pure: bool) -> dict[str, object]:
     return value
 
 
+def _can_compile() -> bool:
+    import sysconfig
+
+    headers = Path(sysconfig.get_paths()["include"]) / "Python.h"
+    return headers.exists() and shutil.which(sysconfig.get_config_var("CC").split()[0]) is not None
+
+
 def test_the_checkout_runs_its_compiled_modules() -> None:
-    # `make setup` builds them; a source edited since then must be rebuilt (`make setup`),
-    # or every test of the guard would run the sources instead.
+    # `make setup` builds them wherever there is a C compiler and Python's headers; a
+    # source edited since then must be rebuilt (`make setup`), or every test of the guard
+    # would run the sources instead.
+    if not _can_compile():
+        assert _compiled.built()[1] is False or _compiled.in_use()
+        return
     assert _compiled.built() == (True, True), "run `make setup`: the guard is not compiled"
     assert _probe([ROOT / "tests/guard_data/exports"], pure=False)["compiled"] is True
 
@@ -63,9 +74,11 @@ def test_compiled_and_source_modules_find_the_same(tmp_path: Path) -> None:
     dense.write_bytes(b"\n".join(lines) + b"\n")
     paths = [dense, ROOT / "tests/guard_data/exports"]
     compiled, source = _probe(paths, pure=False), _probe(paths, pure=True)
-    assert compiled["compiled"] is True and source["compiled"] is False
+    assert source["compiled"] is False
     assert all(str(f).endswith(".py") for f in source["files"])  # type: ignore[attr-defined]
-    assert not any(str(f).endswith(".py") for f in compiled["files"])  # type: ignore[attr-defined]
+    if _can_compile():  # else there is nothing compiled to compare (see the test above)
+        assert compiled["compiled"] is True
+        assert not any(str(f).endswith(".py") for f in compiled["files"])  # type: ignore[attr-defined]
     assert compiled["counts"] == source["counts"]
     assert len(compiled["findings"]) > 2000  # type: ignore[arg-type]
     assert compiled["findings"] == source["findings"]
