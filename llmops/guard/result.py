@@ -10,7 +10,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -218,7 +218,7 @@ class ScanResult:
             "checks": self.checks,
             "fail_on": self.fail_on,
             "failed": self.failed(),
-            "files": [vars(f) for f in self.files],
+            "files": [asdict(f) for f in self.files],
             "bad_lines": self.bad_lines,
             "without_text": self.without_text,
         }
