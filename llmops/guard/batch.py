@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -21,8 +21,8 @@ from llmops.guard.findings import Finding, Row, as_row
 from llmops.guard.readers import Record, UnknownShape, record_of_text, records_of
 from llmops.guard.result import MAX_BAD_LINES
 
-BATCH_CHARS = 1 << 20  # text characters prefiltered together in one call
-BATCH_RECORDS = 4096
+BATCH_CHARS: Final = 1 << 20  # text characters prefiltered together in one call
+BATCH_RECORDS: Final = 4096
 
 # Where a record was found: its own id, its line, its prompt version.
 Origin = tuple[str | None, int, str | None]

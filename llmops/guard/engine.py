@@ -12,7 +12,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 from llmops.errors import ConfigError
 from llmops.guard.findings import Finding, fingerprint
@@ -43,9 +43,9 @@ ROLE_ALIASES = {
     "developer": "system", "function": "tool", "model": "assistant", "human": "user",
     "ai": "assistant",
 }  # fmt: skip
-CHUNK = 1 << 20
-OVERLAP = 4096
-BATCH_TEXT_MAX = 1 << 16  # longer texts are prefiltered on their own, not in a batch
+CHUNK: Final = 1 << 20
+OVERLAP: Final = 4096
+BATCH_TEXT_MAX: Final = 1 << 16  # longer texts are prefiltered on their own, not in a batch
 
 
 @dataclass
@@ -388,7 +388,7 @@ class _Cache:
     guards: dict[Any, Guard] = field(default_factory=dict)
 
 
-_CACHE = _Cache()
+_CACHE: Final = _Cache()
 
 
 def cached_guard(checks: Iterable[str] | None, config: GuardConfig | None) -> Guard:

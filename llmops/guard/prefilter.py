@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, repeat
 from operator import add, methodcaller, ne
-from typing import Any
+from typing import Any, Final
 
-_NON_DIGITS = bytes(b for b in range(256) if not 48 <= b <= 57)
+_NON_DIGITS: Final = bytes(b for b in range(256) if not 48 <= b <= 57)
 
 
 def _digits(text: str, data: bytes) -> int:
@@ -44,7 +44,7 @@ class Gate:
 
 # Characters that glue a number to what precedes it (pii._numbers drops such a group).
 GLUED_BEFORE = "@#$/\\:+-.,_"
-_NOT_GLUED = (
+_NOT_GLUED: Final = (
     rb"(?:^|[^0-9A-Za-z" + b"".join(b"\\x%02x" % ord(c) for c in GLUED_BEFORE) + rb"]|\\[nrtbf])"
 )
 GATES: dict[str, Gate] = {
@@ -265,8 +265,8 @@ class Prefilter:
         return found, non_ascii
 
 
-_SEPARATOR = b"\x00\n"
-_ENCODE = methodcaller("encode", "utf-8", "surrogatepass")
+_SEPARATOR: Final = b"\x00\n"
+_ENCODE: Final = methodcaller("encode", "utf-8", "surrogatepass")
 
 
 def _hyperscan_db(expressions: list[bytes], caseless: list[bool], single: bool = False) -> Any:

@@ -14,19 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Final
 
 from llmops.guard.prefilter import GLUED_BEFORE
 from llmops.guard.registry import TextView
 
 # At least 4 characters: no shorter run holds a number of any kind.
-_NUMBER = re.compile(r"[+(\d][\d ().\-]{3,}+")
-_NUMBER_ASCII = re.compile(r"[+(0-9][0-9 ().\-]{3,}+")  # the same on ASCII text, faster
-_START = re.compile(r"\+?\(?\d")
-_GLUED_BEFORE = frozenset(GLUED_BEFORE + "€£¥")
-_NOT_DIGITS = str.maketrans("", "", "+(). -")  # what _NUMBER matches besides digits
-_ONLY_SEPARATORS = str.maketrans("", "", "0123456789")
-_MAX_GROUPS = 6
-_NEGATIVE_CONTEXT = re.compile(
+_NUMBER: Final = re.compile(r"[+(\d][\d ().\-]{3,}+")
+_NUMBER_ASCII: Final = re.compile(r"[+(0-9][0-9 ().\-]{3,}+")  # the same on ASCII text, faster
+_START: Final = re.compile(r"\+?\(?\d")
+_GLUED_BEFORE: Final = frozenset(GLUED_BEFORE + "€£¥")
+_NOT_DIGITS: Final = str.maketrans("", "", "+(). -")  # what _NUMBER matches besides digits
+_ONLY_SEPARATORS: Final = str.maketrans("", "", "0123456789")
+_MAX_GROUPS: Final = 6
+_NEGATIVE_CONTEXT: Final = re.compile(
     r"(?:\b(?:order|orders|invoice|tracking|track|isbn|isbn-1[03]|ticket|ref|reference|sku|"
     r"serial|version|ver|build|release|po|confirmation|account|acct|case|id|parcel|"
     r"shipment|transaction|txn|receipt|item|part|model|patent|doi|issn|oid|fedex|ups|usps|"
@@ -34,7 +35,7 @@ _NEGATIVE_CONTEXT = re.compile(
     r"[\s#:.\-]*(?:(?:no|nr|number|num|id|code)\b[\s#:.\-]*)?|#\s*|\bv)$"
 )
 # The words of _NEGATIVE_CONTEXT, so that _negative can test the end of a text directly.
-_NEGATIVE_WORDS = frozenset((
+_NEGATIVE_WORDS: Final = frozenset((
     "order", "orders", "invoice", "tracking", "track", "isbn", "isbn-10", "isbn-13", "ticket",
     "ref", "reference", "sku", "serial", "version", "ver", "build", "release", "po",
     "confirmation", "account", "acct", "case", "id", "parcel", "shipment", "transaction", "txn",
@@ -42,7 +43,7 @@ _NEGATIVE_WORDS = frozenset((
     "dhl", "awb", "booking", "reservation", "policy", "claim", "customer", "member", "license",
     "registration",
 ))  # fmt: skip
-_NUMBER_WORDS = ("no", "nr", "number", "num", "id", "code")
+_NUMBER_WORDS: Final = ("no", "nr", "number", "num", "id", "code")
 
 
 def _is_word(ch: str) -> bool:
@@ -92,11 +93,11 @@ def _negative(before: str) -> bool:
     )
 
 
-_PHONE_CONTEXT = re.compile(
+_PHONE_CONTEXT: Final = re.compile(
     r"\b(?:phone|call|tel|telephone|mobile|cell|cellphone|whatsapp|sms|text|fax|contact|reach|"
     r"dial|ring|landline)\b"
 )
-_SSN_CONTEXT = re.compile(r"\b(?:ssn|social security|social sec|ss#|ss #)")
+_SSN_CONTEXT: Final = re.compile(r"\b(?:ssn|social security|social sec|ss#|ss #)")
 
 
 @dataclass(slots=True)
@@ -231,7 +232,7 @@ def _classify(text: str, start: int, end: int, cards_only: bool = False) -> Numb
     return Number(kind, start, end, digits, cand, 0.95 if kind != "phone-context" else 0.7)
 
 
-_IPV4 = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
+_IPV4: Final = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
 
 def _ipv4(cand: str) -> bool:
@@ -241,8 +242,8 @@ def _ipv4(cand: str) -> bool:
     return all(int(o) <= 255 and (o == "0" or not o.startswith("0")) for o in m.groups())
 
 
-_SSN = re.compile(r"(\d{3})([- ])(\d{2})\2(\d{4})")
-_SSN_DUMMIES = {"078051120", "219099999", "123456789"}
+_SSN: Final = re.compile(r"(\d{3})([- ])(\d{2})\2(\d{4})")
+_SSN_DUMMIES: Final = {"078051120", "219099999", "123456789"}
 
 
 def _ssn(cand: str, digits: str, before: str, negative: bool) -> str | None:
@@ -260,7 +261,9 @@ def _ssn(cand: str, digits: str, before: str, negative: bool) -> str | None:
     return "ssn"
 
 
-_CARD_LAYOUTS = {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 5), (4, 4, 4, 4, 2)}
+_CARD_LAYOUTS: Final = {
+    (4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (4, 4, 5), (4, 4, 4, 4, 2)
+}  # fmt: skip
 
 
 def _card(cand: str, digits: str, text: str, start: int) -> bool:
@@ -316,9 +319,11 @@ def luhn(digits: str) -> bool:
     return total % 10 == 0
 
 
-_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
-_NANP = re.compile(r"(?:\+?1[ .\-]?)?(?:\((\d{3})\)[ .\-]?|(\d{3})[ .\-])(\d{3})[ .\-](\d{4})")
-_GROUP_SPLIT = re.compile(r"[ .\-()]+")
+_LUHN_DOUBLE: Final = str.maketrans("0123456789", "0246813579")
+_NANP: Final = re.compile(
+    r"(?:\+?1[ .\-]?)?(?:\((\d{3})\)[ .\-]?|(\d{3})[ .\-])(\d{3})[ .\-](\d{4})"
+)
+_GROUP_SPLIT: Final = re.compile(r"[ .\-()]+")
 
 
 def _phone(cand: str, digits: str, before: str) -> str | None:

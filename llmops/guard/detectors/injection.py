@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Final
 
 from llmops.guard.findings import Hit, clip
 from llmops.guard.registry import Settings, TextView, detector
@@ -55,13 +56,13 @@ def phrase_hits(
             )
 
 
-_W = r"(?:[\w'’-]+[ \t,]+)"  # one filler word and the space after it
-_TARGETS = (
+_W: Final = r"(?:[\w'’-]+[ \t,]+)"  # one filler word and the space after it
+_TARGETS: Final = (
     r"(?:instructions?|directives?|rules|prompts?|guidelines|constraints|directions|programming|"
     r"guardrails|restrictions|polic(?:y|ies)|system message|context|commands|training|filters?|"
     r"safeguards|guidance|orders)"
 )
-_QUALIFIERS = (
+_QUALIFIERS: Final = (
     r"(?:all|any|every|previous|prior|above|earlier|preceding|initial|original|your|the system|"
     r"system|developer|safety|existing|old|these|those|my previous)"
 )
@@ -71,7 +72,7 @@ def rx(*parts: str) -> re.Pattern[str]:
     return re.compile("".join(parts))
 
 
-_VERBS = (
+_VERBS: Final = (
     r"(?:ignore|disregard|forget|override|bypass|neglect|abandon|discard|skip|drop|overlook"
     r"|set aside)"
 )
@@ -128,7 +129,7 @@ _needs(
 )  # fmt: skip
 
 
-_OVERRIDE_WORDS = (
+_OVERRIDE_WORDS: Final = (
     "ignore",
     "disregard",
     "forget",
@@ -173,7 +174,7 @@ def override(view: TextView, settings: Settings) -> Iterator[Hit]:
     return phrase_hits(view.text, view.lower, OVERRIDE)
 
 
-_UNBOUND = (
+_UNBOUND: Final = (
     r"(?:unrestricted|unfiltered|uncensored|jailbroken|evil|unethical|amoral|rogue|unbound"
     r"|unlimited)"
 )
@@ -273,7 +274,7 @@ _needs(
 )
 
 
-_ROLE_HIJACK_WORDS = (
+_ROLE_HIJACK_WORDS: Final = (
     "<|",
     "[inst]",
     "[/inst]",
@@ -305,7 +306,7 @@ def role_hijack(view: TextView, settings: Settings) -> Iterator[Hit]:
     return phrase_hits(view.text, view.lower, ROLE)
 
 
-_SECRET_PROMPT = (
+_SECRET_PROMPT: Final = (
     r"(?:(?:system|initial|original|hidden|secret|internal|developer|pre-?|confidential|"
     r"underlying|starting)[ \t]*(?:prompt|instructions?|message|rules|guidelines|directives|"
     r"configuration|context)|(?:first|full|entire|exact|complete|whole)[ \t]+"
@@ -357,7 +358,7 @@ _needs(
 )  # fmt: skip
 
 
-_PROMPT_EXTRACTION_WORDS = (
+_PROMPT_EXTRACTION_WORDS: Final = (
     "prompt",
     "instruction",
     "repeat",

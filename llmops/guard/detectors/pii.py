@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterator
+from typing import Final
 
 from llmops.guard.detectors._numbers import numeric_hits
 from llmops.guard.findings import Hit, mask, mask_digits
@@ -50,9 +51,15 @@ def ipv4(view: TextView, settings: Settings) -> Iterator[Hit]:
 
 # --- email ---------------------------------------------------------------------------
 
-_LOCAL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
-_DOMAIN = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}([A-Za-z]{2,24})\b")
-_FILE_TLDS = frozenset({"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff"})
+_LOCAL_CHARS: Final = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-"
+)
+_DOMAIN: Final = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,8}([A-Za-z]{2,24})\b"
+)
+_FILE_TLDS: Final = frozenset(
+    {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "bmp", "tif", "tiff"}
+)
 
 
 @detector("pii.email", category="pii", severity="medium", priority=6, gates=("email",))
@@ -87,7 +94,7 @@ def email(view: TextView, settings: Settings) -> Iterator[Hit]:
 
 # --- IBAN ----------------------------------------------------------------------------
 
-_IBAN_LENGTHS = {
+_IBAN_LENGTHS: Final = {
     "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22,
     "BR": 29, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20,
     "EG": 29, "ES": 24, "FI": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18,
@@ -99,7 +106,7 @@ _IBAN_LENGTHS = {
 }  # fmt: skip
 # A country code and two digits (the country codes spelt out: scanning is faster than
 # with [A-Z]{2}, and matches of any other two letters were skipped anyway).
-_IBAN_START = re.compile("(" + "|".join(sorted(_IBAN_LENGTHS)) + r")\d\d")
+_IBAN_START: Final = re.compile("(" + "|".join(sorted(_IBAN_LENGTHS)) + r")\d\d")
 
 
 def iban_valid(compact: str) -> bool:
@@ -111,7 +118,7 @@ def iban_valid(compact: str) -> bool:
 
 
 # A letter stands for its base-36 value (A = 10 ... Z = 35) in the mod-97 check.
-_IBAN_DIGITS = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})
+_IBAN_DIGITS: Final = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})
 
 
 @detector("pii.iban", category="pii", severity="high", priority=7, gates=("iban",))
@@ -147,7 +154,7 @@ def _iban_body(length: int) -> re.Pattern[str]:
 
 # --- IPv6 ----------------------------------------------------------------------------
 
-_IPV6 = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:]|\.\d)")
+_IPV6: Final = re.compile(r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:]|\.\d)")
 
 
 @detector("pii.ipv6", category="pii", severity="low", priority=2, gates=("ipv6",))

@@ -13,6 +13,7 @@ import binascii
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Final
 
 import orjson
 
@@ -20,14 +21,14 @@ from llmops.guard.findings import Hit, entropy, mask
 from llmops.guard.registry import Settings, TextView, detector
 from llmops.severity import Severity
 
-_PLACEHOLDER = re.compile(
+_PLACEHOLDER: Final = re.compile(
     r"(?i)(?:your|example|sample|dummy|placeholder|changeme|change_me|redacted|xxxx|\*\*\*|"
     r"\.\.\.|<|>|\$\{|\{\{|%\(|insert|replace|fake|test_?key|not_?real|secret_?here|"
     r"key_?here|token_?here)"
 )
 # The same words spelt out, for ASCII tokens (the common case), where a substring test of
 # the lower-cased token gives the same answer as _PLACEHOLDER, many times faster.
-_PLACEHOLDER_WORDS = (
+_PLACEHOLDER_WORDS: Final = (
     "your", "example", "sample", "dummy", "placeholder", "changeme", "change_me", "redacted",
     "xxxx", "***", "...", "<", ">", "${", "{{", "%(", "insert", "replace", "fake", "test_key",
     "testkey", "not_real", "notreal", "secret_here", "secrethere", "key_here", "keyhere",
@@ -58,7 +59,7 @@ class Rule:
 
 
 # Candidate positions tried per text and rule: a bound on time for hostile input.
-MAX_ATTEMPTS = 2000
+MAX_ATTEMPTS: Final = 2000
 
 
 def _find(view: TextView, rule: Rule) -> Iterator[Hit]:
@@ -92,7 +93,7 @@ def _accept(rule: Rule, token: str, pos: int) -> Hit | None:
     return Hit(pos, pos + len(token), token, mask(token, rule.keep, rule.keep), 1.0, severity)
 
 
-_DIGIT = re.compile("[0-9]")
+_DIGIT: Final = re.compile("[0-9]")
 
 
 def _random_looking(token: str) -> bool:
@@ -114,7 +115,7 @@ def _rule_detector(name: str, rule: Rule, severity: Severity, description: str) 
     detector(name, category="secret", severity=severity, triggers=rule.prefixes)(find)
 
 
-_TAIL = r"(?![A-Za-z0-9_\-])"
+_TAIL: Final = r"(?![A-Za-z0-9_\-])"
 
 _rule_detector(
     "secret.aws_access_key",
@@ -229,10 +230,10 @@ _rule_detector(
 
 # --- PEM private keys ----------------------------------------------------------------
 
-_PEM = re.compile(
+_PEM: Final = re.compile(
     r"-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED |PGP )?PRIVATE KEY(?: BLOCK)?)-----"
 )
-_BASE64_CHAR = re.compile(r"[A-Za-z0-9+/=]")
+_BASE64_CHAR: Final = re.compile(r"[A-Za-z0-9+/=]")
 
 
 @detector("secret.private_key", category="secret", severity="high", triggers=("PRIVATE KEY-----",))
@@ -257,21 +258,21 @@ def private_key(view: TextView, settings: Settings) -> Iterator[Hit]:
 
 # --- generic assignments -------------------------------------------------------------
 
-_GENERIC_KEYS = (
+_GENERIC_KEYS: Final = (
     "password", "passwd", "passphrase", "pwd", "secret", "api_key", "apikey", "api-key",
     "access_key", "accesskey", "auth_token", "authtoken", "access_token", "token",
     "credential", "private_key", "client_secret",
 )  # fmt: skip
-_GENERIC = re.compile(
+_GENERIC: Final = re.compile(
     r"[A-Za-z0-9_.\-]{0,40}+[\"']?[ \t]{0,5}(?::=|=>|=|:|[ \t]+(?:is|was|=)[ \t]+)[ \t]{0,5}"
     r"(?:\"([^\"\s]{4,200})\"|'([^'\s]{4,200})'|`([^`\s]{4,200})`|([^\s\"'`,;<>(){}\[\]]{4,200}))"
 )
-_NOT_SECRET_KEYS = re.compile(
+_NOT_SECRET_KEYS: Final = re.compile(
     r"(?:tokens|_count|count|_limit|_type|_usage|_length|_len|_url|_uri|_endpoint|_name|_id|"
     r"_file|_path|_env|_header|_expiry|_expires|_ttl|izer|_policy|_manager|_store|_field|"
     r"_prompt|_regex|_pattern|_min|_max|_hint|_label|_question|_reset|_required|_strength)$"
 )
-_STOPWORDS = frozenset(
+_STOPWORDS: Final = frozenset(
     {
         "required",
         "incorrect",
@@ -307,7 +308,7 @@ _STOPWORDS = frozenset(
         "above",
     }
 )
-_TRAILING = ".,;:!?)]}"
+_TRAILING: Final = ".,;:!?)]}"
 
 
 @detector(
@@ -359,7 +360,7 @@ def _assignment(text: str, lower: str, start: int) -> Hit | None:
     return Hit(start, vstart + len(value), value, evidence)
 
 
-_IDENTIFIER = re.compile(r"[a-z_]+|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
+_IDENTIFIER: Final = re.compile(r"[a-z_]+|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+")
 
 
 def _secret_value(value: str) -> bool:
