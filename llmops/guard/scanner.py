@@ -11,6 +11,7 @@ merging.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -158,7 +159,11 @@ def scan_files(
         fork = os.name == "posix"
         if fork:  # the workers inherit the compiled detectors instead of rebuilding them
             _WORKER.update(guard=guard, baseline=known, shape=shape)
-            pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            # gc.freeze in each worker: the collector then leaves the inherited objects
+            # alone, instead of walking (and so copying) the parent's pages.
+            pool = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork"), initializer=gc.freeze
+            )
         else:
             pool = ProcessPoolExecutor(
                 workers,
