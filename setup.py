@@ -12,15 +12,20 @@ from typing import Any
 from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
+_ROOT = Path(__file__).parent
+
 
 def _compiled_modules() -> Any:
     spec = importlib.util.spec_from_file_location(
-        "_llmops_compiled", Path(__file__).parent / "llmops" / "_compiled.py"
+        "_llmops_compiled", _ROOT / "llmops" / "_compiled.py"
     )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+_COMPILED = _compiled_modules()
 
 
 def _extensions() -> list[Any]:
@@ -30,14 +35,12 @@ def _extensions() -> list[Any]:
         from mypyc.build import mypycify
     except ImportError:
         return []
-    compiled = _compiled_modules()
-    root = Path(__file__).parent
-    paths = [str(compiled.source_path(m).relative_to(root)) for m in compiled.MODULES]
+    paths = [str(_COMPILED.source_path(m).relative_to(_ROOT)) for m in _COMPILED.MODULES]
     try:
         extensions = mypycify(
             ["--follow-imports=skip", "--ignore-missing-imports", *paths],
             opt_level="3",
-            group_name=compiled.GROUP,
+            group_name=_COMPILED.GROUP,
         )
     except (Exception, SystemExit) as exc:  # mypyc could not translate them: the sources run
         print(f"llmops: the guard modules are not compiled ({exc})")
@@ -55,11 +58,9 @@ class BuildExt(build_ext):  # type: ignore[misc]
         super().run()
         if not self.extensions:
             return
-        compiled = _compiled_modules()
-        root = Path(__file__).parent
-        target = (root if self.inplace else Path(self.build_lib)) / compiled.DIGEST_FILE
+        target = (_ROOT if self.inplace else Path(self.build_lib)) / _COMPILED.DIGEST_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(compiled.sources_digest(root) + "\n")
+        target.write_text(_COMPILED.sources_digest(_ROOT) + "\n")
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": BuildExt})

@@ -38,6 +38,7 @@ MODULES = (
     "llmops.guard.shapes._messages",
     "llmops.guard.shapes.openai",
 )
+_NAMES = frozenset(MODULES)  # looked up at every import of the process
 GROUP = "llmops.guard.compiled"  # the shared library the compiled modules live in
 DIGEST_FILE = "llmops/guard/compiled.digest"  # the sources' digest, written by the build
 PURE_PYTHON_ENV = "LLMOPS_PURE_PYTHON"
@@ -86,7 +87,7 @@ class _Sources:
     def find_spec(
         self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
     ) -> importlib.machinery.ModuleSpec | None:
-        if fullname not in MODULES or in_use():
+        if fullname not in _NAMES or in_use():
             return None  # the normal import, which takes an extension before a source
         return importlib.util.spec_from_file_location(fullname, source_path(fullname))
 

@@ -84,17 +84,20 @@ def test_compiled_and_source_modules_find_the_same(tmp_path: Path) -> None:
     assert compiled["findings"] == source["findings"]
 
 
-def _tree(tmp_path: Path) -> Path:
-    """A copy of the compiled modules' sources, with empty files for their extensions."""
+def _tree(tmp_path: Path, built: bool = True) -> Path:
+    """A copy of the compiled modules' sources; ``built``: with empty files for their
+    extensions and the digest a build writes."""
     root = tmp_path / "tree"
     for module in _compiled.MODULES:
         source = _compiled.source_path(module, root)
         source.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(_compiled.source_path(module), source)
-        (source.with_suffix("").parent / (source.stem + ".abi3.so")).write_bytes(b"")
-    group = root.joinpath(*(_compiled.GROUP + "__mypyc").split("."))
-    (group.parent / (group.name + ".abi3.so")).write_bytes(b"")
-    (root / _compiled.DIGEST_FILE).write_text(_compiled.sources_digest(root) + "\n")
+        if built:
+            (source.parent / (source.stem + ".abi3.so")).write_bytes(b"")
+    if built:
+        group = root.joinpath(*(_compiled.GROUP + "__mypyc").split("."))
+        (group.parent / (group.name + ".abi3.so")).write_bytes(b"")
+        (root / _compiled.DIGEST_FILE).write_text(_compiled.sources_digest(root) + "\n")
     return root
 
 
@@ -113,12 +116,7 @@ def test_a_build_counts_only_for_the_sources_it_was_built_from(tmp_path: Path) -
 
 
 def test_no_build_at_all(tmp_path: Path) -> None:
-    root = tmp_path / "tree"
-    for module in _compiled.MODULES:
-        source = _compiled.source_path(module, root)
-        source.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(_compiled.source_path(module), source)
-    assert _compiled.built(root) == (False, False)
+    assert _compiled.built(_tree(tmp_path, built=False)) == (False, False)
 
 
 @pytest.mark.parametrize("module", ["llmops.guard.engine", "llmops.guard.readers"])

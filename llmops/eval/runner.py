@@ -148,6 +148,7 @@ class Runner:
     _to_score: dict[int, list[tuple[int, Sample]]] = field(default_factory=dict)
     _scoring: set[asyncio.Task[None]] = field(default_factory=set)
     _last_flush: float = 0.0
+    _batch_rows: int = 64  # flush_rows, or the store's batch_rows (set when the run starts)
     _rag_lock: asyncio.Lock | None = None
     _score_failures: list[BaseException] = field(default_factory=list)
     _writer: StoreWriter = field(default_factory=StoreWriter)
@@ -182,6 +183,7 @@ class Runner:
         done = self.store.done_keys(self.run_id)
         self.stats.skipped = len(done)
         self._last_flush = time.perf_counter()  # the first result waits for company too
+        self._batch_rows = self.flush_rows or self.store.batch_rows
         work = self._work(done)
         ticker = asyncio.create_task(self._tick())
         try:
@@ -229,7 +231,7 @@ class Runner:
             if row.cache_hit:
                 self.stats.cache_hits += 1
             if (
-                len(self._pending) >= (self.flush_rows or self.store.batch_rows)
+                len(self._pending) >= self._batch_rows
                 or time.perf_counter() - self._last_flush >= self.flush_s
             ):
                 self._flush()

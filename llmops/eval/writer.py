@@ -36,7 +36,7 @@ T = TypeVar("T")
 SWITCH_INTERVAL_S = 0.0005
 
 
-class _Prompt:
+class _SwitchInterval:
     """The lowered switch interval, while at least one writer thread runs."""
 
     lock = threading.Lock()
@@ -79,7 +79,7 @@ class StoreWriter:
                then: Callable[[T], None] | None = None) -> None:
         """Hand ``write(*args)`` to the thread; ``then(answer)`` runs in :meth:`collect`."""
         if self._pool is None:
-            _Prompt.enter()
+            _SwitchInterval.enter()
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmops-store")
         self._room.acquire()
         try:
@@ -119,4 +119,4 @@ class StoreWriter:
                 self._pool.shutdown(wait=True)
             finally:
                 self._pool = None
-                _Prompt.leave()
+                _SwitchInterval.leave()
